@@ -1,0 +1,107 @@
+// The request: the one shape a caller, a client or a raw BullMQ producer hands sandpool. Validated
+// with zod at every edge (pool.execute, client.submit, the worker's job.data); its JSON Schema is
+// published for producers in other languages (`sandpool schema`, schema/request.schema.json).
+import { z } from 'zod';
+
+/** Tenant ids appear in Redis keys, logs and metrics labels: keep them to a safe alphabet. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const TOOL_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+const positiveInt = (max: number) => z.number().int().positive().max(max);
+
+export const LimitsRequestSchema = z
+  .object({
+    timeoutMs: positiveInt(86_400_000).describe('Wall-clock limit for the whole run, async work included'),
+    cpuTimeMs: positiveInt(86_400_000).describe('CPU-time limit of the isolate'),
+    memoryMb: positiveInt(65_536).describe('Isolate heap limit in MiB'),
+    maxOutputBytes: z.number().int().min(0).max(2 ** 31).describe('Cap on stdout and on stderr, each'),
+    maxResultBytes: positiveInt(2 ** 31).describe('Cap on the JSON-serialised result value'),
+  })
+  .partial()
+  .strict();
+
+export const PrescreenRequestSchema = z
+  .object({
+    mode: z
+      .enum(['enforce', 'report'])
+      .describe('enforce: block rules reject the job; report: every finding is only a warning'),
+    rules: z
+      .record(z.string().max(64), z.enum(['block', 'warn', 'off']))
+      .describe('Per-rule severity overrides; loosening needs the operator to allow it'),
+  })
+  .partial()
+  .strict();
+
+const LabelsSchema = z
+  .record(z.string().min(1).max(64), z.string().max(256))
+  .refine((labels) => Object.keys(labels).length <= 32, { message: 'at most 32 labels' });
+
+export const RequestSchema = z
+  .object({
+    code: z.string().describe('JavaScript or TypeScript source: a classic script or a module with export default'),
+    tool: z.string().regex(TOOL_NAME_PATTERN).describe('Name of a registered tool to invoke instead of code'),
+    input: z.json().describe('Any JSON value, visible to the code as the global `input` (a deep copy)'),
+    language: z.enum(['javascript', 'typescript']).default('javascript'),
+    limits: LimitsRequestSchema,
+    tenantId: z.string().regex(TENANT_ID_PATTERN).default('default'),
+    idempotencyKey: z.string().min(1).max(256),
+    labels: LabelsSchema,
+    queueTimeoutMs: positiveInt(86_400_000).describe('Queue mode: a job not started within this is a timeout'),
+    prescreen: PrescreenRequestSchema,
+  })
+  .partial({
+    code: true,
+    tool: true,
+    input: true,
+    limits: true,
+    idempotencyKey: true,
+    labels: true,
+    queueTimeoutMs: true,
+    prescreen: true,
+  })
+  .strict()
+  .superRefine((request, ctx) => {
+    const hasCode = request.code !== undefined;
+    const hasTool = request.tool !== undefined;
+    if (hasCode === hasTool) {
+      ctx.addIssue({
+        code: 'custom',
+        path: hasCode ? ['tool'] : ['code'],
+        message: hasCode ? 'give either code or tool, not both' : 'one of code or tool is required',
+      });
+    }
+  });
+
+/** What callers write: every defaulted field optional. */
+export type RequestInput = z.input<typeof RequestSchema>;
+/** What internals take: defaults applied. */
+export type Request = z.output<typeof RequestSchema>;
+export type JsonValue = z.infer<ReturnType<typeof z.json>>;
+
+export interface RequestIssue {
+  /** Dotted path of the bad field, `(root)` for the request itself. */
+  field: string;
+  message: string;
+}
+
+export type ParseRequestResult =
+  | { ok: true; request: Request }
+  | { ok: false; issues: RequestIssue[] };
+
+/** Validates anything (a caller's object, a job's data straight from Redis) as a request. */
+export function parseRequest(data: unknown): ParseRequestResult {
+  const parsed = RequestSchema.safeParse(data);
+  if (parsed.success) return { ok: true, request: parsed.data };
+  return {
+    ok: false,
+    issues: parsed.error.issues.slice(0, 20).map((issue) => ({
+      field: issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)',
+      message: issue.message,
+    })),
+  };
+}
+
+/** The request's JSON Schema (draft 2020-12), for producers that do not use the sandpool client. */
+export function requestJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(RequestSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
