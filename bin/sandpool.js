@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `sandpool` executable. In a checkout it runs the TypeScript sources directly (Node >= 24
+// strips types), so what runs is always what is checked out; an installed package (under
+// node_modules, where Node does not strip types) runs the compiled dist/.
+import { existsSync } from 'node:fs';
+
+const [major] = process.versions.node.split('.').map(Number);
+if (major < 24) {
+  process.stderr.write(`sandpool: needs Node.js 24 or newer (this is ${process.version})\n`);
+  process.exit(2);
+}
+
+const source = new URL('../src/cli.ts', import.meta.url);
+const inCheckout = existsSync(source) && !source.pathname.includes('/node_modules/');
+const { main } = await import(inCheckout ? source.href : new URL('../dist/src/cli.js', import.meta.url).href);
+process.exitCode = await main(process.argv.slice(2));

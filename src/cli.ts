@@ -1,0 +1,297 @@
+// The `sandpool` command. Runs in the user's shell process; `run` is embedded (the pool spawns the
+// executor processes that hold the isolates), `worker` and `submit` go to the queue side.
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { requestJsonSchema, type RequestInput } from './request.ts';
+import type { Result, Status } from './result.ts';
+import { createToolRegistry, formatToolSpecs, type ToolDefinitionInput } from './tools.ts';
+
+/** Exit codes, one per status, documented in the README. 2 is also a usage or configuration error. */
+export const EXIT_CODES: Readonly<Record<Status | 'usage', number>> = Object.freeze({
+  ok: 0,
+  error: 1,
+  usage: 2,
+  timeout: 3,
+  memory_limit: 4,
+  rejected: 5,
+  cancelled: 6,
+  internal_error: 7,
+});
+
+const USAGE = `Usage: sandpool <command> [options]
+
+Commands:
+  run FILE|-        run a snippet embedded (no Redis); with --redis, through the queue
+  worker            serve jobs from Redis (see: sandpool worker --help)
+  submit FILE|-     submit a snippet to the queue (see: sandpool submit --help)
+  bench             measure what isolation costs (bench/engine.ts; --quick for a short run)
+  tools             print tool definitions (JSON Schema) for LLM APIs
+  schema            print the request's JSON Schema
+
+Options for run:
+  --json            print the Result as one JSON line on stdout
+  --input JSON      the value of the global \`input\`
+  --language LANG   javascript | typescript (default: from the file name, else javascript)
+  --timeout MS      wall-clock limit          --cpu-time MS   CPU-time limit
+  --memory MB       isolate heap limit        --max-output BYTES  cap on stdout and stderr each
+  --max-result BYTES  cap on the result       --tenant ID     tenant id
+  --tools FILE      JSON file of tool definitions (an array), for --tool
+  --tool NAME       invoke a registered tool with --input instead of running code
+  --redis URL       go through the queue at this Redis instead of running embedded
+  --no-prescreen    do not pre-screen (the sandbox does not depend on it)
+`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const RUN_OPTIONS = {
+  json: { type: 'boolean' },
+  input: { type: 'string' },
+  language: { type: 'string' },
+  timeout: { type: 'string' },
+  'cpu-time': { type: 'string' },
+  memory: { type: 'string' },
+  'max-output': { type: 'string' },
+  'max-result': { type: 'string' },
+  tenant: { type: 'string' },
+  tools: { type: 'string' },
+  tool: { type: 'string' },
+  redis: { type: 'string' },
+  'no-prescreen': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (cause) {
+    throw new UsageError((cause as Error).message, { cause });
+  }
+}
+
+function integerFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a whole number, got '${value}'`);
+  return Number(value);
+}
+
+async function readSource(path: string): Promise<string> {
+  if (path === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(`cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+async function readTools(path: string | undefined): Promise<ToolDefinitionInput[]> {
+  if (path === undefined) return [];
+  const text = await readSource(path);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new UsageError(`--tools ${path}: not JSON (${(cause as Error).message})`, { cause });
+  }
+  if (!Array.isArray(parsed)) throw new UsageError(`--tools ${path}: expected a JSON array of tool definitions`);
+  return parsed as ToolDefinitionInput[];
+}
+
+/** Builds the request of `run`/`submit` from flags; exported for the queue side's `submit`. */
+export async function requestFromFlags(
+  values: Partial<Record<keyof typeof RUN_OPTIONS, string | boolean | undefined>>,
+  file: string | undefined,
+): Promise<RequestInput> {
+  const str = (key: keyof typeof RUN_OPTIONS) => {
+    const value = values[key];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const request: RequestInput = {};
+  const tool = str('tool');
+  if (tool !== undefined) {
+    if (file !== undefined) throw new UsageError('give either --tool NAME or a FILE, not both');
+    request.tool = tool;
+  } else {
+    if (file === undefined) throw new UsageError('run needs a FILE (or - for standard input)');
+    request.code = await readSource(file);
+  }
+  const language = str('language') ?? (file && ['.ts', '.mts', '.cts'].includes(extname(file)) ? 'typescript' : undefined);
+  if (language !== undefined) {
+    if (language !== 'javascript' && language !== 'typescript') {
+      throw new UsageError(`--language expects javascript or typescript, got '${language}'`);
+    }
+    request.language = language;
+  }
+  const input = str('input');
+  if (input !== undefined) {
+    try {
+      request.input = JSON.parse(input);
+    } catch (cause) {
+      throw new UsageError(`--input expects JSON: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const limits = {
+    timeoutMs: integerFlag('timeout', str('timeout')),
+    cpuTimeMs: integerFlag('cpu-time', str('cpu-time')),
+    memoryMb: integerFlag('memory', str('memory')),
+    maxOutputBytes: integerFlag('max-output', str('max-output')),
+    maxResultBytes: integerFlag('max-result', str('max-result')),
+  };
+  const given = Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+  if (Object.keys(given).length > 0) request.limits = given;
+  const tenant = str('tenant');
+  if (tenant !== undefined) request.tenantId = tenant;
+  return request;
+}
+
+/** Prints a Result the way a person reads it, or as one JSON line. */
+export function printResult(result: Result, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`);
+  if (result.stderr) process.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`);
+  for (const warning of result.warnings) {
+    const at = warning.line !== undefined ? ` (line ${warning.line}, column ${warning.column ?? 0})` : '';
+    process.stderr.write(`sandpool: warning ${warning.rule}: ${warning.message}${at}\n`);
+  }
+  const { truncated, output } = result;
+  if (truncated.stdout) process.stderr.write(`sandpool: stdout truncated, ${output.stdout.omittedBytes} bytes omitted\n`);
+  if (truncated.stderr) process.stderr.write(`sandpool: stderr truncated, ${output.stderr.omittedBytes} bytes omitted\n`);
+  if (result.status === 'ok') {
+    if (result.value !== undefined) process.stdout.write(`${JSON.stringify(result.value, null, 2)}\n`);
+    if (truncated.value) process.stderr.write('sandpool: value truncated at maxResultBytes\n');
+    return;
+  }
+  const detail =
+    result.status === 'rejected'
+      ? (result.rejection?.reasons ?? [])
+          .map((r) => `\n  ${r.rule}: ${r.message}${r.line !== undefined ? ` (line ${r.line}, column ${r.column ?? 0})` : ''}`)
+          .join('')
+      : result.error
+        ? `: ${result.error.name}: ${result.error.message}${result.error.limit ? ` (${result.error.limit} limit)` : ''}`
+        : '';
+  process.stderr.write(`sandpool: ${result.status}${detail}\n`);
+  if (result.error?.stack && result.status === 'error') process.stderr.write(`${result.error.stack}\n`);
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, RUN_OPTIONS);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError(`run takes one FILE, got ${positionals.length}`);
+  const request = await requestFromFlags(values, positionals[0]);
+  const tools = await readTools(values.tools);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let result: Result;
+  try {
+    if (values.redis !== undefined) {
+      const { createClient } = await import('./client.ts');
+      const client = await createClient({ connection: values.redis });
+      try {
+        result = await client.execute(request, { signal: abort.signal });
+      } finally {
+        await client.close();
+      }
+    } else {
+      const { createPool } = await import('./pool.ts');
+      const pool = await createPool({
+        executors: 1,
+        threadsPerExecutor: 1,
+        tools,
+        ...(values['no-prescreen'] ? { prescreen: { mode: 'off' as const } } : {}),
+      });
+      try {
+        result = await pool.execute(request, { signal: abort.signal });
+      } finally {
+        await pool.close();
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  printResult(result, values.json === true);
+  return EXIT_CODES[result.status];
+}
+
+async function toolsCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { tools: { type: 'string' }, format: { type: 'string' } });
+  const format = values.format ?? 'anthropic';
+  if (format !== 'anthropic' && format !== 'openai') {
+    throw new UsageError(`--format expects anthropic or openai, got '${format}'`);
+  }
+  let registry;
+  try {
+    registry = createToolRegistry(await readTools(values.tools));
+  } catch (cause) {
+    if (cause instanceof UsageError) throw cause;
+    throw new UsageError((cause as Error).message, { cause });
+  }
+  process.stdout.write(`${JSON.stringify(formatToolSpecs(registry.specs(), format), null, 2)}\n`);
+  return 0;
+}
+
+async function benchCommand(argv: string[]): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const script = new URL('../bench/engine.ts', import.meta.url);
+  const child = spawn(process.execPath, ['--no-node-snapshot', script.pathname, ...argv], { stdio: 'inherit' });
+  return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+}
+
+/** Runs the command line; resolves with the exit code. Never calls process.exit itself. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest);
+      case 'worker': {
+        // The worker side lives in workers/; src never imports it statically.
+        const worker = (await import(new URL('../workers/main' + extname(import.meta.url), import.meta.url).href)) as {
+          main(argv: string[]): Promise<number>;
+        };
+        return await worker.main(rest);
+      }
+      case 'submit': {
+        const { submitMain } = await import('./submit.ts');
+        return await submitMain(rest);
+      }
+      case 'bench':
+        return await benchCommand(rest);
+      case 'tools':
+        return await toolsCommand(rest);
+      case 'schema':
+        process.stdout.write(`${JSON.stringify(requestJsonSchema(), null, 2)}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? EXIT_CODES.usage : 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`sandpool: ${error.message}\n(see: sandpool --help)\n`);
+      return EXIT_CODES.usage;
+    }
+    throw error;
+  }
+}
