@@ -1,0 +1,38 @@
+// Code form: decides whether a snippet runs as a classic script (its completion value is the
+// result) or as a module (its default export is the result). Pure; called by the pool per job.
+import { parse, type Program } from 'acorn';
+import type { CodeForm } from '../workers/protocol.ts';
+
+// Any `export` token, in code or not: a cheap superset test that lets most snippets skip parsing.
+const EXPORT_WORD = /\bexport\b/;
+
+/**
+ * 'module' iff the snippet has a default export (`export default …` or `export { x as default }`);
+ * otherwise 'script'. Snippets that do not parse as a module are 'script': the isolate compiles
+ * them and reports the syntax error with its own positions, so no error is decided here.
+ */
+export function detectCodeForm(code: string): CodeForm {
+  if (!EXPORT_WORD.test(code)) return 'script';
+  let program: Program;
+  try {
+    program = parse(code, { ecmaVersion: 'latest', sourceType: 'module' });
+  } catch {
+    // Unparseable as a module: run it as a script and let the isolate name the syntax error.
+    return 'script';
+  }
+  return hasDefaultExport(program) ? 'module' : 'script';
+}
+
+function hasDefaultExport(program: Program): boolean {
+  for (const node of program.body) {
+    if (node.type === 'ExportDefaultDeclaration') return true;
+    if (node.type === 'ExportNamedDeclaration') {
+      for (const specifier of node.specifiers) {
+        const exported = specifier.exported;
+        const name = exported.type === 'Identifier' ? exported.name : exported.value;
+        if (name === 'default') return true;
+      }
+    }
+  }
+  return false;
+}
