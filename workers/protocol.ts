@@ -63,3 +63,13 @@ export type FromExecutor =
   | { type: 'done'; id: string; outcome: ThreadOutcome }
   /** The executor could not run the task (its thread died, piscina failed): infrastructure. */
   | { type: 'failed'; id: string; reason: string };
+
+/** How the pool configures an executor: one JSON argument on the executor's command line. */
+export interface ExecutorConfig {
+  /** File URL or absolute path of the piscina task module (workers/thread.ts, or a test fixture). */
+  threadModule: string;
+  threads: number;
+  sparesPerThread: number;
+  /** How long past a task's timeoutMs the executor waits before it terminates the thread. */
+  graceMs: number;
+}
