@@ -90,7 +90,15 @@ export type ParseRequestResult =
 
 /** Validates anything (a caller's object, a job's data straight from Redis) as a request. */
 export function parseRequest(data: unknown): ParseRequestResult {
-  const parsed = RequestSchema.safeParse(data);
+  let parsed: ReturnType<typeof RequestSchema.safeParse>;
+  try {
+    parsed = RequestSchema.safeParse(data);
+  } catch (error) {
+    // zod walks values recursively: input nested a few thousand deep overflows the stack, and a
+    // cyclic object (possible from an embedded caller) throws; both are bad requests, not crashes.
+    const why = error instanceof RangeError ? 'is nested too deeply' : 'is not plain JSON data (cyclic?)';
+    return { ok: false, issues: [{ field: '(root)', message: `the request ${why} to be validated` }] };
+  }
   if (parsed.success) return { ok: true, request: parsed.data };
   return {
     ok: false,
