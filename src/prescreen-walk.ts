@@ -1,0 +1,464 @@
+// The pre-screen's syntax rules: one iterative pass over an acorn tree (no recursion, so a deep
+// tree cannot exhaust the stack), reporting findings to a sink. Pure; called by src/prescreen.ts.
+import type { AnyNode, Expression, Node, Pattern, Program } from 'acorn';
+import { foldConstant, type FoldContext, type Folded } from './prescreen-fold.ts';
+import type { RuleId } from './prescreen-rules.ts';
+
+export interface FindingSink {
+  add(rule: RuleId, message: string, offset: number): void;
+}
+
+/** Screens code given to eval/Function as a constant string; its findings land at `offset`. */
+export type NestedScreen = (code: string, what: string, offset: number) => void;
+
+interface Entry {
+  node: AnyNode;
+  parent: AnyNode | undefined;
+  key: string;
+}
+
+const HOST_ONLY: Readonly<Record<string, string>> = {
+  process: "'process' is not available: the sandbox has no host process, environment or file system",
+  require: "'require' is not available: modules are not available in the sandbox",
+  module: "'module' is not available: modules are not available in the sandbox",
+  exports: "'exports' is not available: modules are not available in the sandbox",
+  global: "'global' is not available in the sandbox: use globalThis",
+  Buffer: "'Buffer' is not available in the sandbox: use Uint8Array, TextEncoder or TextDecoder",
+  __dirname: "'__dirname' is not available: the sandbox has no file system",
+  __filename: "'__filename' is not available: the sandbox has no file system",
+};
+
+const LIMIT_DEFEATING = new Set(['WebAssembly', 'SharedArrayBuffer', 'Atomics', 'FinalizationRegistry', 'WeakRef']);
+
+/** Names nobody assembles from pieces except to hide them. */
+const SENSITIVE_NAMES = new Set([
+  'constructor', '__proto__', 'prototype', 'prepareStackTrace', 'captureStackTrace', 'stackTraceLimit',
+  'caller', 'callee', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__',
+  'eval', 'Function', 'process', 'require', 'module', 'global', 'globalThis', 'mainModule', 'binding',
+  'dlopen', 'child_process', 'fs', 'vm', 'import',
+]);
+
+/** How far the shape checks below look into an expression; deeper shapes are not attack idioms. */
+const MAX_SHAPE_DEPTH = 32;
+
+const GLOBAL_OBJECTS = new Set(['globalThis', 'window', 'self', 'global']);
+
+const BUILTINS = new Set([
+  'Object', 'Array', 'Function', 'String', 'Number', 'Boolean', 'Symbol', 'BigInt', 'Promise', 'Error',
+  'RegExp', 'Date', 'Map', 'Set', 'WeakMap', 'WeakSet', 'Math', 'JSON', 'Reflect', 'console', 'Intl',
+  'TypeError', 'RangeError', 'SyntaxError', 'ArrayBuffer', 'DataView', 'Uint8Array', 'Proxy',
+]);
+
+export function screenProgram(
+  program: Program,
+  code: string,
+  sink: FindingSink,
+  nested: NestedScreen,
+  budget: { chars: number },
+): void {
+  const entries = flatten(program);
+  const { declared, constants, functionNames } = collectBindings(entries);
+  const fold: FoldContext = { constants, declared, code, maxLength: 64 * 1024, budget };
+  const isFree = (name: string): boolean => !declared.has(name);
+
+  const memberName = (node: AnyNode): Folded | undefined => {
+    if (node.type !== 'MemberExpression') return undefined;
+    if (!node.computed) {
+      return node.property.type === 'Identifier' ? { value: node.property.name, built: false } : undefined;
+    }
+    if (node.property.type === 'PrivateIdentifier') return undefined;
+    const folded = foldConstant(node.property, fold);
+    return folded && typeof folded.value !== 'object' ? { value: String(folded.value), built: folded.built } : undefined;
+  };
+  const nameOf = (node: AnyNode): string | undefined => {
+    const folded = memberName(node);
+    return folded === undefined ? undefined : String(folded.value);
+  };
+  const isGlobalRef = (node: AnyNode, name: string): boolean => {
+    if (node.type === 'Identifier') return node.name === name && isFree(name);
+    if (node.type !== 'MemberExpression' || nameOf(node) !== name) return false;
+    const object = node.object;
+    return object.type === 'Identifier' && GLOBAL_OBJECTS.has(object.name) && isFree(object.name);
+  };
+  const isFunctionish = (node: AnyNode, depth = 0): boolean => {
+    if (depth > MAX_SHAPE_DEPTH) return false;
+    switch (node.type) {
+      case 'FunctionExpression':
+      case 'ArrowFunctionExpression':
+      case 'ClassExpression':
+        return true;
+      case 'Identifier':
+        return (node.name === 'Function' && isFree('Function')) || functionNames.has(node.name);
+      case 'ParenthesizedExpression':
+        return isFunctionish(node.expression, depth + 1);
+      case 'CallExpression': {
+        const [arg] = node.arguments;
+        const callee = node.callee;
+        return (
+          callee.type === 'MemberExpression' &&
+          nameOf(callee) === 'getPrototypeOf' &&
+          arg !== undefined &&
+          arg.type !== 'SpreadElement' &&
+          isFunctionish(arg, depth + 1)
+        );
+      }
+      case 'MemberExpression': {
+        const name = nameOf(node);
+        if (name === 'constructor') return true;
+        if (name === 'prototype' || name === '__proto__') return isFunctionish(node.object, depth + 1);
+        // A builtin method (`[].map`, `Math.max`, `''.at`) is a function like any other.
+        const object = node.object;
+        return (
+          object.type === 'ArrayExpression' ||
+          object.type === 'ObjectExpression' ||
+          object.type === 'Literal' ||
+          object.type === 'TemplateLiteral' ||
+          (object.type === 'Identifier' && BUILTINS.has(object.name) && isFree(object.name))
+        );
+      }
+      default:
+        return false;
+    }
+  };
+  const isBuiltinPrototype = (node: AnyNode): boolean =>
+    node.type === 'MemberExpression' &&
+    nameOf(node) === 'prototype' &&
+    node.object.type === 'Identifier' &&
+    BUILTINS.has(node.object.name) &&
+    isFree(node.object.name);
+  const isAssigned = (entry: Entry): boolean =>
+    entry.parent !== undefined && entry.parent.type === 'AssignmentExpression' && entry.key === 'left';
+  const checkBuiltString = (node: AnyNode, at: number): void => {
+    if (node.type === 'Literal' && typeof node.value !== 'string') return;
+    const folded = foldConstant(node, fold);
+    if (folded?.built === true && typeof folded.value === 'string' && SENSITIVE_NAMES.has(folded.value)) {
+      sink.add('obfuscated_name', `the name '${folded.value}' is assembled at run time, hiding it from readers`, at);
+    }
+  };
+  const screenCodeArgument = (arg: AnyNode | undefined, what: string, at: number, rule: RuleId): void => {
+    if (arg === undefined || arg.type === 'SpreadElement') return;
+    const folded = foldConstant(arg, fold);
+    if (folded === undefined) {
+      sink.add(rule, `${what} runs code built at run time, which this screen cannot read`, at);
+    } else if (typeof folded.value === 'string') {
+      nested(folded.value, what, at);
+    }
+  };
+
+  for (const entry of entries) {
+    const { node, parent } = entry;
+    switch (node.type) {
+      case 'Identifier': {
+        const raw = code.slice(node.start, node.end);
+        if (raw !== node.name && hasEscapedAscii(raw)) {
+          sink.add('escaped_identifier', `the name '${node.name}' is written with \\u escapes`, node.start);
+        }
+        if (!isReference(entry) || !isFree(node.name)) break;
+        const inTypeof = parent?.type === 'UnaryExpression' && parent.operator === 'typeof';
+        if (inTypeof) break;
+        const hostMessage = HOST_ONLY[node.name];
+        if (hostMessage !== undefined && Object.hasOwn(HOST_ONLY, node.name)) {
+          sink.add('host_only_name', hostMessage, node.start);
+        } else if (LIMIT_DEFEATING.has(node.name)) {
+          sink.add(
+            'limit_defeating_global',
+            `'${node.name}' is removed from the sandbox: this code path fails with a ReferenceError`,
+            node.start,
+          );
+        } else if (node.name === 'eval' && !(parent?.type === 'CallExpression' && entry.key === 'callee')) {
+          sink.add('eval_usage', 'indirect reference to eval: the code it runs cannot be screened', node.start);
+        }
+        break;
+      }
+      case 'MemberExpression': {
+        const folded = memberName(node);
+        if (folded === undefined) break;
+        const name = String(folded.value);
+        if (node.computed && folded.built && SENSITIVE_NAMES.has(name)) {
+          sink.add('obfuscated_name', `the property name '${name}' is assembled at run time, hiding it from readers`, node.property.start);
+        }
+        if (name === 'constructor' && isFunctionish(node.object)) {
+          sink.add(
+            'function_constructor_chain',
+            'reads the constructor of a function, which is the Function constructor: it turns strings into code',
+            node.property.start,
+          );
+        } else if (name === 'caller') {
+          const object = node.object;
+          const objectName = nameOf(object);
+          if (objectName === 'caller' || (objectName === 'callee' && object.type === 'MemberExpression' && isArguments(object.object))) {
+            sink.add('caller_chain', 'walks the call stack through .caller to reach the functions that called this code', node.property.start);
+          }
+        } else if (name === 'prepareStackTrace' && isAssigned(entry)) {
+          sink.add('stack_trace_tampering', 'installs a stack-trace hook (prepareStackTrace), which exposes call-site objects', node.start);
+        } else if (name === '__proto__' && isAssigned(entry)) {
+          sink.add('builtin_prototype_write', 'assigns __proto__; it affects only this job\'s isolate', node.start);
+        } else if (isAssigned(entry) && isBuiltinPrototype(node.object)) {
+          sink.add('builtin_prototype_write', 'writes to a built-in prototype; it affects only this job\'s isolate', node.start);
+        } else if (name === 'eval' && isGlobalRef(node, 'eval') && !(parent?.type === 'CallExpression' && entry.key === 'callee')) {
+          sink.add('eval_usage', 'indirect reference to eval: the code it runs cannot be screened', node.start);
+        }
+        break;
+      }
+      case 'CallExpression':
+      case 'NewExpression': {
+        const callee = node.callee;
+        for (const arg of node.arguments) checkBuiltString(arg, arg.start);
+        if (callee.type === 'Super') break;
+        if (node.type === 'CallExpression' && isGlobalRef(callee, 'eval')) {
+          screenCodeArgument(node.arguments[0], 'eval', node.start, 'eval_usage');
+          break;
+        }
+        if (isGlobalRef(callee, 'Function')) {
+          const args = node.arguments.map((arg) => (arg.type === 'SpreadElement' ? undefined : foldConstant(arg, fold)));
+          if (args.every((arg) => arg !== undefined && typeof arg.value !== 'object')) {
+            const texts = args.map((arg) => String(arg?.value));
+            const body = texts.pop() ?? '';
+            nested(`(function anonymous(${texts.join(',')}\n) {\n${body}\n})`, 'Function', node.start);
+          } else {
+            sink.add('function_from_string', 'builds a function from a string made at run time, which this screen cannot read', node.start);
+          }
+          break;
+        }
+        if (node.type === 'CallExpression' && (isGlobalRef(callee, 'setTimeout') || isGlobalRef(callee, 'setInterval'))) {
+          const [first] = node.arguments;
+          if (first !== undefined && isStringish(first)) screenCodeArgument(first, 'a timer given a string', node.start, 'eval_usage');
+          break;
+        }
+        if (callee.type !== 'MemberExpression') break;
+        const method = nameOf(callee);
+        const [first, second] = node.arguments;
+        if (method === 'constructor' && !isFunctionish(callee.object) && callee.object.type !== 'ThisExpression') {
+          if (node.arguments.some((arg) => isStringish(arg))) {
+            sink.add('function_constructor_chain', 'calls a .constructor with a string, the way the Function constructor is reached', node.start);
+          }
+        } else if (method === 'captureStackTrace' && first !== undefined && first.type !== 'ThisExpression') {
+          sink.add('capture_stack_trace', 'captures a stack trace onto an object other than `this`', node.start);
+        } else if ((method === 'call' || method === 'apply' || method === 'bind') && isGlobalRef(callee.object, 'Function')) {
+          sink.add('function_from_string', 'calls the Function constructor indirectly; the code it builds cannot be screened', node.start);
+        } else if ((method === 'construct' || method === 'apply') && first !== undefined && isGlobalRef(first, 'Function')) {
+          sink.add('function_from_string', 'calls the Function constructor through Reflect; the code it builds cannot be screened', node.start);
+        } else if (
+          (method === 'defineProperty' || method === 'defineProperties' || method === 'setPrototypeOf' || method === 'assign') &&
+          first !== undefined
+        ) {
+          const key = second !== undefined && method === 'defineProperty' ? foldConstant(second, fold) : undefined;
+          if (key?.value === 'prepareStackTrace') {
+            sink.add('stack_trace_tampering', 'defines a stack-trace hook (prepareStackTrace), which exposes call-site objects', node.start);
+          } else if (isBuiltinPrototype(first)) {
+            sink.add('builtin_prototype_write', `${method} on a built-in prototype; it affects only this job's isolate`, node.start);
+          }
+        }
+        break;
+      }
+      case 'Property': {
+        if (parent?.type !== 'ObjectExpression') break;
+        if (node.computed) {
+          checkBuiltString(node.key, node.key.start);
+        } else if (node.key.type === 'Identifier' && node.key.name === 'prepareStackTrace') {
+          sink.add('stack_trace_tampering', 'sets a stack-trace hook (prepareStackTrace), which exposes call-site objects', node.start);
+        }
+        break;
+      }
+      case 'VariableDeclarator':
+      case 'AssignmentExpression': {
+        const [target, source] = node.type === 'VariableDeclarator' ? [node.id, node.init] : [node.left, node.right];
+        if (target.type !== 'ObjectPattern' || source === null || source === undefined) break;
+        if (!isFunctionish(source)) break;
+        for (const property of target.properties) {
+          if (property.type === 'Property' && keyName(property.key, property.computed, fold) === 'constructor') {
+            sink.add('function_constructor_chain', 'destructures the constructor of a function, which is the Function constructor', property.start);
+          }
+        }
+        break;
+      }
+      case 'ImportExpression':
+        sink.add('dynamic_import', 'dynamic import() is not available: modules are not available in the sandbox', node.start);
+        break;
+      case 'ImportDeclaration':
+      case 'ExportAllDeclaration':
+        sink.add('module_import', `imports '${String(node.source.value)}': modules are not available in the sandbox`, node.start);
+        break;
+      case 'ExportNamedDeclaration':
+        if (node.source) {
+          sink.add('module_import', `re-exports from '${String(node.source.value)}': modules are not available in the sandbox`, node.start);
+        }
+        break;
+      case 'MetaProperty':
+        if (node.meta.name === 'import') {
+          sink.add('module_import', 'import.meta is not available: the snippet is not loaded from a module URL', node.start);
+        }
+        break;
+      case 'WithStatement':
+        sink.add('with_statement', 'with makes names resolve at run time, so this screen cannot tell what they refer to', node.start);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Every node with its parent, depth-first, without recursion. */
+function flatten(program: Program): Entry[] {
+  const entries: Entry[] = [];
+  const stack: Entry[] = [{ node: program as AnyNode, parent: undefined, key: '' }];
+  while (stack.length > 0) {
+    const entry = stack.pop() as Entry;
+    entries.push(entry);
+    const node = entry.node as unknown as Record<string, unknown>;
+    for (const key in node) {
+      if (key === 'type' || key === 'start' || key === 'end') continue;
+      const value = node[key];
+      if (Array.isArray(value)) {
+        for (let i = value.length - 1; i >= 0; i--) {
+          if (isNode(value[i])) stack.push({ node: value[i] as AnyNode, parent: entry.node, key });
+        }
+      } else if (isNode(value)) {
+        stack.push({ node: value as AnyNode, parent: entry.node, key });
+      }
+    }
+  }
+  return entries;
+}
+
+function isNode(value: unknown): value is Node {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+function collectBindings(entries: readonly Entry[]): {
+  declared: Set<string>;
+  constants: Map<string, Expression | null>;
+  functionNames: Set<string>;
+} {
+  const declared = new Set<string>();
+  const constants = new Map<string, Expression | null>();
+  const functionNames = new Set<string>();
+  const bindingCount = new Map<string, number>();
+  const declare = (pattern: Pattern | null | undefined): void => {
+    for (const name of patternNames(pattern)) {
+      declared.add(name);
+      bindingCount.set(name, (bindingCount.get(name) ?? 0) + 1);
+    }
+  };
+  for (const { node, parent } of entries) {
+    switch (node.type) {
+      case 'VariableDeclarator':
+        declare(node.id);
+        if (parent?.type === 'VariableDeclaration' && parent.kind === 'const' && node.id.type === 'Identifier' && node.init) {
+          constants.set(node.id.name, constants.has(node.id.name) ? null : node.init);
+        }
+        break;
+      case 'FunctionDeclaration':
+      case 'FunctionExpression':
+      case 'ArrowFunctionExpression':
+        if (node.type !== 'ArrowFunctionExpression' && node.id) {
+          declare(node.id);
+          if (node.type === 'FunctionDeclaration') functionNames.add(node.id.name);
+        }
+        for (const param of node.params) declare(param);
+        break;
+      case 'ClassDeclaration':
+      case 'ClassExpression':
+        if (node.id) {
+          declare(node.id);
+          if (node.type === 'ClassDeclaration') functionNames.add(node.id.name);
+        }
+        break;
+      case 'CatchClause':
+        declare(node.param);
+        break;
+      case 'ImportSpecifier':
+      case 'ImportDefaultSpecifier':
+      case 'ImportNamespaceSpecifier':
+        declare(node.local);
+        break;
+      default:
+        break;
+    }
+  }
+  // A const shadowed by another binding of the same name is not a reliable constant.
+  for (const [name, count] of bindingCount) if (count > 1) constants.set(name, null);
+  return { declared, constants, functionNames };
+}
+
+function patternNames(root: Pattern | null | undefined): string[] {
+  const names: string[] = [];
+  const stack: (AnyNode | null | undefined)[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (!node) continue;
+    switch (node.type) {
+      case 'Identifier':
+        names.push(node.name);
+        break;
+      case 'ObjectPattern':
+        for (const property of node.properties) stack.push(property.type === 'Property' ? property.value : property);
+        break;
+      case 'ArrayPattern':
+        stack.push(...node.elements);
+        break;
+      case 'AssignmentPattern':
+        stack.push(node.left);
+        break;
+      case 'RestElement':
+        stack.push(node.argument);
+        break;
+      default:
+        break;
+    }
+  }
+  return names;
+}
+
+/** Whether an Identifier names a variable (and is not a property key, label or import/export name). */
+function isReference({ parent, key, node }: Entry): boolean {
+  if (parent === undefined) return true;
+  switch (parent.type) {
+    case 'MemberExpression':
+      return key !== 'property' || parent.computed;
+    case 'Property':
+      return key !== 'key' || parent.computed;
+    case 'MethodDefinition':
+    case 'PropertyDefinition':
+      return key !== 'key' || parent.computed;
+    case 'LabeledStatement':
+    case 'BreakStatement':
+    case 'ContinueStatement':
+    case 'MetaProperty':
+      return false;
+    case 'ExportSpecifier':
+      return key === 'local' && node !== parent.exported;
+    case 'ImportSpecifier':
+      return false;
+    default:
+      return true;
+  }
+}
+
+function isArguments(node: AnyNode): boolean {
+  return node.type === 'Identifier' && node.name === 'arguments';
+}
+
+function isStringish(node: AnyNode, depth = 0): boolean {
+  if (node.type === 'Literal') return typeof node.value === 'string';
+  if (node.type === 'TemplateLiteral') return true;
+  if (node.type === 'BinaryExpression' && node.operator === '+' && depth < MAX_SHAPE_DEPTH) {
+    return isStringish(node.left, depth + 1) || isStringish(node.right, depth + 1);
+  }
+  return false;
+}
+
+function keyName(key: AnyNode, computed: boolean, fold: FoldContext): string | undefined {
+  if (!computed) return key.type === 'Identifier' ? key.name : key.type === 'Literal' ? String(key.value) : undefined;
+  const folded = foldConstant(key, fold);
+  return folded && typeof folded.value !== 'object' ? String(folded.value) : undefined;
+}
+
+/** True when a raw identifier spells an ASCII character as a \u escape. */
+function hasEscapedAscii(raw: string): boolean {
+  for (const match of raw.matchAll(/\\u(?:\{([0-9a-fA-F]+)\}|([0-9a-fA-F]{4}))/g)) {
+    const code = Number.parseInt(match[1] ?? match[2] ?? '', 16);
+    if (code < 0x80) return true;
+  }
+  return false;
+}
