@@ -1,0 +1,547 @@
+// createClient(): submit / execute / getResult / cancel over BullMQ. Runs in the caller's process;
+// the only bullmq import on the client side. Requests are validated here, before Redis sees them.
+import { randomUUID } from 'node:crypto';
+import { Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
+import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
+import type { Result } from './result.ts';
+import {
+  CANCEL_MARK_TTL_SECONDS,
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  JOB_NAME,
+  QueueError,
+  bullConnection,
+  cancelledResult,
+  createRedis,
+  idempotentJobId,
+  internalErrorResult,
+  limitsOf,
+  queueKeys,
+  rejectedResult,
+  type Connection,
+  type QueueKeys,
+} from './queue.ts';
+
+const CLIENT_DEFAULTS = Object.freeze({
+  queue: DEFAULT_QUEUE,
+  prefix: DEFAULT_PREFIX,
+  maxQueued: 100_000,
+  maxQueuedPerTenant: 10_000,
+  attempts: 3,
+  backoffMs: 1_000,
+  keepCompleted: Object.freeze({ ageSeconds: 24 * 3600, count: 10_000 }),
+  keepFailed: Object.freeze({ ageSeconds: 7 * 24 * 3600, count: 10_000 }),
+  eventsMaxLen: 10_000,
+  redisTimeoutMs: 5_000,
+  /** Added to a job's own time budget to bound execute()'s wait. */
+  waitSlackMs: 30_000,
+  /** A waiting job older than this no longer counts against its tenant's bound. */
+  tenantStaleMs: 24 * 3600 * 1000,
+});
+
+/** When to read the job directly while waiting, in case an event was missed (ms after submit). */
+const FALLBACK_READS_MS = [1_000, 3_000, 7_000, 15_000];
+const FALLBACK_READ_EVERY_MS = 15_000;
+
+export interface ClientOptions {
+  /** Redis URL (`redis://`, `rediss://`, user:password for AUTH/ACL) or ioredis options. */
+  connection: Connection;
+  /** @default 'sandpool' */
+  queue?: string;
+  /** Key prefix; a hash tag such as `{sandpool}` keeps every key on one Redis Cluster slot. @default 'bull' */
+  prefix?: string;
+  /** Jobs waiting in the queue (any tenant, any producer) past which submit fails with QUEUE_FULL. @default 100000 */
+  maxQueued?: number;
+  /** Jobs of one tenant waiting, submitted through a client, past which submit fails with TENANT_QUEUE_FULL. @default 10000 */
+  maxQueuedPerTenant?: number;
+  /** queueTimeoutMs for requests that set none; unset means no queue deadline. */
+  queueTimeoutMs?: number;
+  /** Tries when the infrastructure fails (user outcomes are never retried). @default 3 */
+  attempts?: number;
+  /** First retry delay, doubled each time. @default 1000 */
+  backoffMs?: number;
+  /** Finished jobs (and so their Results) are kept this long / this many. */
+  keepCompleted?: { ageSeconds: number; count: number };
+  keepFailed?: { ageSeconds: number; count: number };
+  /** Cap on the queue's events stream. @default 10000 */
+  eventsMaxLen?: number;
+  /** Any Redis call fails with REDIS_UNAVAILABLE after this. @default 5000 */
+  redisTimeoutMs?: number;
+  /** Code and input bigger than this are rejected here, before Redis. */
+  sizeLimits?: SizeLimits;
+}
+
+export interface ExecuteOptions {
+  /** How long to wait for the Result. @default the job's queue and run budgets plus 30 s */
+  waitMs?: number;
+  /** Aborting cancels the job; the call then resolves with its `cancelled` Result. */
+  signal?: AbortSignal;
+}
+
+export interface TenantOptions {
+  /** Only the submitting tenant sees or cancels a job. @default 'default' */
+  tenantId?: string;
+}
+
+export interface Client {
+  /** Submits and waits: always a Result for anything the snippet did; throws QueueError for a failed system. */
+  execute(request: RequestInput, options?: ExecuteOptions): Promise<Result>;
+  /** Submits; resolves with the job id. Throws QueueError INVALID_REQUEST, QUEUE_FULL, ... */
+  submit(request: RequestInput): Promise<string>;
+  /** Submits many at once (one validation pass, one bound check, one round trip to add). */
+  submitBatch(requests: readonly RequestInput[]): Promise<string[]>;
+  /** The job's Result once it finished; undefined while it runs, or when it is unknown to this tenant. */
+  getResult(id: string, options?: TenantOptions): Promise<Result | undefined>;
+  /** A waiting job is removed; a running one is stopped wherever it runs. False when there was nothing to cancel. */
+  cancel(id: string, options?: TenantOptions): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+interface Compiled {
+  queue: string;
+  prefix: string;
+  maxQueued: number;
+  maxQueuedPerTenant: number;
+  queueTimeoutMs: number | undefined;
+  attempts: number;
+  backoffMs: number;
+  keepCompleted: { ageSeconds: number; count: number };
+  keepFailed: { ageSeconds: number; count: number };
+  eventsMaxLen: number;
+  redisTimeoutMs: number;
+  sizeLimits: SizeLimits;
+}
+
+// Counts what waits in the queue (whoever produced it) and the tenant's waiting jobs, skips ids
+// that already exist (idempotency), and records the new ones, atomically.
+// KEYS: wait, prioritized, delayed, paused, then per job: tenant set, job hash.
+// ARGV: now, maxQueued, maxPerTenant, staleBefore, then the job ids.
+// Returns {1, s1..sn} (si = 1 new, 0 existing), {-1, total}, or {-2, count, tenantKey}.
+const ADMIT_SCRIPT = `
+local total = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('LLEN', KEYS[4])
+local n = #ARGV - 4
+local status = {}
+local perTenant = {}
+local fresh = 0
+for i = 1, n do
+  local tenantKey = KEYS[3 + 2 * i]
+  if redis.call('EXISTS', KEYS[4 + 2 * i]) == 1 then
+    status[i] = 0
+  else
+    status[i] = 1
+    fresh = fresh + 1
+    perTenant[tenantKey] = (perTenant[tenantKey] or 0) + 1
+  end
+end
+if fresh > 0 and total + fresh > tonumber(ARGV[2]) then return {-1, total} end
+for tenantKey, count in pairs(perTenant) do
+  redis.call('ZREMRANGEBYSCORE', tenantKey, '-inf', ARGV[4])
+  local queued = redis.call('ZCARD', tenantKey)
+  if queued + count > tonumber(ARGV[3]) then return {-2, queued, tenantKey} end
+end
+for i = 1, n do
+  if status[i] == 1 then redis.call('ZADD', KEYS[3 + 2 * i], 'NX', ARGV[1], ARGV[4 + i]) end
+end
+local reply = {1}
+for i = 1, n do reply[i + 1] = status[i] end
+return reply
+`;
+
+type Outcome = { result: Result };
+interface Waiter {
+  limits: Readonly<Limits>;
+  settle(outcome: Outcome): void;
+  fail(error: Error): void;
+}
+
+class SandpoolClient implements Client {
+  readonly #options: Compiled;
+  readonly #queue: Queue;
+  readonly #redis: Redis;
+  readonly #keys: QueueKeys;
+  readonly #connection: Connection;
+  #events: Promise<QueueEvents> | undefined;
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #closed = false;
+
+  constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis) {
+    this.#options = options;
+    this.#connection = connection;
+    this.#queue = queue;
+    this.#redis = redis;
+    this.#keys = queueKeys(options.prefix, options.queue);
+  }
+
+  async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
+    this.#assertOpen();
+    const checked = this.#check(input);
+    if (!checked.ok) return rejectedResult(checked.issues, limitsOf(input));
+    const request = checked.request;
+    const limits = limitsOf(request);
+    const id = this.#jobIdFor(request);
+    await this.#bounded(this.#startEvents(), 'start listening for results');
+
+    const waitMs = options.waitMs ?? this.#defaultWaitMs(request, limits);
+    const { promise, resolve, reject } = Promise.withResolvers<Outcome>();
+    const waiter: Waiter = { limits, settle: resolve, fail: reject };
+    this.#addWaiter(id, waiter);
+    let timer: NodeJS.Timeout | undefined;
+    let readTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      // The caller gave up: stop the job; its `cancelled` Result still arrives through the wait.
+      this.cancel(id, { tenantId: request.tenantId }).catch(() => {
+        // Redis unreachable: the wait's own bound ends the call.
+      });
+    };
+    try {
+      await this.#admit([{ id, request }]);
+      if (options.signal?.aborted) onAbort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+
+      const timedOut = new Promise<'timeout'>((resolveTimeout) => {
+        timer = setTimeout(() => resolveTimeout('timeout'), waitMs);
+      });
+      // Events can be missed (a reconnect, a trimmed stream): read the job now and then as well.
+      let reads = 0;
+      const scheduleRead = () => {
+        const delay = FALLBACK_READS_MS[reads] ?? FALLBACK_READ_EVERY_MS;
+        reads++;
+        readTimer = setTimeout(() => {
+          this.#readOutcome(id, request.tenantId, limits)
+            .then((outcome) => (outcome ? resolve(outcome) : scheduleRead()))
+            .catch(() => scheduleRead());
+        }, delay);
+      };
+      scheduleRead();
+      const first = await Promise.race([promise, timedOut]);
+      if (first !== 'timeout') return withId(first.result, id);
+      const last = await this.#readOutcome(id, request.tenantId, limits).catch(() => undefined);
+      if (last) return withId(last.result, id);
+      throw new QueueError('WAIT_TIMEOUT', `job ${id} did not finish within ${waitMs} ms; it may still run (getResult)`, {
+        jobId: id,
+      });
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(readTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      this.#removeWaiter(id, waiter);
+    }
+  }
+
+  async submit(input: RequestInput): Promise<string> {
+    const [id] = await this.submitBatch([input]);
+    return id as string;
+  }
+
+  async submitBatch(inputs: readonly RequestInput[]): Promise<string[]> {
+    this.#assertOpen();
+    const jobs: { id: string; request: Request }[] = [];
+    const issues: RequestIssue[] = [];
+    inputs.forEach((input, index) => {
+      const checked = this.#check(input);
+      if (checked.ok) jobs.push({ id: this.#jobIdFor(checked.request), request: checked.request });
+      else {
+        const at = inputs.length > 1 ? `[${index}].` : '';
+        for (const issue of checked.issues) issues.push({ field: `${at}${issue.field}`, message: issue.message });
+      }
+    });
+    if (issues.length > 0) {
+      throw new QueueError('INVALID_REQUEST', `invalid request: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, {
+        issues,
+      });
+    }
+    await this.#admit(jobs);
+    return jobs.map((job) => job.id);
+  }
+
+  async getResult(id: string, options: TenantOptions = {}): Promise<Result | undefined> {
+    this.#assertOpen();
+    const outcome = await this.#bounded(this.#readOutcome(id, options.tenantId ?? 'default', undefined), 'read a job');
+    return outcome ? withId(outcome.result, id) : undefined;
+  }
+
+  async cancel(id: string, options: TenantOptions = {}): Promise<boolean> {
+    this.#assertOpen();
+    const tenantId = options.tenantId ?? 'default';
+    return this.#bounded(this.#cancel(id, tenantId), 'cancel a job');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closing = new QueueError('CLIENT_CLOSED', 'the client was closed while waiting');
+    for (const waiters of this.#waiters.values()) {
+      for (const waiter of waiters) waiter.fail(closing);
+    }
+    this.#waiters.clear();
+    const events = this.#events;
+    await Promise.allSettled([
+      this.#queue.close(),
+      events?.then((e) => e.close()),
+      this.#redis.quit().catch(() => this.#redis.disconnect()),
+    ]);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new QueueError('CLIENT_CLOSED', 'the client is closed');
+  }
+
+  #check(input: unknown): { ok: true; request: Request } | { ok: false; issues: RequestIssue[] } {
+    const parsed = parseRequest(input);
+    if (!parsed.ok) return parsed;
+    const request = parsed.request;
+    const issues: RequestIssue[] = [];
+    const { maxCodeBytes, maxInputBytes } = this.#options.sizeLimits;
+    if (request.code !== undefined && Buffer.byteLength(request.code) > maxCodeBytes) {
+      issues.push({ field: 'code', message: `at most ${maxCodeBytes} bytes, got ${Buffer.byteLength(request.code)}` });
+    }
+    if (request.input !== undefined) {
+      const bytes = Buffer.byteLength(JSON.stringify(request.input));
+      if (bytes > maxInputBytes) issues.push({ field: 'input', message: `at most ${maxInputBytes} bytes as JSON, got ${bytes}` });
+    }
+    if (issues.length > 0) return { ok: false, issues };
+    if (request.queueTimeoutMs === undefined && this.#options.queueTimeoutMs !== undefined) {
+      request.queueTimeoutMs = this.#options.queueTimeoutMs;
+    }
+    return { ok: true, request };
+  }
+
+  #jobIdFor(request: Request): string {
+    return request.idempotencyKey === undefined ? randomUUID() : idempotentJobId(request.tenantId, request.idempotencyKey);
+  }
+
+  #defaultWaitMs(request: Request, limits: Readonly<Limits>): number {
+    const queueMs = request.queueTimeoutMs ?? 60_000;
+    const runMs = Math.max(limits.timeoutMs, DEFAULT_LIMITS.timeoutMs) * this.#options.attempts;
+    const backoffMs = this.#options.backoffMs * 2 ** this.#options.attempts;
+    return queueMs + runMs + backoffMs + CLIENT_DEFAULTS.waitSlackMs;
+  }
+
+  async #admit(jobs: readonly { id: string; request: Request }[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const queue = this.#queue;
+    const keys = [queue.toKey('wait'), queue.toKey('prioritized'), queue.toKey('delayed'), queue.toKey('paused')];
+    for (const job of jobs) keys.push(this.#keys.tenantQueued(job.request.tenantId), queue.toKey(job.id));
+    const now = Date.now();
+    const args = [now, this.#options.maxQueued, this.#options.maxQueuedPerTenant, now - CLIENT_DEFAULTS.tenantStaleMs];
+    const reply = (await this.#bounded(
+      this.#redis.eval(ADMIT_SCRIPT, keys.length, ...keys, ...args, ...jobs.map((job) => job.id)),
+      'check the queue bounds',
+    )) as (number | string)[];
+    if (reply[0] === -1) {
+      throw new QueueError('QUEUE_FULL', `the queue holds ${reply[1]} waiting jobs, its bound is ${this.#options.maxQueued}`);
+    }
+    if (reply[0] === -2) {
+      throw new QueueError(
+        'TENANT_QUEUE_FULL',
+        `the tenant has ${reply[1]} waiting jobs, its bound is ${this.#options.maxQueuedPerTenant}`,
+      );
+    }
+    const fresh = jobs.filter((_, index) => reply[index + 1] === 1);
+    if (fresh.length === 0) return;
+    const o = this.#options;
+    const opts = (id: string) => ({
+      jobId: id,
+      attempts: o.attempts,
+      backoff: { type: 'exponential', delay: o.backoffMs },
+      removeOnComplete: { age: o.keepCompleted.ageSeconds, count: o.keepCompleted.count },
+      removeOnFail: { age: o.keepFailed.ageSeconds, count: o.keepFailed.count },
+    });
+    try {
+      const [only] = fresh;
+      if (fresh.length === 1 && only) await this.#bounded(queue.add(JOB_NAME, only.request, opts(only.id)), 'add a job');
+      else {
+        const bulk = fresh.map((job) => ({ name: JOB_NAME, data: job.request, opts: opts(job.id) }));
+        await this.#bounded(queue.addBulk(bulk), 'add jobs');
+      }
+    } catch (error) {
+      // Undo the tenant accounting; if Redis is gone too, the entries age out (tenantStaleMs).
+      const undo = this.#redis.multi();
+      for (const job of fresh) undo.zrem(this.#keys.tenantQueued(job.request.tenantId), job.id);
+      undo.exec().catch(() => {
+        // Redis unreachable: the stale entries are dropped by the next admit after tenantStaleMs.
+      });
+      throw error;
+    }
+  }
+
+  async #cancel(id: string, tenantId: string): Promise<boolean> {
+    const job = await Job.fromId<unknown>(this.#queue, id);
+    if (!job || tenantOf(job.data) !== tenantId) return false;
+    if (job.finishedOn !== undefined && (await job.isCompleted() || await job.isFailed())) return false;
+    const limits = limitsOf(job.data);
+    const result = cancelledResult(limits);
+    // The mark first: a worker that takes the job from now on ends it as cancelled. Then the
+    // broadcast, for the worker already running it.
+    await this.#redis
+      .multi()
+      .set(this.#keys.cancelled(id), JSON.stringify({ tenantId, result }), 'EX', CANCEL_MARK_TTL_SECONDS)
+      .zrem(this.#keys.tenantQueued(tenantId), id)
+      .publish(this.#keys.cancelChannel, id)
+      .exec();
+    try {
+      await job.remove();
+    } catch {
+      // Locked: a worker holds it and was told through the channel; its `cancelled` Result is the job's.
+      return true;
+    }
+    this.#settle(id, { result: withId(result, id) });
+    return true;
+  }
+
+  /** The job's final Result, if it has one (completed, failed after its retries, or cancelled). */
+  async #readOutcome(id: string, tenantId: string, knownLimits: Readonly<Limits> | undefined): Promise<Outcome | undefined> {
+    const job = await Job.fromId<unknown, Result>(this.#queue, id);
+    if (!job) {
+      const mark = await this.#redis.get(this.#keys.cancelled(id));
+      if (mark === null) return undefined;
+      const parsed = JSON.parse(mark) as { tenantId: string; result: Result };
+      return parsed.tenantId === tenantId ? { result: parsed.result } : undefined;
+    }
+    if (tenantOf(job.data) !== tenantId || job.finishedOn === undefined) return undefined;
+    const state = await job.getState();
+    if (state === 'completed') return { result: job.returnvalue };
+    if (state === 'failed') {
+      return { result: internalErrorResult(job.failedReason, knownLimits ?? limitsOf(job.data), job.attemptsMade) };
+    }
+    return undefined;
+  }
+
+  #startEvents(): Promise<QueueEvents> {
+    this.#events ??= (async () => {
+      // Read events from the server's "now": nothing finishing after this call is missed, whatever
+      // the time between here and the first blocking read.
+      const [seconds, micros] = await this.#redis.time();
+      const lastEventId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`;
+      const events = new QueueEvents(this.#options.queue, {
+        connection: bullConnection(this.#connection),
+        prefix: this.#options.prefix,
+        lastEventId,
+      });
+      events.on('error', () => {
+        // Reconnects are ioredis's; waits are bounded and read the job directly meanwhile.
+      });
+      events.on('completed', ({ jobId, returnvalue }) => {
+        this.#settle(jobId, { result: returnvalue as unknown as Result });
+      });
+      events.on('failed', ({ jobId, failedReason }) => {
+        const waiters = this.#waiters.get(jobId);
+        if (!waiters) return;
+        for (const waiter of waiters) {
+          waiter.settle({ result: internalErrorResult(failedReason, waiter.limits, this.#options.attempts) });
+        }
+      });
+      await events.waitUntilReady();
+      return events;
+    })();
+    const starting = this.#events;
+    // A failed start is retried by the next call rather than remembered.
+    starting.catch(() => {
+      if (this.#events === starting) this.#events = undefined;
+    });
+    return starting;
+  }
+
+  #addWaiter(id: string, waiter: Waiter): void {
+    let set = this.#waiters.get(id);
+    if (!set) this.#waiters.set(id, (set = new Set()));
+    set.add(waiter);
+  }
+
+  #removeWaiter(id: string, waiter: Waiter): void {
+    const set = this.#waiters.get(id);
+    set?.delete(waiter);
+    if (set?.size === 0) this.#waiters.delete(id);
+  }
+
+  #settle(id: string, outcome: Outcome): void {
+    for (const waiter of this.#waiters.get(id) ?? []) waiter.settle(outcome);
+  }
+
+  /** Every Redis call ends within redisTimeoutMs: an unreachable Redis is an error, never a hang. */
+  #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
+    return boundedBy(operation, this.#options.redisTimeoutMs, what);
+  }
+}
+
+function boundedBy<T>(operation: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new QueueError('REDIS_UNAVAILABLE', `Redis did not answer within ${ms} ms (${what})`)),
+      ms,
+    );
+  });
+  return Promise.race([operation, deadline]).then(
+    (value) => {
+      clearTimeout(timer);
+      return value;
+    },
+    (error: unknown) => {
+      clearTimeout(timer);
+      if (error instanceof QueueError) throw error;
+      throw new QueueError('REDIS_UNAVAILABLE', `Redis failed to ${what}: ${(error as Error)?.message ?? error}`, {
+        cause: error,
+      });
+    },
+  );
+}
+
+function tenantOf(data: unknown): string {
+  const tenantId = typeof data === 'object' && data !== null ? (data as { tenantId?: unknown }).tenantId : undefined;
+  return typeof tenantId === 'string' ? tenantId : 'default';
+}
+
+function withId(result: Result, id: string): Result {
+  return result.id === id ? result : { ...result, id };
+}
+
+/**
+ * Connects to the queue. Fails with QueueError REDIS_UNAVAILABLE within `redisTimeoutMs` when Redis
+ * cannot be reached.
+ */
+export async function createClient(options: ClientOptions): Promise<Client> {
+  const compiled: Compiled = {
+    queue: options.queue ?? CLIENT_DEFAULTS.queue,
+    prefix: options.prefix ?? CLIENT_DEFAULTS.prefix,
+    maxQueued: options.maxQueued ?? CLIENT_DEFAULTS.maxQueued,
+    maxQueuedPerTenant: options.maxQueuedPerTenant ?? CLIENT_DEFAULTS.maxQueuedPerTenant,
+    queueTimeoutMs: options.queueTimeoutMs,
+    attempts: options.attempts ?? CLIENT_DEFAULTS.attempts,
+    backoffMs: options.backoffMs ?? CLIENT_DEFAULTS.backoffMs,
+    keepCompleted: options.keepCompleted ?? CLIENT_DEFAULTS.keepCompleted,
+    keepFailed: options.keepFailed ?? CLIENT_DEFAULTS.keepFailed,
+    eventsMaxLen: options.eventsMaxLen ?? CLIENT_DEFAULTS.eventsMaxLen,
+    redisTimeoutMs: options.redisTimeoutMs ?? CLIENT_DEFAULTS.redisTimeoutMs,
+    sizeLimits: options.sizeLimits ?? DEFAULT_SIZE_LIMITS,
+  };
+  // No offline queue: while Redis is away a command fails at once instead of waiting to be replayed
+  // later (a submit that reported failure must not add its job afterwards).
+  const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+  const redis = createRedis(options.connection, { ...failFast, lazyConnect: true });
+  redis.on('error', () => {
+    // Reported through the calls that fail; ioredis keeps reconnecting.
+  });
+  const queue = new Queue(compiled.queue, {
+    connection: bullConnection(options.connection, failFast),
+    prefix: compiled.prefix,
+    streams: { events: { maxLen: compiled.eventsMaxLen } },
+  });
+  queue.on('error', () => {
+    // As above: every call is bounded and reports its own failure.
+  });
+  try {
+    await boundedBy(Promise.all([redis.connect(), queue.waitUntilReady()]), compiled.redisTimeoutMs, 'connect');
+  } catch (error) {
+    redis.disconnect();
+    await queue.close().catch(() => {
+      // Never connected: nothing to close cleanly.
+    });
+    throw error;
+  }
+  return new SandpoolClient(compiled, options.connection, queue, redis);
+}
+
+export { QueueError, type QueueErrorCode } from './queue.ts';

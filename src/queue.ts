@@ -1,0 +1,141 @@
+// What both sides of the queue agree on: connections, the Redis keys sandpool keeps beside
+// BullMQ's, job ids, typed errors, and the Results a job gets without running. Used by the client
+// (caller's process) and by the worker process (workers/processor.ts, workers/main.ts).
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { RedisOptions as BullRedisOptions } from 'bullmq';
+import { Redis, type RedisOptions } from 'ioredis';
+import { compileLimits, type Limits } from './limits.ts';
+import type { RequestIssue } from './request.ts';
+import { resultWithoutRun, type Metrics, type Result } from './result.ts';
+
+/** A Redis URL (`redis://`, `rediss://` for TLS, user and password for AUTH/ACL) or ioredis options. */
+export type Connection = string | RedisOptions;
+
+export const DEFAULT_QUEUE = 'sandpool';
+/** BullMQ's default, so a plain BullMQ producer reaches the same queue without configuration. */
+export const DEFAULT_PREFIX = 'bull';
+/** The BullMQ job name sandpool's client uses; workers accept any name. */
+export const JOB_NAME = 'execute';
+
+/** Stable error codes of the queue side; never renamed or reused. */
+export const QUEUE_ERROR_CODES = Object.freeze([
+  'INVALID_REQUEST',
+  'QUEUE_FULL',
+  'TENANT_QUEUE_FULL',
+  'REDIS_UNAVAILABLE',
+  'WAIT_TIMEOUT',
+  'CLIENT_CLOSED',
+] as const);
+export type QueueErrorCode = (typeof QUEUE_ERROR_CODES)[number];
+
+/** A failed system on the queue side (a failed snippet is a Result, not this). */
+export class QueueError extends Error {
+  override name = 'QueueError';
+  readonly code: QueueErrorCode;
+  /** For INVALID_REQUEST: the bad fields. */
+  readonly issues: readonly RequestIssue[];
+  /** The job concerned, when there is one. */
+  readonly jobId: string | undefined;
+
+  constructor(
+    code: QueueErrorCode,
+    message: string,
+    detail: { issues?: readonly RequestIssue[]; jobId?: string; cause?: unknown } = {},
+  ) {
+    super(message, detail.cause === undefined ? undefined : { cause: detail.cause });
+    this.code = code;
+    this.issues = detail.issues ?? [];
+    this.jobId = detail.jobId;
+  }
+}
+
+/** Options BullMQ takes for the same connection. */
+export function bullConnection(connection: Connection, extra: RedisOptions = {}): BullRedisOptions {
+  return (typeof connection === 'string' ? { url: connection, ...extra } : { ...connection, ...extra }) as BullRedisOptions;
+}
+
+/** A plain ioredis client for sandpool's own keys and the cancel channel. */
+export function createRedis(connection: Connection, extra: RedisOptions = {}): Redis {
+  // ioredis's own option type trips exactOptionalPropertyTypes (its fields are optional, not undefined).
+  const options = (typeof connection === 'string' ? extra : { ...connection, ...extra }) as {};
+  return typeof connection === 'string' ? new Redis(connection, options) : new Redis(options);
+}
+
+/** Keys sandpool keeps next to BullMQ's. They share the prefix, so a hash-tag prefix keeps one slot. */
+export function queueKeys(prefix: string, queue: string) {
+  const base = `${prefix}:${queue}:sandpool`;
+  return Object.freeze({
+    /** Pub/sub channel: a job id published here is cancelled wherever it runs. */
+    cancelChannel: `${base}:cancel`,
+    /** String per cancelled job: JSON {tenantId, result}; a worker that picks it up ends it. */
+    cancelled: (jobId: string) => `${base}:cancelled:${jobId}`,
+    /** Sorted set per tenant of its jobs still waiting (score: submit time), for backpressure. */
+    tenantQueued: (tenantId: string) => `${base}:queued:${tenantId}`,
+  });
+}
+export type QueueKeys = ReturnType<typeof queueKeys>;
+
+/** How long a cancel mark outlives the cancel: any worker picking the job up later still sees it. */
+export const CANCEL_MARK_TTL_SECONDS = 24 * 3600;
+
+/**
+ * The job id for an idempotency key: the same tenant and key always give the same job. Hashed
+ * because BullMQ ids cannot hold ':' and keys are caller-chosen text.
+ */
+export function idempotentJobId(tenantId: string, idempotencyKey: string): string {
+  return `idem-${createHash('sha256').update(`${tenantId}\u0000${idempotencyKey}`).digest('hex').slice(0, 40)}`;
+}
+
+/** sha256 of the code, first 16 hex: enough to correlate log lines, never the code itself. */
+export function codeHash(code: string | undefined): string | undefined {
+  return code === undefined ? undefined : createHash('sha256').update(code).digest('hex').slice(0, 16);
+}
+
+export function thisWorker(): Metrics['worker'] {
+  return { host: hostname(), pid: process.pid, thread: 0 };
+}
+
+/** Best-effort limits of a request that may be malformed: what it would have run under. */
+export function limitsOf(data: unknown, ceilings?: Readonly<Limits>, defaults?: Readonly<Limits>): Readonly<Limits> {
+  const asked = typeof data === 'object' && data !== null ? (data as { limits?: unknown }).limits : undefined;
+  const numeric: Partial<Limits> = {};
+  if (typeof asked === 'object' && asked !== null) {
+    for (const [key, value] of Object.entries(asked)) {
+      if (typeof value === 'number' && Number.isFinite(value) && value > 0) numeric[key as keyof Limits] = value;
+    }
+  }
+  return compileLimits(numeric, ceilings, defaults).limits;
+}
+
+export function rejectedResult(issues: readonly RequestIssue[], limits: Readonly<Limits>, worker = thisWorker()): Result {
+  return resultWithoutRun('rejected', limits, worker, {
+    reasons: issues.map((issue) => ({ rule: 'validation', field: issue.field, message: `${issue.field}: ${issue.message}` })),
+  });
+}
+
+export function cancelledResult(limits: Readonly<Limits>, worker = thisWorker()): Result {
+  return resultWithoutRun('cancelled', limits, worker, {
+    error: { name: 'CancelledError', message: 'the job was cancelled before it ran' },
+  });
+}
+
+export function queueTimeoutResult(limits: Readonly<Limits>, waitedMs: number, queueTimeoutMs: number, worker = thisWorker()): Result {
+  const result = resultWithoutRun('timeout', limits, worker, {
+    error: {
+      name: 'TimeoutError',
+      message: `the job waited ${waitedMs} ms in the queue, more than its queueTimeoutMs of ${queueTimeoutMs} ms`,
+      limit: 'queue',
+    },
+  });
+  result.metrics.queueWaitMs = waitedMs;
+  return result;
+}
+
+/** The Result a caller gets for a job BullMQ marked failed: infrastructure, after its retries. */
+export function internalErrorResult(reason: string, limits: Readonly<Limits>, attempt: number, worker = thisWorker()): Result {
+  return resultWithoutRun('internal_error', limits, worker, {
+    error: { name: 'InternalError', message: reason.slice(0, 1024), code: 'JOB_FAILED' },
+    attempt,
+  });
+}

@@ -1,0 +1,409 @@
+// `sandpool worker`: runs as its own process (src/cli.ts calls main(argv)); createWorker() is also
+// the library's way to serve a queue in-process. Config, logger, pool, BullMQ Worker, cancel
+// channel, HTTP side port; signals are handled only in main(), never on import.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from '../src/config.ts';
+import type { CeilingMode, Limits } from '../src/limits.ts';
+import {
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  bullConnection,
+  createRedis,
+  queueKeys,
+  type Connection,
+} from '../src/queue.ts';
+import { startSidePort, type SidePort } from './http.ts';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
+import { createProcessor, type Executor } from './processor.ts';
+
+/** The engine as the worker holds it: execute, and close when the worker made it. */
+export interface WorkerPool extends Executor {
+  close(options?: { deadlineMs?: number }): Promise<void>;
+}
+
+/** Options of the engine the worker creates when none is given (see createPool). */
+export interface WorkerPoolOptions {
+  executors?: number;
+  threadsPerExecutor?: number;
+  ceilings?: Readonly<Limits>;
+  defaults?: Readonly<Limits>;
+  ceilingMode?: CeilingMode;
+}
+
+const WORKER_DEFAULTS = Object.freeze({
+  queue: DEFAULT_QUEUE,
+  prefix: DEFAULT_PREFIX,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+  maxStalledCount: 1,
+  shutdownGraceMs: 30_000,
+  /** After the grace, how long handed-back jobs get to reach the queue before a forced close. */
+  handBackMs: 5_000,
+  keepCompleted: Object.freeze({ ageSeconds: 24 * 3600, count: 10_000 }),
+  keepFailed: Object.freeze({ ageSeconds: 7 * 24 * 3600, count: 10_000 }),
+  eventsMaxLen: 10_000,
+});
+
+export interface WorkerOptions {
+  /** Redis URL (`redis://`, `rediss://`, user:password for AUTH/ACL) or ioredis options. */
+  connection: Connection;
+  /** @default 'sandpool' */
+  queue?: string;
+  /** @default 'bull'; a hash tag such as `{sandpool}` for Redis Cluster */
+  prefix?: string;
+  /** Jobs taken at once. @default the pool's capacity (executors × threadsPerExecutor), else 1 */
+  concurrency?: number;
+  /** How long a job's lock lasts without renewal: a dead worker's jobs return after about this. @default 30000 */
+  lockDurationMs?: number;
+  /** How often stalled jobs (lock lost) are looked for. @default 30000 */
+  stalledIntervalMs?: number;
+  /** A job stalled more often than this (it keeps killing workers) ends as internal_error. @default 1 */
+  maxStalledCount?: number;
+  /** close() lets in-flight jobs finish this long, then hands them back to the queue. @default 30000 */
+  shutdownGraceMs?: number;
+  keepCompleted?: { ageSeconds: number; count: number };
+  keepFailed?: { ageSeconds: number; count: number };
+  eventsMaxLen?: number;
+  /** An engine to run jobs on (left open by close()); otherwise one is created from `poolOptions`. */
+  pool?: Executor;
+  poolOptions?: WorkerPoolOptions;
+  logger?: Logger;
+  /** HTTP side port: 0 picks a free one; undefined or null runs none. */
+  metricsPort?: number | null;
+  /** Address the side port binds. @default '0.0.0.0' */
+  metricsHost?: string;
+}
+
+export interface WorkerHandle {
+  /** This worker's BullMQ name (host:pid:n), stored on the jobs it processes. */
+  readonly name: string;
+  readonly metrics: WorkerMetrics;
+  /** The side port's port, when one runs. */
+  readonly metricsPort: number | undefined;
+  /** Why it does not take jobs now, undefined when it does. */
+  notReadyReason(): string | undefined;
+  /**
+   * Stops fetching, lets in-flight jobs finish within the grace, hands the rest back to the queue,
+   * closes everything it made. Idempotent.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+let workerCount = 0;
+
+/** Starts serving a queue. Resolves once connected to Redis and ready to take jobs. */
+export async function createWorker(options: WorkerOptions): Promise<WorkerHandle> {
+  const queueName = options.queue ?? WORKER_DEFAULTS.queue;
+  const prefix = options.prefix ?? WORKER_DEFAULTS.prefix;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const keys = queueKeys(prefix, queueName);
+  const name = `${hostname()}:${process.pid}:${++workerCount}`;
+  const log = logger.child({ queue: queueName, worker: name });
+
+  const ownsPool = options.pool === undefined;
+  const pool: Executor & Partial<WorkerPool> = options.pool ?? (await createEnginePool(options.poolOptions ?? {}, logger));
+  const capacity =
+    options.concurrency ??
+    (options.poolOptions ? (options.poolOptions.executors ?? 1) * (options.poolOptions.threadsPerExecutor ?? 1) : 1);
+
+  const redis = createRedis(options.connection);
+  const subscriber = createRedis(options.connection);
+  const queue = new Queue(queueName, {
+    connection: bullConnection(options.connection),
+    prefix,
+    streams: { events: { maxLen: options.eventsMaxLen ?? WORKER_DEFAULTS.eventsMaxLen } },
+  });
+  let worker: Worker | undefined;
+  for (const emitter of [redis, subscriber, queue]) {
+    emitter.on('error', (error: Error) => log.warn({ err: error.message }, 'redis error'));
+  }
+
+  let metrics: WorkerMetrics | undefined;
+  const processor = createProcessor({
+    pool,
+    redis,
+    keys,
+    logger: log,
+    ...(options.poolOptions?.ceilings ? { ceilings: options.poolOptions.ceilings } : {}),
+    ...(options.poolOptions?.defaults ? { defaults: options.poolOptions.defaults } : {}),
+    observe: (result, job) => metrics?.observe(result, job),
+  });
+  metrics = createWorkerMetrics({
+    utilisation: () => ({ active: processor.active.size, capacity }),
+    queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
+    bullmqExport: () => queue.exportPrometheusMetrics({ worker: name }),
+  });
+
+  // One subscription per worker: a cancelled job id reaches every worker, the one running it stops it.
+  subscriber.on('message', (channel: string, jobId: string) => {
+    if (channel === keys.cancelChannel && worker?.cancelJob(jobId, 'cancelled')) {
+      log.info({ jobId }, 'job cancelled while running');
+    }
+  });
+
+  let draining = false;
+  let sidePort: SidePort | undefined;
+  const notReadyReason = (): string | undefined => {
+    if (draining) return 'draining';
+    if (redis.status !== 'ready') return `redis ${redis.status}`;
+    if (!worker?.isRunning()) return 'worker not running';
+    return undefined;
+  };
+
+  try {
+    await Promise.all([queue.waitUntilReady(), subscriber.subscribe(keys.cancelChannel)]);
+    worker = new Worker(queueName, processor, {
+      connection: bullConnection(options.connection),
+      prefix,
+      name,
+      concurrency: capacity,
+      lockDuration: options.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
+      maxStalledCount: options.maxStalledCount ?? WORKER_DEFAULTS.maxStalledCount,
+      // Retention for every job, a raw producer's too: results kept by age and count.
+      removeOnComplete: keep(options.keepCompleted ?? WORKER_DEFAULTS.keepCompleted),
+      removeOnFail: keep(options.keepFailed ?? WORKER_DEFAULTS.keepFailed),
+      autorun: false,
+    });
+    worker.on('error', (error) => log.warn({ err: error.message }, 'worker error'));
+    worker.on('failed', (job, error) => {
+      if (job) log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
+    });
+    worker.on('stalled', (jobId) => log.warn({ jobId }, 'job stalled: its worker stopped renewing the lock'));
+    worker.run().catch((error: unknown) => log.error({ err: (error as Error)?.message }, 'worker stopped'));
+    await worker.waitUntilReady();
+    if (options.metricsPort !== undefined && options.metricsPort !== null) {
+      sidePort = await startSidePort(options.metricsPort, { metrics: () => metrics.render(), notReadyReason }, options.metricsHost);
+    }
+  } catch (error) {
+    await Promise.allSettled([worker?.close(true), queue.close(), quit(redis), quit(subscriber)]);
+    if (ownsPool) await pool.close?.({ deadlineMs: 0 });
+    throw error;
+  }
+  log.info({ concurrency: capacity, metricsPort: sidePort?.port }, 'worker ready');
+
+  let closing: Promise<void> | undefined;
+  const close = async (graceMs: number): Promise<void> => {
+    draining = true;
+    const running = worker as Worker;
+    log.info({ inFlight: processor.active.size, graceMs }, 'worker draining');
+    const closed = running.close();
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace-over'>((resolve) => {
+      timer = setTimeout(() => resolve('grace-over'), graceMs);
+    });
+    if ((await Promise.race([closed, graceOver])) === 'grace-over') {
+      const ids = [...processor.active.keys()];
+      log.warn({ jobs: ids }, 'grace over: handing in-flight jobs back to the queue');
+      processor.handBack(ids, (id) => running.cancelJob(id, 'shutdown'));
+      const handBackOver = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), WORKER_DEFAULTS.handBackMs);
+      });
+      if ((await Promise.race([closed, handBackOver])) === 'late') {
+        // Whatever is still held comes back through stalled-job detection.
+        await running.close(true);
+      }
+    }
+    clearTimeout(timer);
+    await Promise.allSettled([sidePort?.close(), queue.close(), quit(redis), quit(subscriber)]);
+    if (ownsPool) await pool.close?.({ deadlineMs: 5_000 });
+    log.info('worker closed');
+  };
+
+  return {
+    name,
+    metrics,
+    metricsPort: sidePort?.port,
+    notReadyReason,
+    close(closeOptions = {}) {
+      closing ??= close(closeOptions.graceMs ?? options.shutdownGraceMs ?? WORKER_DEFAULTS.shutdownGraceMs);
+      return closing;
+    },
+  };
+}
+
+function keep(retention: { ageSeconds: number; count: number }) {
+  return { age: retention.ageSeconds, count: retention.count };
+}
+
+async function quit(redis: Redis): Promise<void> {
+  try {
+    await redis.quit();
+  } catch {
+    // Already disconnected: nothing to say goodbye to.
+    redis.disconnect();
+  }
+}
+
+async function createEnginePool(poolOptions: WorkerPoolOptions, logger: Logger): Promise<WorkerPool> {
+  const { createPool } = (await import(new URL(`../src/pool${extensionOfThisModule()}`, import.meta.url).href)) as {
+    createPool(options: Record<string, unknown>): Promise<WorkerPool>;
+  };
+  return createPool({ ...poolOptions, logger });
+}
+
+function extensionOfThisModule(): string {
+  return import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+}
+
+/** Serves a queue from a loaded Config (what `sandpool worker` runs). */
+export async function startWorker(config: Readonly<Config>, logger: Logger): Promise<WorkerHandle> {
+  return createWorker({
+    connection: config.redisUrl,
+    queue: config.queue,
+    prefix: config.prefix,
+    concurrency: config.concurrency,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+    shutdownGraceMs: config.shutdownGraceMs,
+    keepCompleted: { ageSeconds: config.keepCompletedAgeSeconds, count: config.keepCompletedCount },
+    keepFailed: { ageSeconds: config.keepFailedAgeSeconds, count: config.keepFailedCount },
+    eventsMaxLen: config.eventsMaxLen,
+    poolOptions: {
+      executors: config.executors,
+      threadsPerExecutor: config.threadsPerExecutor,
+      ceilings: config.ceilings,
+      defaults: config.defaults,
+      ceilingMode: config.ceilingMode,
+    },
+    logger,
+    metricsPort: config.metricsPort,
+  });
+}
+
+const USAGE = `Usage: sandpool worker [options]
+
+Serves sandpool jobs from a BullMQ queue in Redis until SIGTERM or SIGINT (a second one forces).
+Flags override the environment (SANDPOOL_*).
+
+  --redis URL              Redis URL (redis://, rediss://; user:password@ for AUTH/ACL)  [SANDPOOL_REDIS_URL]
+  --queue NAME             queue name (default sandpool)                                  [SANDPOOL_QUEUE]
+  --prefix PREFIX          key prefix (default bull; {name} for Redis Cluster)            [SANDPOOL_PREFIX]
+  --concurrency N          jobs taken at once (default executors × threads)               [SANDPOOL_CONCURRENCY]
+  --executors N            executor processes (default: cores)                            [SANDPOOL_EXECUTORS]
+  --threads N              threads per executor (default 1)                               [SANDPOOL_THREADS_PER_EXECUTOR]
+  --lock-duration MS       job lock; a dead worker's jobs return after about this         [SANDPOOL_LOCK_DURATION_MS]
+  --stalled-interval MS    how often stalled jobs are looked for                          [SANDPOOL_STALLED_INTERVAL_MS]
+  --metrics-port P         HTTP side port for /metrics /healthz /readyz, or off           [SANDPOOL_METRICS_PORT]
+  --grace MS               shutdown grace for in-flight jobs                              [SANDPOOL_SHUTDOWN_GRACE_MS]
+  --log-level LEVEL        fatal error warn info debug trace silent                       [SANDPOOL_LOG_LEVEL]
+  --pretty                 human-readable logs instead of JSON lines
+`;
+
+const FLAG_TO_ENV = Object.freeze({
+  redis: 'SANDPOOL_REDIS_URL',
+  queue: 'SANDPOOL_QUEUE',
+  prefix: 'SANDPOOL_PREFIX',
+  concurrency: 'SANDPOOL_CONCURRENCY',
+  executors: 'SANDPOOL_EXECUTORS',
+  threads: 'SANDPOOL_THREADS_PER_EXECUTOR',
+  'lock-duration': 'SANDPOOL_LOCK_DURATION_MS',
+  'stalled-interval': 'SANDPOOL_STALLED_INTERVAL_MS',
+  'metrics-port': 'SANDPOOL_METRICS_PORT',
+  grace: 'SANDPOOL_SHUTDOWN_GRACE_MS',
+  'log-level': 'SANDPOOL_LOG_LEVEL',
+} as const);
+
+/**
+ * The `sandpool worker` process entry: serves until SIGTERM/SIGINT, drains, resolves with the exit
+ * code (0 after a clean drain). A second signal exits at once with 1.
+ */
+export async function main(argv: string[], env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(Object.keys(FLAG_TO_ENV).map((flag) => [flag, { type: 'string' as const }])),
+        pretty: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`sandpool worker: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const overlay: Record<string, string | undefined> = { ...env };
+  for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
+    const value = values[flag];
+    if (typeof value === 'string') overlay[variable] = value;
+  }
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig(overlay);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`sandpool worker: ${error.message}\n`);
+    return 2;
+  }
+
+  const logger = pino(
+    { level: config.logLevel, base: { pid: process.pid, hostname: hostname() } },
+    values.pretty ? prettyDestination() : pino.destination({ dest: 1, sync: true }),
+  );
+  let handle: WorkerHandle;
+  try {
+    handle = await startWorker(config, logger);
+  } catch (error) {
+    logger.fatal({ err: (error as Error)?.message }, 'worker failed to start');
+    logger.flush();
+    return 1;
+  }
+
+  return await new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting now; unfinished jobs return through stalled-job detection');
+        logger.flush();
+        // The process entry is the one place allowed to end the process outright.
+        process.exit(1);
+      }
+      logger.info({ signal }, 'shutting down');
+      handle.close().then(
+        () => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          logger.flush();
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: (error as Error)?.message }, 'shutdown failed');
+          logger.flush();
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** One line per log record, readable by a person: level, message, then the fields as JSON. */
+function prettyDestination() {
+  return {
+    write(line: string) {
+      try {
+        const { level, msg, time, pid: _pid, hostname: _host, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const fields = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+        process.stderr.write(`${new Date(Number(time)).toISOString()} ${pino.levels.labels[Number(level)] ?? level} ${msg}${fields}\n`);
+      } catch {
+        // Not JSON (cannot happen with pino): pass it through untouched.
+        process.stderr.write(line);
+      }
+    },
+  };
+}

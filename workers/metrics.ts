@@ -1,0 +1,110 @@
+// Prometheus metrics of one worker process (prom-client), served on the HTTP side port by
+// workers/http.ts. Runs in the worker process; workers/main.ts creates it, the processor feeds it.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { STATUSES, type Result } from '../src/result.ts';
+
+/** What the metrics read at scrape time. */
+export interface MetricsSources {
+  /** Jobs running in this process and how many it takes at once. */
+  utilisation(): { active: number; capacity: number };
+  /** Jobs of the queue by state (shared by every worker of the queue). */
+  queueCounts(): Promise<Record<string, number>>;
+  /** BullMQ's own Prometheus export of the queue. */
+  bullmqExport(): Promise<string>;
+}
+
+export interface WorkerMetrics {
+  readonly registry: Registry;
+  observe(result: Result, job: { tenantId: string }): void;
+  /** The text a Prometheus scrape gets. */
+  render(): Promise<string>;
+}
+
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function createWorkerMetrics(sources: MetricsSources): WorkerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const jobs = new Counter({
+    name: 'sandpool_jobs_total',
+    help: 'Jobs this worker finished, by Result status',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  // Every status shows from the first scrape, at zero, so rate() works before the first failure.
+  for (const status of STATUSES) jobs.inc({ status }, 0);
+
+  const queueWait = new Histogram({
+    name: 'sandpool_queue_wait_seconds',
+    help: 'From submit until an isolate started on the job',
+    buckets: SECONDS_BUCKETS,
+    registers: [registry],
+  });
+  const wall = new Histogram({
+    name: 'sandpool_job_wall_seconds',
+    help: 'Wall-clock time of the run, async work included',
+    buckets: SECONDS_BUCKETS,
+    registers: [registry],
+  });
+  const cpu = new Histogram({
+    name: 'sandpool_job_cpu_seconds',
+    help: 'CPU time V8 counted for the isolate',
+    buckets: SECONDS_BUCKETS,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'sandpool_pool_utilisation',
+    help: 'Share of this worker\'s job slots in use (0..1)',
+    registers: [registry],
+    collect() {
+      const { active, capacity } = sources.utilisation();
+      this.set(capacity > 0 ? active / capacity : 0);
+    },
+  });
+  new Gauge({
+    name: 'sandpool_jobs_active',
+    help: 'Jobs running in this worker',
+    registers: [registry],
+    collect() {
+      this.set(sources.utilisation().active);
+    },
+  });
+  new Gauge({
+    name: 'sandpool_queue_depth',
+    help: 'Jobs of the queue by state',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      try {
+        const counts = await sources.queueCounts();
+        for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+      } catch {
+        // Redis away during a scrape: the gauge keeps its last values; /readyz says what is wrong.
+      }
+    },
+  });
+
+  return {
+    registry,
+    observe(result) {
+      jobs.inc({ status: result.status });
+      const m = result.metrics;
+      queueWait.observe(m.queueWaitMs / 1000);
+      if (result.status !== 'rejected' && result.status !== 'cancelled') {
+        wall.observe(m.wallTimeMs / 1000);
+        cpu.observe(m.cpuTimeMs / 1000);
+      }
+    },
+    async render() {
+      const own = await registry.metrics();
+      let bullmq = '';
+      try {
+        bullmq = await sources.bullmqExport();
+      } catch {
+        // Same as the depth gauge: a scrape never fails because Redis does.
+      }
+      return bullmq ? `${own}\n${bullmq}\n` : own;
+    },
+  };
+}
