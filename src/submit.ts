@@ -1,0 +1,119 @@
+// `sandpool submit FILE|-`: runs in the CLI process (src/cli.ts dispatches here). Puts one job on
+// the queue and prints its id, or with --wait its Result, as `run` prints it.
+import { parseArgs } from 'node:util';
+import { EXIT_CODES, UsageError, printResult, requestFromFlags } from './cli.ts';
+import { createClient, QueueError } from './client.ts';
+import { ConfigError, loadConfig } from './config.ts';
+
+const USAGE = `Usage: sandpool submit FILE|- [options]
+
+Adds a job to the queue (workers run it: sandpool worker) and prints its id; with --wait, waits for
+its Result and prints it like \`sandpool run\` (exit code by status, see the README).
+
+  --redis URL        Redis URL (default: SANDPOOL_REDIS_URL, else redis://127.0.0.1:6379)
+  --queue NAME       queue name (default: SANDPOOL_QUEUE, else sandpool)
+  --prefix PREFIX    key prefix (default: SANDPOOL_PREFIX, else bull)
+  --wait             wait for the Result
+  --wait-ms MS       give up waiting after this long
+  --json             print the id, or the Result, as one JSON line
+  --input JSON  --language L  --timeout MS  --cpu-time MS  --memory MB  --max-output BYTES
+  --max-result BYTES  --tenant ID  --tool NAME  --idempotency-key KEY  --queue-timeout MS
+`;
+
+const OPTIONS = {
+  redis: { type: 'string' },
+  queue: { type: 'string' },
+  prefix: { type: 'string' },
+  wait: { type: 'boolean' },
+  'wait-ms': { type: 'string' },
+  json: { type: 'boolean' },
+  input: { type: 'string' },
+  language: { type: 'string' },
+  timeout: { type: 'string' },
+  'cpu-time': { type: 'string' },
+  memory: { type: 'string' },
+  'max-output': { type: 'string' },
+  'max-result': { type: 'string' },
+  tenant: { type: 'string' },
+  tool: { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  'queue-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Resolves with the exit code; never calls process.exit. */
+export async function submitMain(argv: string[], env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    process.stderr.write(`sandpool submit: ${(error as Error).message}\n${USAGE}`);
+    return EXIT_CODES.usage;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    if (positionals.length > 1) throw new UsageError(`submit takes one FILE, got ${positionals.length}`);
+    const config = loadConfig({
+      ...env,
+      ...(values.redis !== undefined ? { SANDPOOL_REDIS_URL: values.redis } : {}),
+      ...(values.queue !== undefined ? { SANDPOOL_QUEUE: values.queue } : {}),
+      ...(values.prefix !== undefined ? { SANDPOOL_PREFIX: values.prefix } : {}),
+    });
+    const request = await requestFromFlags(values, positionals[0]);
+    if (values['idempotency-key'] !== undefined) request.idempotencyKey = values['idempotency-key'];
+    const queueTimeout = positiveInteger('queue-timeout', values['queue-timeout']);
+    if (queueTimeout !== undefined) request.queueTimeoutMs = queueTimeout;
+    const waitMs = positiveInteger('wait-ms', values['wait-ms']);
+
+    const client = await createClient({
+      connection: config.redisUrl,
+      queue: config.queue,
+      prefix: config.prefix,
+      maxQueued: config.maxQueued,
+      maxQueuedPerTenant: config.maxQueuedPerTenant,
+      attempts: config.attempts,
+      backoffMs: config.backoffMs,
+      redisTimeoutMs: config.redisTimeoutMs,
+    });
+    try {
+      if (!values.wait) {
+        const id = await client.submit(request);
+        process.stdout.write(values.json ? `${JSON.stringify({ id })}\n` : `${id}\n`);
+        return 0;
+      }
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        const result = await client.execute(request, { signal: abort.signal, ...(waitMs !== undefined ? { waitMs } : {}) });
+        printResult(result, values.json === true);
+        return EXIT_CODES[result.status];
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    } finally {
+      await client.close();
+    }
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
+      process.stderr.write(`sandpool submit: ${error.message}\n`);
+      return EXIT_CODES.usage;
+    }
+    if (error instanceof QueueError) {
+      process.stderr.write(`sandpool submit: ${error.code}: ${error.message}\n`);
+      return error.code === 'INVALID_REQUEST' ? EXIT_CODES.rejected : EXIT_CODES.internal_error;
+    }
+    throw error;
+  }
+}
+
+function positiveInteger(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number <= 0) throw new UsageError(`--${flag} expects a positive integer, got '${value}'`);
+  return number;
+}
