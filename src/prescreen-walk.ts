@@ -105,7 +105,10 @@ export function screenProgram(
       case 'MemberExpression': {
         const name = nameOf(node);
         if (name === 'constructor') return true;
-        if (name === 'prototype' || name === '__proto__') return isFunctionish(node.object, depth + 1);
+        // The prototype of a function is an ordinary object (F.prototype.constructor is F), except
+        // Function.prototype; the __proto__ of a function is a Function.prototype.
+        if (name === 'prototype') return isGlobalRef(node.object, 'Function');
+        if (name === '__proto__') return isFunctionish(node.object, depth + 1);
         // A builtin method (`[].map`, `Math.max`, `''.at`) is a function like any other.
         const object = node.object;
         return (
@@ -177,7 +180,7 @@ export function screenProgram(
         if (node.computed && folded.built && SENSITIVE_NAMES.has(name)) {
           sink.add('obfuscated_name', `the property name '${name}' is assembled at run time, hiding it from readers`, node.property.start);
         }
-        if (name === 'constructor' && isFunctionish(node.object)) {
+        if (name === 'constructor' && !isAssigned(entry) && isFunctionish(node.object)) {
           sink.add(
             'function_constructor_chain',
             'reads the constructor of a function, which is the Function constructor: it turns strings into code',
@@ -376,8 +379,14 @@ function collectBindings(entries: readonly Entry[]): {
         break;
     }
   }
-  // A const shadowed by another binding of the same name is not a reliable constant.
-  for (const [name, count] of bindingCount) if (count > 1) constants.set(name, null);
+  // Scopes are not modelled: a name bound more than once (a parameter elsewhere, a minifier's
+  // reused letter) may mean anything, so it is neither a known constant nor a known function.
+  for (const [name, count] of bindingCount) {
+    if (count > 1) {
+      constants.set(name, null);
+      functionNames.delete(name);
+    }
+  }
   return { declared, constants, functionNames };
 }
 
