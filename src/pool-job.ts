@@ -1,0 +1,232 @@
+// The per-job pipeline around an executor, in the caller's process: a request becomes either a
+// ThreadTask ready to dispatch or a Result without a run; a ThreadOutcome becomes a Result.
+// Synchronous and pure apart from reading the compiled options; this is the hot path of
+// pool.execute(), so nothing here logs, allocates channels, or parses with zod past the request.
+import { Buffer } from 'node:buffer';
+import { detectCodeForm } from './code-form.ts';
+import { compileLimits, type Limits } from './limits.ts';
+import type { CompiledPoolOptions } from './pool-options.ts';
+import { parseRequest, type JsonValue } from './request.ts';
+import {
+  resultWithoutRun,
+  type Metrics,
+  type OutputReport,
+  type RejectionReason,
+  type Result,
+  type ResultError,
+  type Status,
+  type Warning,
+} from './result.ts';
+import { stripTypes } from './typescript.ts';
+import type { ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
+
+/** What the pool keeps for a job between dispatch and its Result. */
+export interface PreparedJob {
+  task: ThreadTask;
+  limits: Limits;
+  warnings: Warning[];
+  labels: Record<string, string> | undefined;
+}
+
+export type Preparation = { ok: true; job: PreparedJob } | { ok: false; result: Result };
+
+/** Identity of a job while it is turned into a Result. */
+export interface JobContext {
+  id: string;
+  limits: Limits;
+  warnings: Warning[];
+  labels: Record<string, string> | undefined;
+  acceptedAt: number;
+  attempt: number;
+}
+
+export interface JobPipeline {
+  prepare(request: unknown, id: string): Preparation;
+  fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
+  /** A Result for a job that did not finish in an isolate: cancelled, killed, failed, closed. */
+  withoutRun(
+    status: Exclude<Status, 'ok' | 'rejected'>,
+    job: JobContext,
+    error: ResultError,
+    worker?: { pid: number; wallTimeMs?: number },
+  ): Result;
+}
+
+const UTF8_MAX_BYTES_PER_UNIT = 3;
+
+/** Builds the pipeline once per pool: everything that depends only on the options is computed here. */
+export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPipeline {
+  const { ceilings, defaults, ceilingMode, sizeLimits, hostName, tools } = options;
+  const defaultLimits = compileLimits(undefined, ceilings, defaults).limits;
+  const noRun: Metrics['worker'] = Object.freeze({ host: hostName, pid: 0, thread: 0 });
+
+  function rejected(id: string, limits: Limits, reasons: RejectionReason[], labels?: Record<string, string>): Preparation {
+    const result = resultWithoutRun('rejected', limits, { ...noRun }, { reasons });
+    result.id = id;
+    if (labels) result.labels = labels;
+    return { ok: false, result };
+  }
+
+  function tooLarge(text: string, max: number): number | undefined {
+    // Every UTF-16 unit is at most 3 UTF-8 bytes: most texts are cleared without counting.
+    if (text.length * UTF8_MAX_BYTES_PER_UNIT <= max) return undefined;
+    const bytes = Buffer.byteLength(text, 'utf8');
+    return bytes > max ? bytes : undefined;
+  }
+
+  function prepare(raw: unknown, id: string): Preparation {
+    const parsed = parseRequest(raw);
+    if (!parsed.ok) {
+      return rejected(
+        id,
+        defaultLimits,
+        parsed.issues.map((issue) => ({ rule: 'validation', field: issue.field, message: `${issue.field}: ${issue.message}` })),
+      );
+    }
+    const request = parsed.request;
+    const labels = request.labels;
+
+    // Size limits, on what the caller sent.
+    if (request.code !== undefined) {
+      const bytes = tooLarge(request.code, sizeLimits.maxCodeBytes);
+      if (bytes !== undefined) {
+        const message = `code is ${bytes} bytes, more than the ${sizeLimits.maxCodeBytes} allowed`;
+        return rejected(id, defaultLimits, [{ rule: 'code_too_large', field: 'code', message }], labels);
+      }
+    }
+    let inputJson: string | undefined;
+    if (request.input !== undefined) {
+      try {
+        inputJson = JSON.stringify(request.input);
+      } catch {
+        // zod accepts a cyclic object graph as JSON; stringifying it is where that shows.
+        const message = 'input is not serialisable as JSON (it is cyclic or nested too deeply)';
+        return rejected(id, defaultLimits, [{ rule: 'validation', field: 'input', message }], labels);
+      }
+      const bytes = tooLarge(inputJson, sizeLimits.maxInputBytes);
+      if (bytes !== undefined) {
+        const message = `input is ${bytes} bytes as JSON, more than the ${sizeLimits.maxInputBytes} allowed`;
+        return rejected(id, defaultLimits, [{ rule: 'input_too_large', field: 'input', message }], labels);
+      }
+    }
+
+    // Tool resolution comes before the limits: a tool's own limits are defaults under the request's.
+    let code = request.code ?? '';
+    let language = request.language;
+    let requestedLimits = request.limits;
+    if (request.tool !== undefined) {
+      if (tools === undefined) {
+        const message = `no tool named '${request.tool}' (this pool has no tools registered)`;
+        return rejected(id, defaultLimits, [{ rule: 'unknown_tool', field: 'tool', message }], labels);
+      }
+      const resolved = tools.resolve(request);
+      if (!resolved.ok) return rejected(id, defaultLimits, resolved.reasons, labels);
+      code = resolved.tool.code;
+      language = resolved.tool.language;
+      requestedLimits = { ...resolved.tool.limits, ...request.limits };
+    }
+
+    // zod's partial output may hold explicit undefineds; compileLimits reads those as "not asked".
+    const compiled = compileLimits(requestedLimits as Partial<Limits> | undefined, ceilings, defaults);
+    const limits = compiled.limits;
+    if (ceilingMode === 'reject' && compiled.violations.length > 0) {
+      return rejected(
+        id,
+        limits,
+        compiled.violations.map((violation) => ({
+          rule: 'limit_above_ceiling',
+          field: `limits.${violation.field}`,
+          message: `limits.${violation.field}: asked for ${violation.requested}, the ceiling is ${violation.ceiling}`,
+        })),
+        labels,
+      );
+    }
+
+    if (language === 'typescript') {
+      const stripped = stripTypes(code);
+      if (!stripped.ok) {
+        const result = resultWithoutRun('error', limits, { ...noRun }, {
+          error: { name: stripped.error.name, message: stripped.error.message, phase: 'compile' },
+        });
+        result.id = id;
+        if (labels) result.labels = labels;
+        return { ok: false, result };
+      }
+      code = stripped.code;
+    }
+
+    // ── PRE-SCREEN STEP ─────────────────────────────────────────────────────────────────────────
+    // Not wired yet: src/prescreen.ts will run here on the JavaScript (after type stripping). Its
+    // block findings become a `rejected` Result (rule id, message, line, column); its warnings go
+    // to result.warnings through `warnings` below.
+    const warnings: Warning[] = [];
+    // ────────────────────────────────────────────────────────────────────────────────────────────
+
+    const task: ThreadTask = { id, code, form: detectCodeForm(code), inputJson, limits, cancelSlot: -1 };
+    return { ok: true, job: { task, limits, warnings, labels } };
+  }
+
+  function outputReport(text: string, totalBytes: number): OutputReport {
+    // Pure ASCII that was not cut is the common case: the byte count is the length.
+    if (totalBytes === text.length) return { totalBytes, omittedBytes: 0 };
+    return { totalBytes, omittedBytes: Math.max(0, totalBytes - Buffer.byteLength(text, 'utf8')) };
+  }
+
+  function parseValue(valueJson: string): JsonValue {
+    try {
+      return JSON.parse(valueJson) as JsonValue;
+    } catch {
+      // A value cut at maxResultBytes may no longer be JSON: the cut text is what the caller gets.
+      return valueJson;
+    }
+  }
+
+  function fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result {
+    const stdout = outputReport(outcome.stdout, outcome.stdoutTotalBytes);
+    const stderr = outputReport(outcome.stderr, outcome.stderrTotalBytes);
+    const result: Result = {
+      id: job.id,
+      status: outcome.status,
+      stdout: outcome.stdout,
+      stderr: outcome.stderr,
+      truncated: { stdout: stdout.omittedBytes > 0, stderr: stderr.omittedBytes > 0, value: outcome.truncatedValue },
+      output: { stdout, stderr },
+      limits: job.limits,
+      warnings: job.warnings,
+      metrics: {
+        queueWaitMs: Math.max(0, Math.round(outcome.startedAt - job.acceptedAt)),
+        setupMs: outcome.setupMs,
+        wallTimeMs: outcome.wallTimeMs,
+        cpuTimeMs: outcome.cpuTimeMs,
+        heapUsedBytes: outcome.heapUsedBytes,
+        stdoutBytes: outcome.stdoutTotalBytes,
+        stderrBytes: outcome.stderrTotalBytes,
+        attempt: job.attempt,
+        worker: { host: hostName, pid: executorPid, thread: outcome.thread },
+      },
+    };
+    if (outcome.valueJson !== undefined) result.value = parseValue(outcome.valueJson);
+    if (outcome.error !== undefined) result.error = outcome.error;
+    if (job.labels) result.labels = job.labels;
+    return result;
+  }
+
+  function withoutRun(
+    status: Exclude<Status, 'ok' | 'rejected'>,
+    job: JobContext,
+    error: ResultError,
+    worker?: { pid: number; wallTimeMs?: number },
+  ): Result {
+    const result = resultWithoutRun(status, job.limits, { host: hostName, pid: worker?.pid ?? 0, thread: 0 }, {
+      error,
+      warnings: job.warnings,
+      attempt: job.attempt,
+    });
+    result.id = job.id;
+    if (worker?.wallTimeMs !== undefined) result.metrics.wallTimeMs = worker.wallTimeMs;
+    if (job.labels) result.labels = job.labels;
+    return result;
+  }
+
+  return { prepare, fromOutcome, withoutRun };
+}

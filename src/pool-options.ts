@@ -1,0 +1,179 @@
+// Pool options: what a caller may give createPool(), the defaults, and the compiled, frozen form
+// the pool runs on (every field required, units normalised). Pure; used once per createPool().
+import { availableParallelism, hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_CEILINGS,
+  DEFAULT_LIMITS,
+  DEFAULT_SIZE_LIMITS,
+  LIMIT_KEYS,
+  type CeilingMode,
+  type Limits,
+  type SizeLimits,
+} from './limits.ts';
+import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
+
+export interface PoolOptions {
+  /**
+   * Executor child processes; each holds a piscina pool of isolate threads.
+   * @default Math.min(2, os.availableParallelism()) — bounds 1..64
+   */
+  executors?: number;
+  /**
+   * Threads per executor, i.e. isolates running at once in one executor.
+   * @default Math.max(1, Math.ceil(os.availableParallelism() / executors)) — bounds 1..64
+   */
+  threadsPerExecutor?: number;
+  /**
+   * Never-used isolates each thread keeps ready, so creating one stays off a job's path.
+   * @default 1 — bounds 0..8
+   */
+  sparesPerThread?: number;
+  /** Limits a job gets when its request does not set them. @default DEFAULT_LIMITS (src/limits.ts) */
+  defaults?: Partial<Limits>;
+  /** The most any job gets. @default DEFAULT_CEILINGS (src/limits.ts) */
+  ceilings?: Partial<Limits>;
+  /**
+   * What a request above a ceiling gets: `clamp` runs it at the ceiling (`limits` in the Result
+   * shows what applied); `reject` answers `rejected` with rule `limit_above_ceiling`.
+   * @default 'clamp'
+   */
+  ceilingMode?: CeilingMode;
+  /** Caps on the request itself (code bytes, input JSON bytes). @default DEFAULT_SIZE_LIMITS */
+  sizeLimits?: Partial<SizeLimits>;
+  /**
+   * Resident memory (RSS) ceiling per executor process in MiB, sampled from outside the process
+   * (Linux /proc; elsewhere it is not enforced). An executor above it is killed and replaced; its
+   * job, when it ran alone, ends `memory_limit`. It catches what an isolate's heap limit does not
+   * count (WebAssembly.Memory, external strings, V8 overshoot of 2–3× the heap limit).
+   * @default 1024 + threadsPerExecutor × ceilings.memoryMb — bounds 128..1048576
+   */
+  executorMemoryMb?: number;
+  /**
+   * Runs of one job when the infrastructure fails under it (an executor dies with other jobs in
+   * flight, a thread dies). User outcomes (error, timeout, memory_limit) are never retried.
+   * @default 2 — bounds 1..10
+   */
+  maxAttempts?: number;
+  /** The piscina task module executors run (file URL or absolute path); tests inject fixtures. @default workers/thread */
+  threadModule?: string | URL;
+  /** Reported as metrics.worker.host. @default os.hostname() */
+  hostName?: string;
+  /** Executor lifecycle events (spawned, died and why, replaced). Never code, output, or per-job lines. */
+  logger?: Logger;
+  /**
+   * Tools for `{ tool, input }` requests: a registry, or definitions to build one from (checked
+   * at creation; a bad definition throws naming it). Without tools every tool request is `unknown_tool`.
+   */
+  tools?: ToolRegistry | readonly ToolDefinitionInput[];
+}
+
+export interface CompiledPoolOptions {
+  executors: number;
+  threadsPerExecutor: number;
+  sparesPerThread: number;
+  defaults: Readonly<Limits>;
+  ceilings: Readonly<Limits>;
+  ceilingMode: CeilingMode;
+  sizeLimits: Readonly<SizeLimits>;
+  executorMemoryMb: number;
+  maxAttempts: number;
+  /** A file URL string. */
+  threadModule: string;
+  /** Path of the executor entry, next to this module's build (workers/executor.ts or .js). */
+  executorPath: string;
+  hostName: string;
+  logger: Logger | undefined;
+  tools: ToolRegistry | undefined;
+  /** The executor terminates a task's thread at timeoutMs + executorGraceMs. */
+  executorGraceMs: number;
+  /** The pool kills the whole executor at timeoutMs + poolGraceMs (always > executorGraceMs). */
+  poolGraceMs: number;
+}
+
+/**
+ * The deadlines outside the isolate, each derived from the job's own timeoutMs: the thread owns
+ * timeoutMs itself; the executor's backstop leaves room for isolate setup and a thread that answers
+ * late; the pool's backstop leaves the executor time to answer first.
+ */
+const EXECUTOR_GRACE_MS = 1_000;
+const POOL_GRACE_MS = EXECUTOR_GRACE_MS + 1_500;
+
+// Run from src/ (Node type stripping, vitest) the siblings are .ts; from dist/ after tsc, .js.
+const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const EXECUTOR_URL = new URL(`../workers/executor${OWN_EXTENSION}`, import.meta.url);
+const THREAD_URL = new URL(`../workers/thread${OWN_EXTENSION}`, import.meta.url);
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function limitsWith(name: string, base: Readonly<Limits>, given: Partial<Limits> | undefined): Readonly<Limits> {
+  const limits = { ...base };
+  for (const key of LIMIT_KEYS) {
+    const value = given?.[key];
+    if (value === undefined) continue;
+    if (!Number.isFinite(value) || value < 0) {
+      throw new RangeError(`options.${name}.${key}: expected a non-negative number, got ${String(value)}`);
+    }
+    limits[key] = value;
+  }
+  return Object.freeze(limits);
+}
+
+/** Applies the defaults and checks the bounds; throws a RangeError naming the bad option. */
+export function compilePoolOptions(options: PoolOptions = {}): Readonly<CompiledPoolOptions> {
+  const cores = availableParallelism();
+  const executors = integer('executors', options.executors, Math.min(2, cores), 1, 64);
+  const threadsPerExecutor = integer(
+    'threadsPerExecutor',
+    options.threadsPerExecutor,
+    Math.max(1, Math.ceil(cores / executors)),
+    1,
+    64,
+  );
+  const ceilings = limitsWith('ceilings', DEFAULT_CEILINGS, options.ceilings);
+  const ceilingMode = options.ceilingMode ?? 'clamp';
+  if (ceilingMode !== 'clamp' && ceilingMode !== 'reject') {
+    throw new RangeError(`options.ceilingMode: expected 'clamp' or 'reject', got ${String(ceilingMode)}`);
+  }
+  const sizeLimits = { ...DEFAULT_SIZE_LIMITS };
+  for (const key of ['maxCodeBytes', 'maxInputBytes'] as const) {
+    sizeLimits[key] = integer(`sizeLimits.${key}`, options.sizeLimits?.[key], sizeLimits[key], 1, 2 ** 31);
+  }
+  const threadModule = options.threadModule ?? THREAD_URL;
+  return Object.freeze({
+    executors,
+    threadsPerExecutor,
+    sparesPerThread: integer('sparesPerThread', options.sparesPerThread, 1, 0, 8),
+    defaults: limitsWith('defaults', DEFAULT_LIMITS, options.defaults),
+    ceilings,
+    ceilingMode,
+    sizeLimits: Object.freeze(sizeLimits),
+    executorMemoryMb: integer(
+      'executorMemoryMb',
+      options.executorMemoryMb,
+      1024 + threadsPerExecutor * ceilings.memoryMb,
+      128,
+      1_048_576,
+    ),
+    maxAttempts: integer('maxAttempts', options.maxAttempts, 2, 1, 10),
+    threadModule: threadModule instanceof URL ? threadModule.href : toFileUrl(threadModule),
+    executorPath: fileURLToPath(EXECUTOR_URL),
+    hostName: options.hostName ?? hostname(),
+    logger: options.logger,
+    tools: options.tools === undefined || !Array.isArray(options.tools) ? (options.tools as ToolRegistry | undefined) : createToolRegistry(options.tools),
+    executorGraceMs: EXECUTOR_GRACE_MS,
+    poolGraceMs: POOL_GRACE_MS,
+  });
+}
+
+function toFileUrl(path: string): string {
+  return path.startsWith('file:') ? path : pathToFileURL(resolve(path)).href;
+}

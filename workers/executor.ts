@@ -1,0 +1,247 @@
+// Runs as an executor child process (`node --no-node-snapshot workers/executor.ts <config JSON>`):
+// spawned, watched and killed by the pool (src/pool.ts) and spoken to only over the IPC channel.
+//
+// It holds a piscina pool of threads running the thread module (workers/thread.ts), never more than
+// `threads` tasks at once so it knows when each one started, and owns the middle deadline: a task
+// not answered by timeoutMs + graceMs has its thread terminated and is answered `timeout`. Isolates
+// can still take the whole process down (V8 fatal OOM, process-wide aborts); that is why this is
+// a process of its own, and why the pool watches it from outside.
+import { writeSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type {
+  ExecutorConfig,
+  FromExecutor,
+  ThreadData,
+  ThreadOutcome,
+  ThreadTask,
+  ToExecutor,
+} from './protocol.ts';
+
+/** A thread told to terminate that is still alive after this is wedged in native code. */
+const WEDGED_THREAD_MS = 3_000;
+const MAX_REASON_CHARS = 500;
+
+interface Entry {
+  task: ThreadTask;
+  slot: number;
+  running: boolean;
+  startedAt: number;
+  controller: AbortController | undefined;
+  deadline: NodeJS.Timeout | undefined;
+  cancelDeadline: NodeJS.Timeout | undefined;
+  /** Set when this executor stopped the task itself, so piscina's AbortError is not a failure. */
+  stoppedFor: 'timeout' | 'cancelled' | undefined;
+}
+
+function readConfig(): ExecutorConfig {
+  const raw = process.argv[2];
+  if (raw === undefined || typeof process.send !== 'function') {
+    writeSync(2, 'sandpool executor: start me through createPool (needs a config argument and an IPC channel)\n');
+    process.exit(64);
+  }
+  return JSON.parse(raw) as ExecutorConfig;
+}
+
+const config = readConfig();
+const capacity = config.threads * 2;
+const cancelBoard = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * capacity);
+const board = new Int32Array(cancelBoard);
+const freeSlots: number[] = Array.from({ length: capacity }, (_, index) => capacity - 1 - index);
+const entries = new Map<string, Entry>();
+const waiting: Entry[] = [];
+let running = 0;
+let shuttingDown = false;
+
+const workerData: ThreadData = { cancelBoard, sparesPerThread: config.sparesPerThread };
+const piscina = new Piscina<ThreadTask, ThreadOutcome>({
+  filename: config.threadModule,
+  minThreads: config.threads,
+  maxThreads: config.threads,
+  idleTimeout: Number.POSITIVE_INFINITY,
+  concurrentTasksPerWorker: 1,
+  // Threads prepare spare isolates between tasks; Atomics.wait would freeze their event loop.
+  atomics: 'disabled',
+  workerData,
+});
+
+// A thread that dies with no task in hand (piscina replaces it) has nobody to answer; without a
+// listener the 'error' event would take this process down with every task of every other thread.
+piscina.on('error', () => {});
+
+// Every thread ever started, until it exits: a terminated thread that stays is stuck in native
+// code (an isolate that will not stop), burning a core; past that, only a new process helps.
+const liveThreads = new Set<Worker>();
+piscina.on('workerCreate', () => {
+  for (const thread of piscina.threads) {
+    if (liveThreads.has(thread)) continue;
+    liveThreads.add(thread);
+    thread.once('exit', () => liveThreads.delete(thread));
+  }
+});
+
+function checkWedgedThreads(): void {
+  if (liveThreads.size <= config.threads) return;
+  writeSync(2, `sandpool executor: ${liveThreads.size - config.threads} terminated thread(s) never exited\n`);
+  // process.exit would wait on those threads; only a signal ends this process for certain.
+  process.kill(process.pid, 'SIGKILL');
+}
+
+function send(message: FromExecutor): void {
+  // A closed channel means the pool is gone; 'disconnect' ends this process.
+  process.send?.(message, undefined, undefined, () => {});
+}
+
+function stoppedOutcome(entry: Entry, status: 'timeout' | 'cancelled'): ThreadOutcome {
+  const now = Date.now();
+  const outcome: ThreadOutcome = {
+    id: entry.task.id,
+    status,
+    truncatedValue: false,
+    stdout: '',
+    stderr: '',
+    stdoutTotalBytes: 0,
+    stderrTotalBytes: 0,
+    startedAt: entry.running ? entry.startedAt : now,
+    setupMs: 0,
+    wallTimeMs: entry.running ? now - entry.startedAt : 0,
+    cpuTimeMs: 0,
+    heapUsedBytes: 0,
+    thread: 0,
+  };
+  if (status === 'timeout') {
+    outcome.error = {
+      name: 'TimeoutError',
+      message: `Script ran past its ${entry.task.limits.timeoutMs} ms wall-clock limit and was stopped`,
+      limit: 'wall',
+    };
+  } else {
+    outcome.error = { name: 'CancelledError', message: 'The job was cancelled' };
+  }
+  return outcome;
+}
+
+function release(entry: Entry): void {
+  clearTimeout(entry.deadline);
+  clearTimeout(entry.cancelDeadline);
+  entries.delete(entry.task.id);
+  freeSlots.push(entry.slot);
+  if (entry.running) running--;
+  startWaiting();
+}
+
+function startWaiting(): void {
+  while (running < config.threads && waiting.length > 0) {
+    const next = waiting.shift();
+    if (next !== undefined) start(next);
+  }
+}
+
+function start(entry: Entry): void {
+  running++;
+  entry.running = true;
+  entry.startedAt = Date.now();
+  const controller = new AbortController();
+  entry.controller = controller;
+  entry.deadline = setTimeout(stop, entry.task.limits.timeoutMs + config.graceMs, entry, 'timeout');
+  piscina.run(entry.task, { signal: controller.signal }).then(
+    (outcome) => {
+      release(entry);
+      send({ type: 'done', id: entry.task.id, outcome });
+    },
+    (error: unknown) => {
+      release(entry);
+      if (entry.stoppedFor !== undefined) {
+        send({ type: 'done', id: entry.task.id, outcome: stoppedOutcome(entry, entry.stoppedFor) });
+        return;
+      }
+      send({ type: 'failed', id: entry.task.id, reason: describeFailure(error) });
+    },
+  );
+}
+
+/** Terminates the task's thread (piscina replaces it); the rejection that follows answers it. */
+function stop(entry: Entry, reason: 'timeout' | 'cancelled'): void {
+  if (entry.stoppedFor !== undefined) return;
+  entry.stoppedFor = reason;
+  entry.controller?.abort();
+  setTimeout(checkWedgedThreads, WEDGED_THREAD_MS).unref();
+}
+
+/** `CODE: message` — the pool reads the code (ERR_WORKER_OUT_OF_MEMORY means memory). */
+function describeFailure(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code ?? error.name;
+    return `${code}: ${error.message}`.slice(0, MAX_REASON_CHARS);
+  }
+  return `UNKNOWN: ${String(error)}`.slice(0, MAX_REASON_CHARS);
+}
+
+function onRun(task: ThreadTask): void {
+  const slot = freeSlots.pop();
+  if (shuttingDown || slot === undefined || entries.has(task.id)) {
+    // The pool never sends more than `capacity` tasks or reuses a live id; answering keeps it honest.
+    send({ type: 'failed', id: task.id, reason: 'EXECUTOR_REFUSED: no free slot, duplicate id, or shutting down' });
+    if (slot !== undefined) freeSlots.push(slot);
+    return;
+  }
+  Atomics.store(board, slot, 0);
+  task.cancelSlot = slot;
+  const entry: Entry = {
+    task,
+    slot,
+    running: false,
+    startedAt: 0,
+    controller: undefined,
+    deadline: undefined,
+    cancelDeadline: undefined,
+    stoppedFor: undefined,
+  };
+  entries.set(task.id, entry);
+  if (running < config.threads) start(entry);
+  else waiting.push(entry);
+}
+
+function onCancel(id: string): void {
+  const entry = entries.get(id);
+  if (entry === undefined) return;
+  if (!entry.running) {
+    waiting.splice(waiting.indexOf(entry), 1);
+    release(entry);
+    send({ type: 'done', id, outcome: stoppedOutcome(entry, 'cancelled') });
+    return;
+  }
+  // The thread polls its slot and answers `cancelled` itself, output so far included; a thread
+  // that does not within the grace is terminated.
+  Atomics.store(board, entry.slot, 1);
+  Atomics.notify(board, entry.slot);
+  entry.cancelDeadline ??= setTimeout(stop, config.graceMs, entry, 'cancelled');
+}
+
+function onShutdown(): void {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  // The pool drained what it could before asking; anything still here is abandoned by it.
+  void piscina.destroy().finally(() => process.exit(0));
+}
+
+process.on('message', (message: ToExecutor) => {
+  switch (message.type) {
+    case 'run':
+      onRun(message.task);
+      break;
+    case 'cancel':
+      onCancel(message.id);
+      break;
+    case 'shutdown':
+      onShutdown();
+      break;
+  }
+});
+
+// The pool is gone (it exited, crashed or was killed): nobody will read an answer, and an
+// orphan executor would hold memory and maybe a spinning isolate. process.exit could wait on a
+// wedged thread; a signal cannot.
+process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+
+send({ type: 'ready', pid: process.pid, threads: config.threads });
