@@ -1,0 +1,166 @@
+// Attacks on the engine's own machinery: module imports of Node builtins, dynamic import, import.meta,
+// top-level await that never settles, TypeScript crafted to break the type stripper or smuggle in
+// require, and snippets that hijack what the engine may use inside the isolate.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import {
+  WALL_BOUND,
+  expectNoHostLeak,
+  expectOneOf,
+  expectPoolServes,
+  expectStatus,
+  type Pool,
+  run,
+  snippet,
+  startEscapePool,
+} from './harness.ts';
+
+let pool: Pool;
+beforeAll(async () => {
+  pool = await startEscapePool();
+});
+afterAll(async () => {
+  await pool?.close();
+});
+
+const CLEAR_PHASES = ['compile', 'runtime'];
+
+// engine: static import of a Node builtin
+test("a module importing 'fs' fails with a clear error", async () => {
+  const result = await run(pool, { code: snippet('import-fs-in-module') });
+  expectStatus(result, 'error');
+  expect(CLEAR_PHASES).toContain(result.error?.phase);
+  expect(result.error?.message).toMatch(/fs|import|module/i);
+  expectNoHostLeak(result);
+  await expectPoolServes(pool);
+});
+
+// engine: static import by node: specifier
+test("a module importing 'node:child_process' fails with a clear error", async () => {
+  const result = await run(pool, { code: snippet('import-child-process-in-module') });
+  expectStatus(result, 'error');
+  expect(CLEAR_PHASES).toContain(result.error?.phase);
+  expect(result.error?.message).toMatch(/child_process|import|module/i);
+  expectNoHostLeak(result);
+  await expectPoolServes(pool);
+});
+
+// engine: import statement in a classic script (no default export, so not a module)
+test('an import statement in a script is a compile error', async () => {
+  const result = await run(pool, { code: "import fs from 'fs';\nfs.readFileSync('/etc/passwd', 'utf8');" });
+  expectStatus(result, 'error');
+  expect(result.error?.phase).toBe('compile');
+  expectNoHostLeak(result);
+  await expectPoolServes(pool);
+});
+
+// engine: dynamic import from a module
+test('dynamic import of node:fs from a module fails as the snippet error', async () => {
+  const result = await run(pool, { code: snippet('dynamic-import-in-module') });
+  expectStatus(result, 'error');
+  expectNoHostLeak(result);
+  await expectPoolServes(pool);
+});
+
+// engine: import.meta
+test('import.meta carries no host URL and no resolver', async () => {
+  const result = await run(pool, { code: snippet('import-meta-in-module') });
+  expectStatus(result, 'ok');
+  const value = result.value as { keys: string[]; url: string; resolve: string };
+  expect(value.keys).not.toContain('resolve');
+  expect(value.resolve).toBe('undefined');
+  expect(value.url).not.toMatch(/^file:/);
+  expectNoHostLeak(result);
+  await expectPoolServes(pool);
+});
+
+// engine: top-level await that never settles
+test('top-level await of a never-settling promise is a wall timeout', async () => {
+  const result = await run(pool, { code: snippet('top-level-await-never-settles'), limits: WALL_BOUND });
+  expectStatus(result, 'timeout', 'wall');
+  await expectPoolServes(pool);
+});
+
+// engine: a default export that is a function which never settles
+test('a default-export function whose promise never settles is a wall timeout', async () => {
+  const result = await run(pool, { code: 'export default () => new Promise(() => {});', limits: WALL_BOUND });
+  expectStatus(result, 'timeout', 'wall');
+  await expectPoolServes(pool);
+});
+
+// engine: syntax error
+test('a syntax error is a compile error naming no host file', async () => {
+  const result = await run(pool, { code: 'const = ;' });
+  expectStatus(result, 'error');
+  expect(result.error?.phase).toBe('compile');
+  expect(result.error?.name).toBe('SyntaxError');
+  expectNoHostLeak(result);
+  await expectPoolServes(pool);
+});
+
+// engine: a huge error message
+test("a 10 MB error message comes back capped", async () => {
+  const result = await run(pool, { code: "throw new Error('m'.repeat(10e6))", limits: { memoryMb: 128 } });
+  expectStatus(result, 'error');
+  expect(result.error?.message.length).toBeGreaterThan(0);
+  expect(result.error?.message.length).toBeLessThanOrEqual(64 * 1024);
+  await expectPoolServes(pool);
+});
+
+// engine: every object made a never-settling thenable
+test('making every object a thenable cannot hang or break the engine', async () => {
+  const result = await run(pool, { code: snippet('object-prototype-then-hijack'), limits: WALL_BOUND });
+  // A primitive completion value needs no object: ok 42 is right; a wall timeout means the engine
+  // awaited an object of its own inside the isolate, which the snippet could hijack.
+  expectStatus(result, 'ok');
+  expect(result.value).toBe(42);
+  await expectPoolServes(pool);
+});
+
+// engine: TypeScript reaching for process through type assertions
+test('TypeScript that asserts its way to process still finds nothing', async () => {
+  const code = [
+    'declare const process: { env: Record<string, string> };',
+    'const host = (globalThis as unknown as { process?: typeof process }).process;',
+    'const probe: string = typeof host;',
+    'probe',
+  ].join('\n');
+  const result = await run(pool, { code, language: 'typescript' });
+  expectStatus(result, 'ok');
+  expect(result.value).toBe('undefined');
+  await expectPoolServes(pool, 'typescript');
+});
+
+// engine: TypeScript import-equals (transformed into a require call)
+test("TypeScript `import fs = require('fs')` gets no fs", async () => {
+  const code = "import fs = require('fs');\nexport default () => fs.readFileSync('/etc/passwd', 'utf8');";
+  const result = await run(pool, { code, language: 'typescript' });
+  expectStatus(result, 'error');
+  expect(CLEAR_PHASES).toContain(result.error?.phase);
+  expectNoHostLeak(result);
+  await expectPoolServes(pool, 'typescript');
+});
+
+// engine: TypeScript nested deep enough to overflow the type stripper's parser
+test('TypeScript nested past the stripper\'s depth is a clear error and later TypeScript still works', async () => {
+  const depth = 5_000;
+  const code = `let deep: ${'Array<'.repeat(depth)}number${'>'.repeat(depth)} = [] as never;\nconst value = (${'('.repeat(depth)}1${')'.repeat(depth)});\nvalue`;
+  const result = await run(pool, { code, language: 'typescript' });
+  expectOneOf(result, ['error', 'rejected']);
+  expectNoHostLeak(result);
+  // The stripper runs in the caller's process: it must still strip correctly afterwards.
+  await expectPoolServes(pool, 'typescript');
+});
+
+// engine: TypeScript whose comments and strings try to confuse the stripper into emitting code
+test('TypeScript with type-like text in strings and comments keeps its meaning', async () => {
+  const code = [
+    'type Secret = /* */ string; // process.exit(1)',
+    "const text: Secret = 'as any; process.exit(1); //';",
+    'const template = `${text as string}: ${typeof (globalThis as any).process}`;',
+    'template',
+  ].join('\n');
+  const result = await run(pool, { code, language: 'typescript' });
+  expectStatus(result, 'ok');
+  expect(result.value).toBe('as any; process.exit(1); //: undefined');
+  await expectPoolServes(pool, 'typescript');
+});

@@ -1,0 +1,115 @@
+// Shared by every escape test: one pool per test file with pre-screening off (the sandbox must hold
+// without it), the snippet fixtures, and the two checks every attack ends with — nothing of the
+// host leaked into what came back, and the pool still serves an ordinary job.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { expect } from 'vitest';
+import { createPool } from '../../src/pool.ts';
+import type { RequestInput } from '../../src/request.ts';
+import type { Result, Status, TimeoutLimit } from '../../src/result.ts';
+
+export type Pool = Awaited<ReturnType<typeof createPool>>;
+
+/**
+ * A value only the host knows: put in the environment before the executors start, so a snippet
+ * that reaches `process.env` of any sandpool process can only prove it by returning this.
+ */
+export const HOST_CANARY = `sandpool-host-canary-${randomUUID()}`;
+
+const SNIPPETS = new URL('../fixtures/snippets/', import.meta.url);
+
+/** Source of test/fixtures/snippets/<name>.js. */
+export function snippet(name: string): string {
+  return readFileSync(new URL(`${name}.js`, SNIPPETS), 'utf8');
+}
+
+/**
+ * A pool as an operator would run it, except that pre-screening is off: the sandbox must hold
+ * without it. The option is given as data, not a literal, because the pool may not know it (the
+ * pre-screen not wired in yet); a pool that does not screen is what these tests want either way.
+ */
+export async function startEscapePool(): Promise<Pool> {
+  process.env.SANDPOOL_ESCAPE_CANARY = HOST_CANARY;
+  const options = { executors: 1, threadsPerExecutor: 2, prescreen: { mode: 'off' as const } };
+  return createPool(options);
+}
+
+/** Limits that make the CPU clock the first to run out for a busy snippet. */
+export const CPU_BOUND = Object.freeze({ cpuTimeMs: 400, timeoutMs: 10_000 });
+/** Limits that make the wall clock the first to run out for an idle (or busy) snippet. */
+export const WALL_BOUND = Object.freeze({ cpuTimeMs: 10_000, timeoutMs: 400 });
+
+export function run(pool: Pool, request: RequestInput): Promise<Result> {
+  return pool.execute(request);
+}
+
+/** Strings that only the host has: its paths, its module layout, its environment. */
+function hostMarkers(): string[] {
+  return [
+    HOST_CANARY,
+    process.cwd(),
+    homedir(),
+    '/work/',
+    'node_modules',
+    'node:internal',
+    'isolated-vm',
+    'piscina',
+    'workers/isolate',
+    'workers/thread',
+    'workers/executor',
+    'src/pool',
+  ];
+}
+
+/** Asserts that the parts of a result the snippet controls carry nothing of the host. */
+export function expectNoHostLeak(result: Result): void {
+  const visible = JSON.stringify({
+    value: result.value,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    error: result.error,
+  });
+  for (const marker of hostMarkers()) {
+    expect(visible, `result carries host marker ${JSON.stringify(marker)}`).not.toContain(marker);
+  }
+}
+
+/** The status every attack must end in; the message names what actually came back. */
+export function expectStatus(result: Result, status: Status, limit?: TimeoutLimit): void {
+  expect(result.status, summary(result)).toBe(status);
+  if (limit !== undefined) expect(result.error?.limit, summary(result)).toBe(limit);
+}
+
+/**
+ * For attacks whose only fair demand is "a clear answer": any of `allowed`, never ok-by-accident,
+ * never internal_error (which would mean the attack broke the infrastructure).
+ */
+export function expectOneOf(result: Result, allowed: readonly Status[]): void {
+  expect(allowed, summary(result)).toContain(result.status);
+}
+
+export function summary(result: Result): string {
+  const { status, value, error, truncated } = result;
+  return JSON.stringify({ status, value, error, truncated }).slice(0, 600);
+}
+
+let servesCount = 0;
+
+/** After every attack: an ordinary job on the same pool gets the right answer. */
+export async function expectPoolServes(pool: Pool, language: 'javascript' | 'typescript' = 'javascript'): Promise<void> {
+  const code =
+    language === 'typescript'
+      ? `const n: number = input.n; console.log('served', n); n * 2`
+      : `console.log('served', input.n); input.n * 2`;
+  // Two at once, so a thread the attack broke cannot hide behind one that is fine.
+  const numbers = [++servesCount, ++servesCount];
+  const results = await Promise.all(numbers.map((n) => pool.execute({ code, language, input: { n } })));
+  results.forEach((result, index) => {
+    const n = numbers[index] ?? 0;
+    expect(result.status, summary(result)).toBe('ok');
+    expect(result.value).toBe(n * 2);
+    expect(result.stdout).toBe(`served ${n}\n`);
+    expect(result.stderr).toBe('');
+  });
+}
