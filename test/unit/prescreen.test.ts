@@ -1,0 +1,268 @@
+import { describe, expect, it } from 'vitest';
+import { compilePrescreenOptions, prescreen, type PrescreenReport } from '../../src/prescreen.ts';
+
+const defaults = compilePrescreenOptions();
+
+function screen(code: string, options = defaults): PrescreenReport {
+  return prescreen(code, options);
+}
+
+/** Every finding as `rule@line:column`, blocks and warnings apart. */
+function hits(code: string): { blocked: string[]; warnings: string[] } {
+  const report = screen(code);
+  const show = (f: { rule: string; line?: number; column?: number }) => `${f.rule}@${f.line}:${f.column}`;
+  return { blocked: report.blocked.map(show), warnings: report.warnings.map(show) };
+}
+
+function expectClean(code: string): void {
+  expect(screen(code), code).toMatchObject({ blocked: [], warnings: [], parsed: true });
+}
+
+describe('parsing', () => {
+  it('screens scripts and reports modules with or without a default export', () => {
+    expect(screen('1 + 1')).toMatchObject({ parsed: true, sourceType: 'script' });
+    expect(screen('export default (input) => input')).toMatchObject({
+      parsed: true,
+      sourceType: 'module',
+      hasDefaultExport: true,
+    });
+    expect(screen('const x = 1;\nexport { x as default }')).toMatchObject({ sourceType: 'module', hasDefaultExport: true });
+    expect(screen('export const x = 1')).toMatchObject({ sourceType: 'module', hasDefaultExport: false });
+    expect(screen('const v = await Promise.resolve(1); export default v')).toMatchObject({ sourceType: 'module' });
+  });
+
+  it('accepts top-level await and return in scripts, which the engine may wrap', () => {
+    expect(screen('const r = await fetchIt(); r')).toMatchObject({ parsed: true, sourceType: 'script' });
+    expect(screen('return 42')).toMatchObject({ parsed: true });
+  });
+
+  it('leaves unparseable code to the engine: no findings, parsed false', () => {
+    expect(screen('function (')).toEqual({ blocked: [], warnings: [], parsed: false });
+    expect(screen('this.constructor.constructor(')).toEqual({ blocked: [], warnings: [], parsed: false });
+  });
+
+  it('does nothing when the operator turned it off', () => {
+    const off = compilePrescreenOptions({ mode: 'off' });
+    expect(prescreen('this.constructor.constructor("return 1")()', off)).toEqual({ blocked: [], warnings: [], parsed: false });
+  });
+
+  it('ignores strings, comments and properties that merely mention dangerous names', () => {
+    expectClean(`
+      const fs = { readFileSync() {} };   // a variable named fs
+      const note = "process.exit() and require('fs') and eval";
+      /* this.constructor.constructor('return process')() */
+      const obj = { process: 1, require: 2, eval: 3 };
+      obj.process + obj.require;
+      class Point { constructor(x) { this.x = x } }
+      new Point(1).constructor.name;
+      const s = \`template mentions process and \${note}\`;
+    `);
+  });
+
+  it('reports line and column 1-based, after CRLF line breaks too', () => {
+    expect(hits('\r\n\r\n  x.constructor.constructor').blocked).toEqual(['function_constructor_chain@3:17']);
+  });
+});
+
+describe('function_constructor_chain', () => {
+  it('blocks .constructor.constructor with its position', () => {
+    const report = screen('const f = 1;\nthis.constructor.constructor("return process")()');
+    expect(report.blocked).toEqual([
+      expect.objectContaining({ rule: 'function_constructor_chain', line: 2, column: 18 }),
+    ]);
+    expect(report.blocked[0]?.message).toMatch(/Function constructor/);
+  });
+
+  it('blocks the constructor of function, arrow, async and generator literals', () => {
+    expect(hits('(function(){}).constructor').blocked).toEqual(['function_constructor_chain@1:16']);
+    expect(hits('(() => 1).constructor').blocked).toEqual(['function_constructor_chain@1:11']);
+    expect(hits('(async () => {}).constructor').blocked).toEqual(['function_constructor_chain@1:18']);
+    expect(hits('(function*(){}).constructor').blocked).toEqual(['function_constructor_chain@1:17']);
+    expect(hits('Object.getPrototypeOf(async function(){}).constructor').blocked).toHaveLength(1);
+    expect(hits('[].filter.constructor("return 1")()').blocked).toEqual(['function_constructor_chain@1:11']);
+    expect(hits('Math.max.constructor').blocked).toEqual(['function_constructor_chain@1:10']);
+    expect(hits('function f() {}\nf.constructor').blocked).toEqual(['function_constructor_chain@2:3']);
+  });
+
+  it('blocks computed and destructured forms', () => {
+    expect(hits('x["constructor"]["constructor"]').blocked).toEqual(['function_constructor_chain@1:18']);
+    expect(hits('const { constructor: F } = () => 1').blocked).toEqual(['function_constructor_chain@1:9']);
+    expect(hits('obj.constructor("return this")').blocked).toEqual(['function_constructor_chain@1:1']);
+  });
+
+  it('does not flag ordinary uses of .constructor', () => {
+    expectClean('if (value.constructor === Object) {}');
+    expectClean('class A { clone() { return new this.constructor(this.x) } }');
+    expectClean('function F() {}\nF.prototype.constructor = F');
+    expectClean('Child.prototype = Object.create(Parent.prototype); Child.prototype.constructor = Child');
+    expectClean('const name = err.constructor.name');
+    expectClean('const C = x.constructor; new C(1)');
+  });
+});
+
+describe('obfuscated_name', () => {
+  it('blocks sensitive names assembled from pieces, char codes, escapes, base64 and reversals', () => {
+    expect(hits('f["constr" + "uctor"]').blocked).toEqual(['obfuscated_name@1:3']);
+    expect(hits('f[String.fromCharCode(95,95,112,114,111,116,111,95,95)] = 1').blocked).toEqual(['obfuscated_name@1:3']);
+    expect(hits('f["\\x63onstructor"]').blocked).toEqual(['obfuscated_name@1:3']);
+    expect(hits('f[atob("Y29uc3RydWN0b3I=")]').blocked).toEqual(['obfuscated_name@1:3']);
+    expect(hits('f["rotcurtsnoc".split("").reverse().join("")]').blocked).toEqual(['obfuscated_name@1:3']);
+    expect(hits('const k = `con${"struct"}or`;\nf[k]').blocked).toEqual(['obfuscated_name@2:3']);
+    expect(hits('globalThis["pro" + "cess"]').blocked).toEqual(['obfuscated_name@1:12']);
+    expect(hits('Reflect.get(f, "con" + "structor")').blocked).toEqual(['obfuscated_name@1:16']);
+  });
+
+  it('does not flag plain keys or assembled names that are not sensitive', () => {
+    expectClean('obj["constructor"]; obj["on" + "click"]; obj[String.fromCharCode(65)]; obj[key + 1]');
+    expectClean('const label = "pro" + "cessing"; console.log("con" + "structor is " + label)');
+  });
+});
+
+describe('escaped_identifier', () => {
+  it('blocks ASCII letters written as unicode escapes', () => {
+    expect(hits('\\u0065val("1")').blocked).toEqual(['escaped_identifier@1:1']);
+    expect(hits('x.\\u{63}onstructor').blocked).toEqual(['escaped_identifier@1:3']);
+  });
+
+  it('does not flag escapes of non-ASCII letters or escapes inside strings', () => {
+    expectClean('const caf\\u00e9 = 1; const s = "\\u0065"');
+  });
+});
+
+describe('stack_trace_tampering and capture_stack_trace', () => {
+  it('blocks installing prepareStackTrace, by assignment, defineProperty or object literal', () => {
+    expect(hits('Error.prepareStackTrace = (e, s) => s').blocked).toEqual(['stack_trace_tampering@1:1']);
+    expect(hits('Object.defineProperty(Error, "prepareStackTrace", { value: f })').blocked).toEqual([
+      'stack_trace_tampering@1:1',
+    ]);
+    expect(hits('Object.assign(Error, { prepareStackTrace: f })').blocked).toEqual(['stack_trace_tampering@1:24']);
+  });
+
+  it('does not flag reading prepareStackTrace', () => {
+    expectClean('const previous = Error.prepareStackTrace');
+  });
+
+  it('warns on captureStackTrace onto anything but this', () => {
+    expect(hits('Error.captureStackTrace(target)').warnings).toEqual(['capture_stack_trace@1:1']);
+    expectClean('class E extends Error { constructor() { super(); Error.captureStackTrace(this, E) } }');
+  });
+});
+
+describe('caller_chain', () => {
+  it('blocks arguments.callee.caller and .caller.caller', () => {
+    expect(hits('function f() { return arguments.callee.caller }').blocked).toEqual(['caller_chain@1:40']);
+    expect(hits('g.caller.caller').blocked).toEqual(['caller_chain@1:10']);
+  });
+
+  it('does not flag a property named caller', () => {
+    expectClean('const who = options.caller; f(ctx.caller)');
+  });
+});
+
+describe('eval_usage and function_from_string', () => {
+  it('screens constant code given to eval, Function and string timers', () => {
+    expectClean('var root = Function("return this")()');
+    expectClean('const add = new Function("a", "b", "return a + b")');
+    expectClean('eval("1 + 1")');
+    const nested = screen('eval("this.constructor.constructor(\'return 1\')()")');
+    expect(nested.blocked).toEqual([
+      expect.objectContaining({ rule: 'function_constructor_chain', line: 1, column: 1 }),
+    ]);
+    expect(nested.blocked[0]?.message).toMatch(/^in the code given to eval: /);
+    expect(hits('setTimeout("process.exit()", 1)').warnings).toEqual(['host_only_name@1:1']);
+    expect(hits('new Function("return " + "process")').warnings).toEqual(['host_only_name@1:1']);
+  });
+
+  it('warns when the code is built at run time', () => {
+    expect(hits('eval(source)').warnings).toEqual(['eval_usage@1:1']);
+    expect(hits('const e = eval;').warnings).toEqual(['eval_usage@1:11']);
+    expect(hits('(0, eval)(x)').warnings).toEqual(['eval_usage@1:5']);
+    expect(hits('new Function("data", body)').warnings).toEqual(['function_from_string@1:1']);
+    expect(hits('Function.apply(null, args)').warnings).toEqual(['function_from_string@1:1']);
+    expect(hits('Reflect.construct(Function, [src])').warnings).toEqual(['function_from_string@1:1']);
+  });
+
+  it('does not flag Function used as a value', () => {
+    expectClean('f instanceof Function; Function.prototype.call.bind(Object.prototype.hasOwnProperty)');
+    expectClean('function run(eval2) { const evaluate = (x) => x; return evaluate(eval2) }');
+  });
+});
+
+describe('dynamic_import and module_import', () => {
+  it('warns on import(), static imports, re-exports and import.meta', () => {
+    const report = screen('const m = await import("fs")');
+    expect(report.warnings).toEqual([expect.objectContaining({ rule: 'dynamic_import', line: 1, column: 17 })]);
+    expect(report.warnings[0]?.message).toMatch(/modules are not available in the sandbox/);
+    expect(hits('import fs from "node:fs";\nexport default 1').warnings).toEqual(['module_import@1:1']);
+    expect(hits('export * from "x"').warnings).toEqual(['module_import@1:1']);
+    expect(hits('export default import.meta.url').warnings).toEqual(['module_import@1:16']);
+  });
+});
+
+describe('host_only_name', () => {
+  it('warns on host-only names used as free variables, with a useful message', () => {
+    const report = screen('const fs = require("fs");\nprocess.exit(1)');
+    expect(report.blocked).toEqual([]);
+    expect(report.warnings).toEqual([
+      expect.objectContaining({ rule: 'host_only_name', line: 1, column: 12 }),
+      expect.objectContaining({ rule: 'host_only_name', line: 2, column: 1 }),
+    ]);
+    expect(report.warnings[0]?.message).toMatch(/modules are not available in the sandbox/);
+    expect(hits('module.exports = 1; Buffer.from(""); global.x; __dirname').warnings).toHaveLength(4);
+  });
+
+  it('does not flag local bindings, properties, keys or typeof checks', () => {
+    expectClean('function f(process) { return process.x }');
+    expectClean('const require = (x) => x; require("a")');
+    expectClean('obj.process; ({ module: 1 }); class A { global() {} }');
+    expectClean('if (typeof process !== "undefined" && typeof module === "object") {}');
+    expectClean('try {} catch (Buffer) { Buffer }');
+  });
+});
+
+describe('limit_defeating_global', () => {
+  it('warns on globals the sandbox removes', () => {
+    expect(hits('new SharedArrayBuffer(8); WebAssembly.compile(b); Atomics.wait(a, 0, 0)').warnings).toEqual([
+      'limit_defeating_global@1:5',
+      'limit_defeating_global@1:27',
+      'limit_defeating_global@1:51',
+    ]);
+    expect(hits('new FinalizationRegistry(f); new WeakRef(o)').warnings).toHaveLength(2);
+  });
+
+  it('does not flag typeof guards or local names', () => {
+    expectClean('if (typeof WeakRef === "function") {}\nconst Atomics = {}; Atomics.x');
+  });
+});
+
+describe('builtin_prototype_write', () => {
+  it('warns on writes to built-in prototypes and __proto__ assignment', () => {
+    expect(hits('Array.prototype.last = function () {}').warnings).toEqual(['builtin_prototype_write@1:1']);
+    expect(hits('Object.defineProperty(Object.prototype, "x", {})').warnings).toEqual(['builtin_prototype_write@1:1']);
+    expect(hits('a.__proto__ = b').warnings).toEqual(['builtin_prototype_write@1:1']);
+  });
+
+  it('does not flag __proto__ literals, reads, or prototypes of own classes', () => {
+    expectClean('const dict = { __proto__: null }; const p = o.__proto__; Foo.prototype.bar = 1');
+  });
+});
+
+describe('with_statement', () => {
+  it('warns on with', () => {
+    expect(hits('with (Math) { max(1, 2) }').warnings).toEqual(['with_statement@1:1']);
+  });
+});
+
+describe('findings are bounded', () => {
+  it('lists at most 20 findings per rule and counts the rest', () => {
+    const report = screen(Array.from({ length: 30 }, () => 'process.x;').join('\n'));
+    expect(report.warnings).toHaveLength(21);
+    expect(report.warnings.at(-1)).toEqual({ rule: 'host_only_name', message: '10 more findings of this rule not listed' });
+  });
+
+  it('never throws on hostile folding: self-referencing constants and doubling chains', () => {
+    const doubling = ['const a0 = "";', ...Array.from({ length: 60 }, (_, i) => `const a${i + 1} = a${i} + a${i};`)];
+    expect(screen(`${doubling.join('\n')}\neval(a60)`).parsed).toBe(true);
+    expect(screen('const a = b; const b = a; x[a]').blocked).toEqual([]);
+  });
+});
