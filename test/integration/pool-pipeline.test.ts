@@ -1,0 +1,184 @@
+// The pool's per-job pipeline (validation, size limits, ceilings, tools, TypeScript, code form)
+// through real executor processes. The thread is the scripted fixture, which echoes the task it
+// got, so each test sees exactly what reached the thread.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CEILINGS, DEFAULT_LIMITS } from '../../src/limits.ts';
+import { createPool, type Pool } from '../../src/pool.ts';
+import type { Result } from '../../src/result.ts';
+
+const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
+
+interface Echo {
+  code: string;
+  form: string;
+  input: unknown;
+  limits: Record<string, number>;
+}
+
+function echoed(result: Result): Echo {
+  expect(result.status).toBe('ok');
+  return result.value as unknown as Echo;
+}
+
+describe('pool pipeline (clamp mode)', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await createPool({
+      executors: 1,
+      threadsPerExecutor: 1,
+      threadModule: SCRIPTED,
+      ceilings: { timeoutMs: 10_000 },
+      sizeLimits: { maxCodeBytes: 1_000, maxInputBytes: 100 },
+      hostName: 'test-host',
+      tools: [
+        {
+          name: 'doubler',
+          description: 'doubles n',
+          inputSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+          code: 'echo\nexport default ({ n }: { n: number }) => n * 2',
+          language: 'typescript',
+          limits: { timeoutMs: 2_000, memoryMb: 32 },
+        },
+      ],
+    });
+  });
+  afterAll(() => pool.close());
+
+  it('hands the thread the code, the input as JSON, and the applied limits; reports who ran it', async () => {
+    const result = await pool.execute({ code: 'echo', input: { list: [1, 'two', null] }, labels: { team: 'a' } }, { id: 'job-1', attempt: 3 });
+    expect(echoed(result)).toEqual({ code: 'echo', form: 'script', input: { list: [1, 'two', null] }, limits: DEFAULT_LIMITS, cancelSlot: 0 });
+    expect(result).toMatchObject({ id: 'job-1', labels: { team: 'a' }, limits: DEFAULT_LIMITS, stdout: 'echo\n', warnings: [] });
+    expect(result.metrics).toMatchObject({ attempt: 3, stdoutBytes: 5, worker: { host: 'test-host' } });
+    expect(result.metrics.worker.pid).not.toBe(process.pid);
+    expect(result.metrics.worker.thread).toBeGreaterThan(0);
+    expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('gives each job a fresh id unless one is given', async () => {
+    const [a, b] = await Promise.all([pool.execute({ code: 'echo' }), pool.execute({ code: 'echo' })]);
+    expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.id).not.toBe(b.id);
+  });
+
+  it('rejects invalid requests naming every bad field', async () => {
+    const result = await pool.execute({ code: 42, language: 'cobol', limits: { timeoutMs: -1 }, extra: true });
+    expect(result.status).toBe('rejected');
+    const fields = result.rejection?.reasons.map((reason) => reason.field) ?? [];
+    expect(fields).toEqual(expect.arrayContaining(['code', 'language', 'limits.timeoutMs']));
+    for (const reason of result.rejection?.reasons ?? []) {
+      expect(reason.rule).toBe('validation');
+      expect(reason.message).toContain(reason.field);
+    }
+    expect(result.metrics.worker.pid).toBe(0);
+  });
+
+  it('rejects what is not an object at all, and neither code nor tool', async () => {
+    for (const request of [null, 'echo', 7, [], {}]) {
+      const result = await pool.execute(request);
+      expect(result.status).toBe('rejected');
+      expect(result.rejection?.reasons[0]?.rule).toBe('validation');
+    }
+  });
+
+  it('rejects cyclic and absurdly deep input as validation errors', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let deep: unknown = 0;
+    for (let level = 0; level < 100_000; level++) deep = [deep];
+    for (const input of [cyclic, deep]) {
+      const result = await pool.execute({ code: 'echo', input });
+      expect(result.status).toBe('rejected');
+      expect(result.rejection?.reasons[0]?.rule).toBe('validation');
+    }
+  });
+
+  it('clamps limits above a ceiling and reports the applied ones', async () => {
+    const result = await pool.execute({ code: 'echo', limits: { timeoutMs: 60_000, memoryMb: 2_000, cpuTimeMs: 10 } });
+    const expected = { ...DEFAULT_LIMITS, timeoutMs: 10_000, memoryMb: DEFAULT_CEILINGS.memoryMb, cpuTimeMs: 10 };
+    expect(echoed(result).limits).toEqual(expected);
+    expect(result.limits).toEqual(expected);
+  });
+
+  it('rejects code and input over the size limits (multi-byte text counted in bytes)', async () => {
+    const bigCode = await pool.execute({ code: `echo //${'é'.repeat(600)}` });
+    expect(bigCode.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'code_too_large', field: 'code' })]);
+    const bigInput = await pool.execute({ code: 'echo', input: 'x'.repeat(200) });
+    expect(bigInput.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'input_too_large', field: 'input' })]);
+    const justFits = await pool.execute({ code: 'echo', input: 'x'.repeat(98) });
+    expect(justFits.status).toBe('ok');
+  });
+
+  it('strips TypeScript, keeping positions, and detects the module form after stripping', async () => {
+    const code = 'echo\nconst n: number = 2;\nexport default (input: unknown): number => n';
+    const echo = echoed(await pool.execute({ code, language: 'typescript' }));
+    expect(echo.form).toBe('module');
+    expect(echo.code).toBe('echo\nconst n         = 2;\nexport default (input         )         => n');
+  });
+
+  it('answers a TypeScript syntax error as a compile error with line and column', async () => {
+    const result = await pool.execute({ code: 'echo\nconst n: = 2;', language: 'typescript' });
+    expect(result.status).toBe('error');
+    expect(result.error).toMatchObject({ name: 'SyntaxError', phase: 'compile' });
+    expect(result.error?.message).toMatch(/line 2, column 10/);
+  });
+
+  it('detects the code form of plain JavaScript', async () => {
+    expect(echoed(await pool.execute({ code: 'echo\nexport default function () { return 1 }' })).form).toBe('module');
+    expect(echoed(await pool.execute({ code: 'echo\nconst exported = 1; exported' })).form).toBe('script');
+  });
+
+  it('resolves tools: their code and language, their limits under the request’s, input checked', async () => {
+    const result = await pool.execute({ tool: 'doubler', input: { n: 2 }, limits: { memoryMb: 48 } });
+    const echo = echoed(result);
+    expect(echo.form).toBe('module');
+    expect(echo.limits).toMatchObject({ timeoutMs: 2_000, memoryMb: 48 });
+    const bad = await pool.execute({ tool: 'doubler', input: { n: 'two' } });
+    expect(bad.rejection?.reasons[0]).toMatchObject({ rule: 'tool_input_invalid' });
+    const unknown = await pool.execute({ tool: 'tripler', input: {} });
+    expect(unknown.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'unknown_tool', field: 'tool' })]);
+  });
+});
+
+describe('pool pipeline (reject mode, no tools)', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: SCRIPTED, ceilingMode: 'reject' });
+  });
+  afterAll(() => pool.close());
+
+  it('rejects a request above a ceiling, naming each field', async () => {
+    const result = await pool.execute({ code: 'echo', limits: { timeoutMs: 3_600_000, memoryMb: 2_000, cpuTimeMs: 10 } });
+    expect(result.status).toBe('rejected');
+    expect(result.rejection?.reasons).toEqual([
+      expect.objectContaining({ rule: 'limit_above_ceiling', field: 'limits.timeoutMs' }),
+      expect.objectContaining({ rule: 'limit_above_ceiling', field: 'limits.memoryMb' }),
+    ]);
+  });
+
+  it('runs a request within the ceilings', async () => {
+    expect((await pool.execute({ code: 'echo', limits: { timeoutMs: 60_000 } })).status).toBe('ok');
+  });
+
+  it('rejects any tool request when no tools are registered', async () => {
+    const result = await pool.execute({ tool: 'anything', input: 1 });
+    expect(result.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'unknown_tool', field: 'tool' })]);
+  });
+});
+
+describe('pool options', () => {
+  it('refuses bad options, naming them', async () => {
+    await expect(createPool({ executors: 0 })).rejects.toThrow(/options\.executors/);
+    await expect(createPool({ maxAttempts: 1.5 })).rejects.toThrow(/options\.maxAttempts/);
+    await expect(createPool({ ceilings: { memoryMb: Number.NaN } })).rejects.toThrow(/options\.ceilings\.memoryMb/);
+    await expect(createPool({ ceilingMode: 'maybe' as 'clamp' })).rejects.toThrow(/options\.ceilingMode/);
+  });
+
+  it('answers internal_error (EXECUTOR_FAILED) when the thread module cannot load', async () => {
+    const broken = new URL('../fixtures/threads/does-not-exist.ts', import.meta.url);
+    // A missing thread module is only noticed by a thread; the executor itself starts fine.
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: broken, maxAttempts: 1 });
+    const result = await pool.execute({ code: 'echo' });
+    expect(result).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_FAILED' } });
+    await pool.close();
+  });
+});
