@@ -5,7 +5,8 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
-import type { Result } from './result.ts';
+import { compilePrescreenOptions, prescreen, type PrescreenOptions } from './prescreen.ts';
+import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
   CANCEL_MARK_TTL_SECONDS,
   DEFAULT_PREFIX,
@@ -20,6 +21,7 @@ import {
   limitsOf,
   queueKeys,
   rejectedResult,
+  thisWorker,
   type Connection,
   type QueueKeys,
 } from './queue.ts';
@@ -71,6 +73,12 @@ export interface ClientOptions {
   redisTimeoutMs?: number;
   /** Code and input bigger than this are rejected here, before Redis. */
   sizeLimits?: SizeLimits;
+  /**
+   * Pre-screening of JavaScript before it is queued (the worker screens again, with its own
+   * settings, and is the authority). Keep it no stricter than the workers'.
+   * @default the pre-screen's defaults (enforce)
+   */
+  prescreen?: PrescreenOptions;
 }
 
 export interface ExecuteOptions {
@@ -112,7 +120,10 @@ interface Compiled {
   eventsMaxLen: number;
   redisTimeoutMs: number;
   sizeLimits: SizeLimits;
+  prescreen: PrescreenOptions;
 }
+
+type Checked = { ok: true; request: Request } | { ok: false; issues: RequestIssue[]; reasons?: RejectionReason[] };
 
 // Counts what waits in the queue (whoever produced it) and the tenant's waiting jobs, skips ids
 // that already exist (idempotency), and records the new ones, atomically.
@@ -177,7 +188,12 @@ class SandpoolClient implements Client {
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
     this.#assertOpen();
     const checked = this.#check(input);
-    if (!checked.ok) return rejectedResult(checked.issues, limitsOf(input));
+    if (!checked.ok) {
+      if (!checked.reasons) return rejectedResult(checked.issues, limitsOf(input));
+      return resultWithoutRun('rejected', limitsOf(input), thisWorker(), {
+        reasons: checked.reasons,
+      });
+    }
     const request = checked.request;
     const limits = limitsOf(request);
     const id = this.#jobIdFor(request);
@@ -288,7 +304,7 @@ class SandpoolClient implements Client {
     if (this.#closed) throw new QueueError('CLIENT_CLOSED', 'the client is closed');
   }
 
-  #check(input: unknown): { ok: true; request: Request } | { ok: false; issues: RequestIssue[] } {
+  #check(input: unknown): Checked {
     const parsed = parseRequest(input);
     if (!parsed.ok) return parsed;
     const request = parsed.request;
@@ -302,6 +318,15 @@ class SandpoolClient implements Client {
       if (bytes > maxInputBytes) issues.push({ field: 'input', message: `at most ${maxInputBytes} bytes as JSON, got ${bytes}` });
     }
     if (issues.length > 0) return { ok: false, issues };
+    // TypeScript is screened by the worker after type stripping; JavaScript can be screened here.
+    if (request.code !== undefined && request.language === 'javascript' && this.#options.prescreen.mode !== 'off') {
+      const report = prescreen(request.code, compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen));
+      if (report.blocked.length > 0) {
+        const reasons = report.blocked;
+        const at = (r: RejectionReason) => (r.line !== undefined ? ` (line ${r.line}, column ${r.column ?? 0})` : '');
+        return { ok: false, reasons, issues: reasons.map((r) => ({ field: 'code', message: `${r.rule}: ${r.message}${at(r)}` })) };
+      }
+    }
     if (request.queueTimeoutMs === undefined && this.#options.queueTimeoutMs !== undefined) {
       request.queueTimeoutMs = this.#options.queueTimeoutMs;
     }
@@ -516,6 +541,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     eventsMaxLen: options.eventsMaxLen ?? CLIENT_DEFAULTS.eventsMaxLen,
     redisTimeoutMs: options.redisTimeoutMs ?? CLIENT_DEFAULTS.redisTimeoutMs,
     sizeLimits: options.sizeLimits ?? DEFAULT_SIZE_LIMITS,
+    prescreen: options.prescreen ?? {},
   };
   // No offline queue: while Redis is away a command fails at once instead of waiting to be replayed
   // later (a submit that reported failure must not add its job afterwards).

@@ -7,7 +7,8 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
-import type { CeilingMode, Limits } from '../src/limits.ts';
+import { createPool, type PoolOptions } from '../src/pool.ts';
+import { compilePoolOptions } from '../src/pool-options.ts';
 import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
@@ -20,19 +21,8 @@ import { startSidePort, type SidePort } from './http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
 import { createProcessor, type Executor } from './processor.ts';
 
-/** The engine as the worker holds it: execute, and close when the worker made it. */
-export interface WorkerPool extends Executor {
-  close(options?: { deadlineMs?: number }): Promise<void>;
-}
-
-/** Options of the engine the worker creates when none is given (see createPool). */
-export interface WorkerPoolOptions {
-  executors?: number;
-  threadsPerExecutor?: number;
-  ceilings?: Readonly<Limits>;
-  defaults?: Readonly<Limits>;
-  ceilingMode?: CeilingMode;
-}
+/** Options of the engine the worker creates when none is given (createPool's, without the logger). */
+export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
 
 const WORKER_DEFAULTS = Object.freeze({
   queue: DEFAULT_QUEUE,
@@ -105,10 +95,11 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
   const log = logger.child({ queue: queueName, worker: name });
 
   const ownsPool = options.pool === undefined;
-  const pool: Executor & Partial<WorkerPool> = options.pool ?? (await createEnginePool(options.poolOptions ?? {}, logger));
-  const capacity =
-    options.concurrency ??
-    (options.poolOptions ? (options.poolOptions.executors ?? 1) * (options.poolOptions.threadsPerExecutor ?? 1) : 1);
+  const pool: Executor & { close?(options?: { deadlineMs?: number }): Promise<void>; stats?(): unknown } =
+    options.pool ?? (await createPool({ ...options.poolOptions, logger: logger.child({ component: 'pool' }) }));
+  // The engine's own view of its limits and size, for Results of jobs that never reach it.
+  const engine = options.pool ? undefined : compilePoolOptions(options.poolOptions);
+  const capacity = options.concurrency ?? (engine ? engine.executors * engine.threadsPerExecutor : 1);
 
   const redis = createRedis(options.connection);
   const subscriber = createRedis(options.connection);
@@ -128,8 +119,7 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     redis,
     keys,
     logger: log,
-    ...(options.poolOptions?.ceilings ? { ceilings: options.poolOptions.ceilings } : {}),
-    ...(options.poolOptions?.defaults ? { defaults: options.poolOptions.defaults } : {}),
+    ...(engine ? { ceilings: engine.ceilings, defaults: engine.defaults } : {}),
     observe: (result, job) => metrics?.observe(result, job),
   });
   metrics = createWorkerMetrics({
@@ -239,16 +229,6 @@ async function quit(redis: Redis): Promise<void> {
   }
 }
 
-async function createEnginePool(poolOptions: WorkerPoolOptions, logger: Logger): Promise<WorkerPool> {
-  const { createPool } = (await import(new URL(`../src/pool${extensionOfThisModule()}`, import.meta.url).href)) as {
-    createPool(options: Record<string, unknown>): Promise<WorkerPool>;
-  };
-  return createPool({ ...poolOptions, logger });
-}
-
-function extensionOfThisModule(): string {
-  return import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-}
 
 /** Serves a queue from a loaded Config (what `sandpool worker` runs). */
 export async function startWorker(config: Readonly<Config>, logger: Logger): Promise<WorkerHandle> {

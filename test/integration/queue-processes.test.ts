@@ -1,0 +1,222 @@
+// Queue mode with real `sandpool worker` processes (bin/sandpool.js, as the container runs it):
+// kill -9 with jobs in flight, SIGTERM drain, a job that keeps killing workers, a Redis restart
+// with AOF. Real redis-server, real engine; each test on its own queue.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, type Client } from '../../src/client.ts';
+import type { Result } from '../../src/result.ts';
+import { startRedis, uniqueQueue, type RedisServer } from '../helpers/redis.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/sandpool.js', import.meta.url));
+/** A job that holds its slot for a while (CPU, as the sandbox has no host timers). */
+const SLOW = (ms: number, value: string) => `const end = Date.now() + ${ms}; while (Date.now() < end) {} ${JSON.stringify(value)}`;
+const SLOW_LIMITS = { timeoutMs: 20_000, cpuTimeMs: 20_000 };
+
+interface WorkerProcess {
+  proc: ChildProcess;
+  pid: number;
+  /** BullMQ worker name prefix of this process: jobs it took carry it in processedBy. */
+  name: string;
+  metricsPort: number;
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+let redis: RedisServer;
+const running = new Set<WorkerProcess>();
+const closers: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis({ appendOnly: true });
+});
+
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+  for (const worker of running) {
+    worker.proc.kill('SIGKILL');
+    await worker.exited;
+  }
+  running.clear();
+});
+
+afterAll(async () => {
+  await redis?.dispose();
+});
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SANDPOOL_')) env[key] = value;
+  return env;
+}
+
+async function spawnWorker(queue: string, extra: string[] = []): Promise<WorkerProcess> {
+  const args = [
+    '--no-node-snapshot', BIN, 'worker',
+    '--redis', redis.url, '--queue', queue,
+    '--executors', '1', '--threads', '2', '--concurrency', '2',
+    '--lock-duration', '2000', '--stalled-interval', '1000',
+    '--metrics-port', '0', '--grace', '10000',
+    ...extra,
+  ];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv() });
+  const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  let buffered = '';
+  const ready = new Promise<number>((resolve, reject) => {
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        try {
+          const record = JSON.parse(line) as Record<string, unknown>;
+          logs.push(record);
+          if (record.msg === 'worker ready') resolve(Number(record.metricsPort));
+        } catch {
+          // Not a log line (nothing else writes to stdout): ignored.
+        }
+      }
+    });
+    exited.then((code) => reject(new Error(`worker exited with ${code} before it was ready`)));
+  });
+  const worker: WorkerProcess = {
+    proc,
+    pid: proc.pid as number,
+    name: `${hostname()}:${proc.pid}:`,
+    metricsPort: 0,
+    logs,
+    exited,
+  };
+  running.add(worker);
+  worker.metricsPort = await ready;
+  return worker;
+}
+
+async function kill9(worker: WorkerProcess): Promise<void> {
+  worker.proc.kill('SIGKILL');
+  await worker.exited;
+  running.delete(worker);
+}
+
+async function newClient(queue: string): Promise<Client> {
+  const client = await createClient({ connection: redis.url, queue, redisTimeoutMs: 10_000 });
+  closers.push(() => client.close());
+  return client;
+}
+
+function rawQueue(queue: string): Queue {
+  const q = new Queue(queue, { connection: { url: redis.url } });
+  closers.push(() => q.close());
+  return q;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, tries = 600): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('worker processes', () => {
+  it('kill -9 with jobs in flight: every job still completes, on another worker', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('kill9');
+    const q = rawQueue(queue);
+    const first = await spawnWorker(queue);
+    const client = await newClient(queue);
+    const results = ['a', 'b', 'c', 'd'].map((v) => client.execute({ code: SLOW(1_500, v), limits: SLOW_LIMITS }));
+    const active = await until('two jobs running on the first worker', async () => {
+      const jobs = await q.getActive();
+      return jobs.length === 2 ? jobs : undefined;
+    });
+    await kill9(first);
+    const second = await spawnWorker(queue);
+    const done = await Promise.all(results);
+    expect(done.map((r) => [r.status, r.value])).toEqual([['ok', 'a'], ['ok', 'b'], ['ok', 'c'], ['ok', 'd']]);
+    for (const job of active) {
+      const after = await q.getJob(job.id as string);
+      expect(after?.processedBy?.startsWith(second.name)).toBe(true);
+      expect(after?.stalledCounter).toBe(1);
+    }
+  });
+
+  it('SIGTERM drains: in-flight jobs finish, nothing new is taken, exit code 0', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('drain');
+    const q = rawQueue(queue);
+    const worker = await spawnWorker(queue);
+    const client = await newClient(queue);
+    const inFlight = client.execute({ code: SLOW(1_500, 'finished'), limits: SLOW_LIMITS });
+    await until('the job to run', async () => (await q.getActiveCount()) === 1);
+    worker.proc.kill('SIGTERM');
+    await until('the worker to drain', async () => worker.logs.some((l) => l.msg === 'worker draining'));
+    const late = await client.submit({ code: '"late"' });
+    expect((await inFlight).value).toBe('finished');
+    expect(await worker.exited).toBe(0);
+    running.delete(worker);
+    expect(await (await q.getJob(late))?.getState()).toBe('waiting');
+    await spawnWorker(queue);
+    expect((await until('the late job', () => client.getResult(late)))?.value).toBe('late');
+  });
+
+  it('past its grace a draining worker hands its jobs back; another worker runs them', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('handback');
+    const q = rawQueue(queue);
+    const worker = await spawnWorker(queue, ['--grace', '200']);
+    const client = await newClient(queue);
+    const pending = client.execute({ code: SLOW(3_000, 'again'), limits: SLOW_LIMITS });
+    await until('the job to run', async () => (await q.getActiveCount()) === 1);
+    worker.proc.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    running.delete(worker);
+    expect(worker.logs.some((l) => l.msg === 'job handed back')).toBe(true);
+    const [waiting] = await q.getWaiting();
+    expect(waiting?.attemptsMade).toBe(0);
+    await spawnWorker(queue);
+    const result = await pending;
+    expect(result.status).toBe('ok');
+    expect(result.value).toBe('again');
+  });
+
+  it('a job that keeps killing its workers ends as internal_error instead of looping', { timeout: 90_000 }, async () => {
+    const queue = uniqueQueue('poison');
+    const q = rawQueue(queue);
+    const client = await newClient(queue);
+    const id = await client.submit({ code: SLOW(10_000, 'never'), limits: SLOW_LIMITS });
+    for (let round = 0; round < 2; round++) {
+      const worker = await spawnWorker(queue);
+      await until('the job to run on this worker', async () => {
+        const job = await q.getJob(id);
+        return job?.processedBy?.startsWith(worker.name) && (await job.getState()) === 'active';
+      });
+      await kill9(worker);
+    }
+    await spawnWorker(queue);
+    const result = await until('the final result', () => client.getResult(id), 1_200);
+    expect(result.status).toBe('internal_error');
+    expect(await (await q.getJob(id))?.getState()).toBe('failed');
+  });
+
+  it('Redis restarts (AOF): workers reconnect and no accepted job is lost', { timeout: 90_000 }, async () => {
+    const queue = uniqueQueue('restart');
+    const q = rawQueue(queue);
+    const client = await newClient(queue);
+    // Accepted while no worker runs, so they are in Redis and nowhere else when it stops.
+    const before = await client.submitBatch(
+      Array.from({ length: 6 }, (_, i) => ({ code: SLOW(300, String(i)), limits: SLOW_LIMITS })),
+    );
+    await spawnWorker(queue);
+    await until('a job to run', async () => (await q.getActiveCount()) > 0);
+    await redis.stop();
+    await redis.start();
+    const after = await until('Redis to take jobs again', () => client.submit({ code: '"after"' }).catch(() => undefined));
+    const values = await Promise.all(
+      [...before, after].map((id) => until(`job ${id}`, () => client.getResult(id), 1_200).then((r: Result) => r.value)),
+    );
+    expect(values).toEqual(['0', '1', '2', '3', '4', '5', 'after']);
+    expect(await q.getFailedCount()).toBe(0);
+  });
+});

@@ -1,0 +1,315 @@
+// Queue mode against a real redis-server and the real engine: client ⇄ BullMQ ⇄ worker ⇄ pool.
+// Each test serves its own uniquely named queue; the pool (executor processes) is shared.
+import { readFileSync } from 'node:fs';
+import { Queue, QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClient, QueueError, type Client, type ClientOptions } from '../../src/client.ts';
+import { createPool } from '../../src/pool.ts';
+import { requestJsonSchema } from '../../src/request.ts';
+import type { Result } from '../../src/result.ts';
+import { createWorker, type WorkerHandle, type WorkerOptions } from '../../workers/main.ts';
+import { startRedis, uniqueQueue, type RedisServer } from '../helpers/redis.ts';
+
+let redis: RedisServer;
+let pool: Awaited<ReturnType<typeof createPool>>;
+const closers: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  pool = await createPool({ executors: 1, threadsPerExecutor: 2, ceilings: { timeoutMs: 10_000, cpuTimeMs: 10_000, memoryMb: 128, maxOutputBytes: 1 << 20, maxResultBytes: 1 << 20 } });
+});
+
+afterAll(async () => {
+  for (const close of closers.reverse()) await close().catch(() => undefined);
+  await pool?.close({ deadlineMs: 2_000 });
+  await redis?.dispose();
+});
+
+async function worker(queue: string, options: Partial<WorkerOptions> = {}): Promise<WorkerHandle> {
+  const handle = await createWorker({ connection: redis.url, queue, pool, concurrency: 2, ...options });
+  closers.push(() => handle.close({ graceMs: 1_000 }));
+  return handle;
+}
+
+async function client(queue: string, options: Partial<ClientOptions> = {}): Promise<Client> {
+  const c = await createClient({ connection: redis.url, queue, ...options });
+  closers.push(() => c.close());
+  return c;
+}
+
+function rawQueue(queue: string): Queue {
+  const q = new Queue(queue, { connection: { url: redis.url } });
+  closers.push(() => q.close());
+  return q;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, tries = 200): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('client and worker over real Redis', () => {
+  it('executes a snippet and returns its Result with the job id and queue metrics', async () => {
+    const queue = uniqueQueue('exec');
+    await worker(queue);
+    const c = await client(queue);
+    const result = await c.execute({ code: 'console.log("hi"); input.a + 1', input: { a: 41 } });
+    expect(result.status).toBe('ok');
+    expect(result.value).toBe(42);
+    expect(result.stdout).toContain('hi');
+    expect(typeof result.id).toBe('string');
+    expect(result.metrics.attempt).toBe(1);
+    expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('rejects a bad request before Redis: execute gives a rejected Result, submit a typed error, no job added', async () => {
+    const queue = uniqueQueue('invalid');
+    const c = await client(queue);
+    const result = await c.execute({ code: 42, tenantId: 'bad tenant!' } as never);
+    expect(result.status).toBe('rejected');
+    const fields = result.rejection?.reasons.map((r) => r.field);
+    expect(fields).toEqual(expect.arrayContaining(['code', 'tenantId']));
+    await expect(c.submit({ limits: { timeoutMs: -1 } } as never)).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    const error = await c.submitBatch([{ code: '1' }, { code: '1', bogus: true } as never]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueError);
+    expect((error as QueueError).issues.map((i) => i.field).join(' ')).toContain('[1]');
+    expect(await rawQueue(queue).count()).toBe(0);
+  });
+
+  it('pre-screens JavaScript on the client: a blocked construct never reaches Redis', async () => {
+    const queue = uniqueQueue('prescreen');
+    const c = await client(queue);
+    const result = await c.execute({ code: 'this.constructor.constructor("return process")()' });
+    expect(result.status).toBe('rejected');
+    expect(result.rejection?.reasons.length).toBeGreaterThan(0);
+    expect(await rawQueue(queue).count()).toBe(0);
+  });
+
+  it('never retries user outcomes: a throw is an error Result on the first attempt', async () => {
+    const queue = uniqueQueue('user-error');
+    await worker(queue);
+    const c = await client(queue);
+    const result = await c.execute({ code: 'throw new TypeError("nope")' });
+    expect(result.status).toBe('error');
+    expect(result.error?.message).toContain('nope');
+    const job = await rawQueue(queue).getJob(result.id as string);
+    expect(job?.attemptsMade).toBe(0);
+    expect(await job?.getState()).toBe('completed');
+  });
+
+  it('clamps limits to the worker ceilings whatever the producer asked', async () => {
+    const queue = uniqueQueue('clamp');
+    await worker(queue);
+    const c = await client(queue);
+    const result = await c.execute({ code: '1', limits: { timeoutMs: 3_600_000, memoryMb: 4096 } });
+    expect(result.status).toBe('ok');
+    expect(result.limits.timeoutMs).toBe(10_000);
+    expect(result.limits.memoryMb).toBe(128);
+  });
+
+  it('submitBatch adds many jobs at once, each with its Result', async () => {
+    const queue = uniqueQueue('batch');
+    await worker(queue);
+    const c = await client(queue);
+    const ids = await c.submitBatch([{ code: '1' }, { code: '2' }, { code: '3' }]);
+    expect(new Set(ids).size).toBe(3);
+    const values = await Promise.all(
+      ids.map((id) => until(`result of ${id}`, () => c.getResult(id)).then((r: Result) => r.value)),
+    );
+    expect(values).toEqual([1, 2, 3]);
+  });
+});
+
+describe('raw BullMQ producers (no sandpool code)', () => {
+  it('a plain Queue.add gets the Result as the return value', async () => {
+    const queue = uniqueQueue('raw-good');
+    await worker(queue);
+    const producer = rawQueue(queue);
+    const events = new QueueEvents(queue, { connection: { url: redis.url } });
+    closers.push(() => events.close());
+    await events.waitUntilReady();
+    const job = await producer.add('anything', { code: 'export default (x) => x * 2', input: 21 });
+    const result = (await job.waitUntilFinished(events, 20_000)) as Result;
+    expect(result.status).toBe('ok');
+    expect(result.value).toBe(42);
+    expect(result.id).toBe(job.id);
+  });
+
+  it('malformed data completes with a rejected Result naming the fields, without retries', async () => {
+    const queue = uniqueQueue('raw-bad');
+    await worker(queue);
+    const producer = rawQueue(queue);
+    const events = new QueueEvents(queue, { connection: { url: redis.url } });
+    closers.push(() => events.close());
+    await events.waitUntilReady();
+    const job = await producer.add('x', { code: 7, limits: { timeoutMs: 'soon' }, extra: 1 }, { attempts: 3 });
+    const result = (await job.waitUntilFinished(events, 20_000)) as Result;
+    expect(result.status).toBe('rejected');
+    const fields = result.rejection?.reasons.map((r) => r.field) ?? [];
+    expect(fields).toEqual(expect.arrayContaining(['code', 'limits.timeoutMs']));
+    expect(result.rejection?.reasons.every((r) => r.rule === 'validation')).toBe(true);
+    expect((await producer.getJob(job.id as string))?.attemptsMade).toBe(0);
+  });
+});
+
+describe('tenants, idempotency, backpressure, deadlines', () => {
+  it('getResult shows a job only to the tenant that submitted it', async () => {
+    const queue = uniqueQueue('privacy');
+    await worker(queue);
+    const c = await client(queue);
+    const result = await c.execute({ code: '"secret"', tenantId: 'alice' });
+    const id = result.id as string;
+    expect(await c.getResult(id, { tenantId: 'bob' })).toBeUndefined();
+    expect(await c.getResult(id)).toBeUndefined();
+    expect((await c.getResult(id, { tenantId: 'alice' }))?.value).toBe('secret');
+    expect(await c.cancel(id, { tenantId: 'bob' })).toBe(false);
+    expect(await c.getResult('no-such-job', { tenantId: 'alice' })).toBeUndefined();
+  });
+
+  it('the same idempotencyKey gives the same job, per tenant', async () => {
+    const queue = uniqueQueue('idem');
+    const c = await client(queue);
+    const first = await c.submit({ code: '1', idempotencyKey: 'order:17' });
+    const again = await c.submit({ code: '2', idempotencyKey: 'order:17' });
+    const other = await c.submit({ code: '1', idempotencyKey: 'order:17', tenantId: 'other' });
+    expect(again).toBe(first);
+    expect(other).not.toBe(first);
+    expect(first).not.toContain(':');
+    expect(await rawQueue(queue).count()).toBe(2);
+    await worker(queue);
+    const result = await c.execute({ code: '3', idempotencyKey: 'order:17' });
+    expect(result.id).toBe(first);
+    expect(result.value).toBe(1);
+  });
+
+  it('fails fast with typed errors past the queue bound and the tenant bound', async () => {
+    const queue = uniqueQueue('bound');
+    const c = await client(queue, { maxQueued: 4, maxQueuedPerTenant: 2 });
+    await c.submit({ code: '1', tenantId: 'a' });
+    await c.submit({ code: '1', tenantId: 'a' });
+    await expect(c.submit({ code: '1', tenantId: 'a' })).rejects.toMatchObject({ code: 'TENANT_QUEUE_FULL' });
+    await c.submit({ code: '1', tenantId: 'b' });
+    // A raw producer's job counts against the queue bound too.
+    await rawQueue(queue).add('raw', { code: '1' });
+    await expect(c.submit({ code: '1', tenantId: 'c' })).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    await expect(c.submitBatch([{ code: '1', tenantId: 'd' }, { code: '1', tenantId: 'd' }])).rejects.toMatchObject({
+      code: 'QUEUE_FULL',
+    });
+    expect(await rawQueue(queue).count()).toBe(4);
+    // Once a worker has taken them, there is room again.
+    await worker(queue);
+    await until('the queue to drain', async () => (await rawQueue(queue).count()) === 0);
+    expect((await c.execute({ code: '5', tenantId: 'a' })).value).toBe(5);
+  });
+
+  it('a job not started within queueTimeoutMs ends as timeout with limit queue', async () => {
+    const queue = uniqueQueue('deadline');
+    const c = await client(queue);
+    const id = await c.submit({ code: '1', queueTimeoutMs: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await worker(queue);
+    const result = await until('the result', () => c.getResult(id));
+    expect(result.status).toBe('timeout');
+    expect(result.error?.limit).toBe('queue');
+    expect(result.metrics.queueWaitMs).toBeGreaterThan(1);
+  });
+
+  it('cancel removes a waiting job: its Result is cancelled', async () => {
+    const queue = uniqueQueue('cancel-wait');
+    const c = await client(queue);
+    const id = await c.submit({ code: '1', tenantId: 't1' });
+    expect(await c.cancel(id, { tenantId: 't1' })).toBe(true);
+    expect(await rawQueue(queue).getJob(id)).toBeUndefined();
+    expect((await c.getResult(id, { tenantId: 't1' }))?.status).toBe('cancelled');
+    expect(await c.getResult(id, { tenantId: 't2' })).toBeUndefined();
+  });
+
+  it('cancel stops a running job wherever it runs; execute resolves cancelled', async () => {
+    const queue = uniqueQueue('cancel-run');
+    await worker(queue);
+    const producer = await client(queue);
+    const canceller = await client(queue);
+    const running = producer.execute({ code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } });
+    const producerQueue = rawQueue(queue);
+    const id = await until('the job to run', async () => {
+      const [job] = await producerQueue.getActive();
+      return job?.id;
+    });
+    expect(await canceller.cancel(id)).toBe(true);
+    const result = await running;
+    expect(result.status).toBe('cancelled');
+    expect(result.id).toBe(id);
+  });
+
+  it('execute with an aborted signal cancels its job', async () => {
+    const queue = uniqueQueue('abort');
+    await worker(queue);
+    const c = await client(queue);
+    const abort = new AbortController();
+    const running = c.execute({ code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } }, { signal: abort.signal });
+    await until('the job to run', async () => (await rawQueue(queue).getActiveCount()) > 0);
+    abort.abort();
+    expect((await running).status).toBe('cancelled');
+  });
+});
+
+describe('Redis unreachable', () => {
+  it('createClient fails with REDIS_UNAVAILABLE within its bound', async () => {
+    const dead = await startRedis();
+    const url = dead.url;
+    await dead.dispose();
+    const error = await createClient({ connection: url, redisTimeoutMs: 300 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueError);
+    expect((error as QueueError).code).toBe('REDIS_UNAVAILABLE');
+  });
+
+  it('a submit while Redis is down fails with REDIS_UNAVAILABLE, and works again once it is back', async () => {
+    const own = await startRedis();
+    closers.push(() => own.dispose());
+    const c = await createClient({ connection: own.url, queue: uniqueQueue('down'), redisTimeoutMs: 300 });
+    closers.push(() => c.close());
+    await c.submit({ code: '1' });
+    await own.stop();
+    await expect(c.submit({ code: '1' })).rejects.toMatchObject({ code: 'REDIS_UNAVAILABLE' });
+    await expect(c.execute({ code: '1' })).rejects.toMatchObject({ code: 'REDIS_UNAVAILABLE' });
+    await own.start();
+    const id = await until('Redis to be back', () => c.submit({ code: '1' }).catch(() => undefined));
+    expect(typeof id).toBe('string');
+  });
+});
+
+describe('worker side port', () => {
+  it('answers /healthz, /readyz and /metrics with sandpool and BullMQ metrics', async () => {
+    const queue = uniqueQueue('metrics');
+    const handle = await worker(queue, { metricsPort: 0, metricsHost: '127.0.0.1' });
+    const c = await client(queue);
+    await c.execute({ code: '1' });
+    await c.execute({ code: 'throw 1' });
+    const base = `http://127.0.0.1:${handle.metricsPort}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/sandpool_jobs_total\{status="ok"\} 1/);
+    expect(text).toMatch(/sandpool_jobs_total\{status="error"\} 1/);
+    expect(text).toContain('sandpool_queue_wait_seconds_bucket');
+    expect(text).toContain('sandpool_job_wall_seconds_bucket');
+    expect(text).toContain('sandpool_job_cpu_seconds_bucket');
+    expect(text).toContain('sandpool_pool_utilisation');
+    expect(text).toMatch(/sandpool_queue_depth\{state="completed"\} 2/);
+    expect(text).toContain('bullmq_job_count');
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    await handle.close({ graceMs: 1_000 });
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('published JSON Schema', () => {
+  it('schema/request.schema.json is requestJsonSchema() as it is now', () => {
+    const file = JSON.parse(readFileSync(new URL('../../schema/request.schema.json', import.meta.url), 'utf8'));
+    expect(file).toEqual(requestJsonSchema());
+  });
+});
