@@ -1,0 +1,255 @@
+// What isolation costs: the same three workloads through sandpool's embedded engine (createPool),
+// through raw isolated-vm (a fresh isolate and context per job, inline in this process) and through
+// node:vm (a fresh context per job, no isolation from this process at all), all in one run so the
+// ratios survive a noisy machine. A script, not a test:
+//
+//   node --no-node-snapshot bench/engine.ts [--quick]
+//
+// Per workload and engine: latency p50/p99 one job at a time, then jobs/s with cores × 2 jobs in
+// flight. Prints a table and the ratios; writes bench/results/engine-<timestamp>.json.
+import { availableParallelism } from 'node:os';
+import vm from 'node:vm';
+import { createPool, type Pool } from '../src/pool.ts';
+import { DEFAULT_LIMITS } from '../src/limits.ts';
+import type { Result } from '../src/result.ts';
+import {
+  type LatencySummary,
+  type ThroughputSummary,
+  formatNumber,
+  hasFlag,
+  machineInfo,
+  peakRssMbOfPid,
+  peakRssMbOfSelf,
+  printTable,
+  summarize,
+  timeSequential,
+  timeThroughput,
+  writeResults,
+} from './lib.ts';
+
+interface Workload {
+  name: string;
+  code: string;
+  expected: unknown;
+  runs: number;
+  warmup: number;
+  throughputJobs: number;
+}
+
+const QUICK = hasFlag('--quick');
+const SCALE = QUICK ? 0.25 : 1;
+const CONCURRENCY = availableParallelism() * 2;
+
+/** The goals this bench reports against. */
+const GOALS = Object.freeze({ trivialP50Ms: 0.35, cpuBoundRatioToRawIvm: 1.1 });
+
+const WORKLOADS: readonly Workload[] = [
+  { name: 'trivial', code: '1 + 1', expected: 2, runs: 400, warmup: 50, throughputJobs: 600 },
+  {
+    name: 'cpu-fib25',
+    code: 'function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nfib(25);',
+    expected: 75_025,
+    runs: 60,
+    warmup: 10,
+    throughputJobs: 120,
+  },
+  {
+    name: 'alloc-1e5-objects',
+    code: [
+      'const rows = [];',
+      'for (let index = 0; index < 1e5; index++) rows.push({ id: index, value: index * 2 });',
+      'let sum = 0;',
+      'for (const row of rows) sum += row.value;',
+      'sum;',
+    ].join('\n'),
+    expected: 9_999_900_000,
+    runs: 60,
+    warmup: 10,
+    throughputJobs: 120,
+  },
+].map((workload) => ({
+  ...workload,
+  runs: Math.max(10, Math.round(workload.runs * SCALE)),
+  warmup: Math.max(3, Math.round(workload.warmup * SCALE)),
+  throughputJobs: Math.max(20, Math.round(workload.throughputJobs * SCALE)),
+}));
+
+/** One way of running a snippet; `run` throws when the answer is wrong, so a fast failure never counts. */
+interface Engine {
+  name: string;
+  run(workload: Workload): Promise<void>;
+}
+
+function check(engine: string, workload: Workload, value: unknown): void {
+  if (value !== workload.expected) {
+    throw new Error(`${engine} answered ${JSON.stringify(value)} for ${workload.name}, expected ${JSON.stringify(workload.expected)}`);
+  }
+}
+
+function sandpoolEngine(pool: Pool, seen: Set<number>, results: Result[]): Engine {
+  return {
+    name: 'sandpool',
+    async run(workload) {
+      const result = await pool.execute({ code: workload.code });
+      seen.add(result.metrics.worker.pid);
+      results.push(result);
+      if (result.status !== 'ok') throw new Error(`sandpool: ${result.status} for ${workload.name}: ${JSON.stringify(result.error)}`);
+      check('sandpool', workload, result.value);
+    },
+  };
+}
+
+// The baseline the engine is built on, used the plain way: isolate, context, compile, run, dispose.
+// It is imported here only, for comparison; sandpool itself never loads isolated-vm in this process.
+async function rawIsolatedVmEngine(): Promise<Engine> {
+  const { default: ivm } = await import('isolated-vm');
+  return {
+    name: 'raw-ivm',
+    async run(workload) {
+      const isolate = new ivm.Isolate({ memoryLimit: DEFAULT_LIMITS.memoryMb });
+      try {
+        const context = await isolate.createContext();
+        const script = await isolate.compileScript(workload.code);
+        const value: unknown = await script.run(context, { timeout: DEFAULT_LIMITS.timeoutMs, copy: true });
+        check('raw-ivm', workload, value);
+      } finally {
+        isolate.dispose();
+      }
+    },
+  };
+}
+
+// No isolation at all: a new context in this very isolate. The floor for "run a snippet".
+function nodeVmEngine(): Engine {
+  return {
+    name: 'node:vm',
+    async run(workload) {
+      const context = vm.createContext({});
+      check('node:vm', workload, vm.runInContext(workload.code, context, { timeout: DEFAULT_LIMITS.timeoutMs }));
+    },
+  };
+}
+
+interface Measurement {
+  engine: string;
+  workload: string;
+  latency: LatencySummary;
+  throughput: ThroughputSummary;
+}
+
+async function measure(engine: Engine, workload: Workload): Promise<Measurement> {
+  const samples = await timeSequential(() => engine.run(workload), { runs: workload.runs, warmup: workload.warmup });
+  // node:vm runs on this thread: concurrency cannot help it, but the figure is still jobs/s.
+  const throughput = await timeThroughput(() => engine.run(workload), { jobs: workload.throughputJobs, concurrency: CONCURRENCY });
+  return { engine: engine.name, workload: workload.name, latency: summarize(samples), throughput };
+}
+
+function ratio(numerator: number, denominator: number): number {
+  return denominator === 0 ? Number.NaN : numerator / denominator;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const measurements: Measurement[] = [];
+  const executorPids = new Set<number>();
+  const sandpoolResults: Result[] = [];
+
+  // sandpool first, so the caller's peak RSS below is the embedded engine's alone.
+  const pool = await createPool();
+  let executorPeakRssMb: Record<string, number | undefined> = {};
+  try {
+    const engine = sandpoolEngine(pool, executorPids, sandpoolResults);
+    for (const workload of WORKLOADS) measurements.push(await measure(engine, workload));
+    executorPeakRssMb = Object.fromEntries([...executorPids].map((pid) => [String(pid), peakRssMbOfPid(pid)]));
+  } finally {
+    await pool.close();
+  }
+  const callerPeakRssMbSandpool = peakRssMbOfSelf();
+
+  for (const engine of [await rawIsolatedVmEngine(), nodeVmEngine()]) {
+    for (const workload of WORKLOADS) measurements.push(await measure(engine, workload));
+  }
+  const callerPeakRssMbAll = peakRssMbOfSelf();
+
+  const find = (engine: string, workload: string) =>
+    measurements.find((entry) => entry.engine === engine && entry.workload === workload);
+
+  printTable(
+    measurements.map((entry) => ({
+      workload: entry.workload,
+      engine: entry.engine,
+      'p50 ms': entry.latency.p50Ms,
+      'p99 ms': entry.latency.p99Ms,
+      'mean ms': entry.latency.meanMs,
+      'jobs/s': entry.throughput.jobsPerSecond,
+      runs: entry.latency.samples,
+    })),
+    ['workload', 'engine', 'p50 ms', 'p99 ms', 'mean ms', 'jobs/s', 'runs'],
+  );
+
+  const ratios = WORKLOADS.map((workload) => {
+    const own = find('sandpool', workload.name);
+    const raw = find('raw-ivm', workload.name);
+    const plain = find('node:vm', workload.name);
+    return {
+      workload: workload.name,
+      'p50 sp/ivm': own && raw ? ratio(own.latency.p50Ms, raw.latency.p50Ms) : undefined,
+      'p50 sp/vm': own && plain ? ratio(own.latency.p50Ms, plain.latency.p50Ms) : undefined,
+      'jobs/s sp/ivm': own && raw ? ratio(own.throughput.jobsPerSecond, raw.throughput.jobsPerSecond) : undefined,
+      'jobs/s sp/vm': own && plain ? ratio(own.throughput.jobsPerSecond, plain.throughput.jobsPerSecond) : undefined,
+    };
+  });
+  process.stdout.write('\nratios (sandpool / baseline; latency: lower is better, jobs/s: higher is better)\n');
+  printTable(ratios, ['workload', 'p50 sp/ivm', 'p50 sp/vm', 'jobs/s sp/ivm', 'jobs/s sp/vm']);
+
+  // Where a sandpool job's time goes, from the Result's own metrics (sequential and concurrent runs).
+  const breakdown = WORKLOADS.map((workload) => {
+    const own = sandpoolResults.filter((result) => result.value === workload.expected);
+    const median = (pick: (result: Result) => number) => summarize(own.map(pick)).p50Ms;
+    return {
+      workload: workload.name,
+      'queueWait p50': median((result) => result.metrics.queueWaitMs),
+      'setup p50': median((result) => result.metrics.setupMs),
+      'wall p50': median((result) => result.metrics.wallTimeMs),
+      'cpu p50': median((result) => result.metrics.cpuTimeMs),
+    };
+  });
+  process.stdout.write('\nsandpool metrics, ms (from Result.metrics)\n');
+  printTable(breakdown, ['workload', 'queueWait p50', 'setup p50', 'wall p50', 'cpu p50']);
+
+  const trivialP50 = find('sandpool', 'trivial')?.latency.p50Ms ?? Number.NaN;
+  const cpuRatio = ratios.find((entry) => entry.workload === 'cpu-fib25')?.['p50 sp/ivm'] ?? Number.NaN;
+  const goals = {
+    trivialP50Ms: { goal: GOALS.trivialP50Ms, measured: trivialP50, met: trivialP50 <= GOALS.trivialP50Ms },
+    cpuBoundRatioToRawIvm: { goal: GOALS.cpuBoundRatioToRawIvm, measured: cpuRatio, met: cpuRatio <= GOALS.cpuBoundRatioToRawIvm },
+  };
+  const executorPeaks = Object.values(executorPeakRssMb).filter((value): value is number => value !== undefined);
+  process.stdout.write(
+    [
+      '',
+      `goal trivial p50 <= ${GOALS.trivialP50Ms} ms: ${formatNumber(trivialP50)} ms — ${goals.trivialP50Ms.met ? 'met' : 'NOT met'}`,
+      `goal cpu-bound p50 within ${GOALS.cpuBoundRatioToRawIvm}x raw isolated-vm: ${formatNumber(cpuRatio)}x — ${goals.cpuBoundRatioToRawIvm.met ? 'met' : 'NOT met'}`,
+      `peak RSS: caller ${formatNumber(callerPeakRssMbSandpool)} MiB after sandpool (${formatNumber(callerPeakRssMbAll)} MiB with the in-process baselines); ` +
+        `executors ${executorPeaks.length > 0 ? executorPeaks.map(formatNumber).join(', ') + ' MiB' : 'not reachable'}`,
+      '',
+    ].join('\n'),
+  );
+
+  const file = writeResults('engine', {
+    bench: 'engine',
+    quick: QUICK,
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    machine: machineInfo(),
+    concurrency: CONCURRENCY,
+    workloads: WORKLOADS,
+    measurements,
+    ratios,
+    sandpoolMetrics: breakdown,
+    goals,
+    peakRssMb: { callerAfterSandpool: callerPeakRssMbSandpool, callerWithBaselines: callerPeakRssMbAll, executors: executorPeakRssMb },
+  });
+  process.stdout.write(`results: ${file}\n`);
+}
+
+await main();
