@@ -1,0 +1,640 @@
+// The in-isolate half of workers/isolate.ts: JavaScript source evaluated once in every fresh
+// isolate's context (via evalClosure, before any snippet runs), never on the host.
+//
+// It returns one dispatcher function that only the host holds (as a Reference): nothing of it is
+// put on the guest's global except `console` and, per job, `input`. Everything the snippet can
+// make slow or hostile — its code, thenables, toJSON, getters, proxies, thrown values — is touched
+// here, inside the isolate, under the job's time limits; the host only ever receives strings and
+// numbers. Intrinsics are captured at bootstrap (before any snippet runs) and called uncurried, so
+// a snippet that replaces String.prototype.slice or Array.prototype[Symbol.iterator] breaks at
+// most its own output, never the caps: the harness uses closure variables and null-prototype
+// objects only, no iteration protocol, no spread, no prototype lookups on its own state.
+//
+// Closure arguments: $0 = flush(stream, kind, text, totalBytes) and $1 = settle(outcome), both
+// isolated-vm Callbacks with `ignored: true` (fire-and-forget, arguments copied).
+//
+// Dispatcher operations (op, ...args):
+//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'pending'
+//   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
+//   'module'  (entryNamespace)                                  → 'done' | 'pending'
+//   'collect' ()                                                → output snapshot (after a limit hit)
+// The outcome always travels through settle(), never as a return value: an unhandled rejection
+// left behind by the snippet makes isolated-vm reject the call itself, and the outcome must survive.
+//
+// Result semantics (JSON.stringify, run here): functions, symbols and undefined are dropped in
+// objects and become null in arrays; a top-level undefined/function/symbol gives no value. Cycles
+// and BigInt are errors with phase 'result' (BigInt is not silently stringified: the caller would
+// not know a number became text). A result over maxResultBytes is replaced by the JSON of a string
+// holding the head of the JSON text, cut on a UTF-8 boundary so that the replacement itself fits
+// in maxResultBytes, and flagged truncated.
+
+/** The snippet's file name in stack frames (scripts). Modules use SNIPPET_MODULE_FILENAME. */
+export const SNIPPET_FILENAME = 'snippet.js';
+export const SNIPPET_MODULE_FILENAME = 'snippet.mjs';
+/** File name of the harness in stack frames; frames naming it are dropped from user stacks. */
+export const HARNESS_FILENAME = 'sandpool:harness';
+/** The module specifier the entry module uses for the snippet, and the entry module's name. */
+export const SNIPPET_SPECIFIER = 'sandpool:snippet';
+export const ENTRY_FILENAME = 'sandpool:entry';
+/**
+ * The module form runs the snippet as the only import of this entry module. `done` stays in its
+ * temporal dead zone until the snippet's evaluation (top-level await included) has completed, which
+ * is how the harness tells a finished module from one still waiting on a promise.
+ */
+export const ENTRY_SOURCE = `import * as snippet from '${SNIPPET_SPECIFIER}';\nexport const done = snippet;\n`;
+
+/** Globals removed from every context: each defeats a limit or outlives the job. */
+export const REMOVED_GLOBALS = Object.freeze([
+  'WebAssembly', // compiled code and async compile callbacks run outside the job's time limits
+  'FinalizationRegistry', // cleanup callbacks run after the job ended
+  'WeakRef', // observes GC timing
+  'SharedArrayBuffer', // shared memory + Atomics.wait can block the thread
+  'Atomics',
+] as const);
+
+/** Bytes of console output the isolate keeps before handing them to the host. */
+export const FLUSH_BYTES = 8 * 1024;
+/** The in-isolate tail of the output is handed over at most this often while it keeps growing. */
+export const TAIL_FLUSH_INTERVAL_MS = 100;
+export const MAX_ERROR_NAME_BYTES = 256;
+export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
+export const MAX_ERROR_STACK_BYTES = 16 * 1024;
+
+// Plain JavaScript (no template substitutions below this line): it runs inside the isolate as is.
+const BODY = String.raw`
+'use strict';
+const flushHost = $0;
+const settleHost = $1;
+const G = globalThis;
+
+// ---- intrinsics, captured before any snippet runs --------------------------------------------
+const uncurry = Function.prototype.bind.bind(Function.prototype.call);
+const apply = Reflect.apply;
+const defineProperty = Reflect.defineProperty;
+const deleteProperty = Reflect.deleteProperty;
+const ownKeys = Reflect.ownKeys;
+const getPrototypeOf = Reflect.getPrototypeOf;
+const getOwnPropertyDescriptor = Reflect.getOwnPropertyDescriptor;
+const isArray = Array.isArray;
+const indirectEval = G.eval;
+const stringify = JSON.stringify;
+const parse = JSON.parse;
+const StringCtor = String;
+const charCodeAt = uncurry(String.prototype.charCodeAt);
+const slice = uncurry(String.prototype.slice);
+const indexOf = uncurry(String.prototype.indexOf);
+const symbolToString = uncurry(Symbol.prototype.toString);
+const dateNow = Date.now;
+const floor = Math.floor;
+const dateToISOString = uncurry(Date.prototype.toISOString);
+const dateGetTime = uncurry(Date.prototype.getTime);
+const regexpToString = uncurry(RegExp.prototype.toString);
+const regexpExec = uncurry(RegExp.prototype.exec);
+const isPrototypeOf = uncurry(Object.prototype.isPrototypeOf);
+const promiseResolve = Promise.resolve.bind(Promise);
+const promiseThen = uncurry(Promise.prototype.then);
+const ErrorProto = Error.prototype;
+const DateProto = Date.prototype;
+const RegExpProto = RegExp.prototype;
+const PromiseProto = Promise.prototype;
+const MapProto = Map.prototype;
+const SetProto = Set.prototype;
+const mapSize = uncurry(getOwnPropertyDescriptor(Map.prototype, 'size').get);
+const setSize = uncurry(getOwnPropertyDescriptor(Set.prototype, 'size').get);
+const mapEntries = uncurry(Map.prototype.entries);
+const setValues = uncurry(Set.prototype.values);
+const mapIteratorNext = uncurry(getPrototypeOf(new Map().entries()).next);
+const setIteratorNext = uncurry(getPrototypeOf(new Set().values()).next);
+const isView = ArrayBuffer.isView;
+const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
+const typedArrayLength = uncurry(getOwnPropertyDescriptor(TypedArrayProto, 'length').get);
+const typedArrayTag = uncurry(getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag).get);
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const SOURCE_URL = '\n//# sourceURL=snippet.js';
+const FLUSH_BYTES = 8192;
+const TAIL_FLUSH_INTERVAL_MS = 100;
+
+// ---- globals that defeat the limits -------------------------------------------------------------
+const REMOVED = ['WebAssembly', 'FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics'];
+for (let i = 0; i < REMOVED.length; i++) deleteProperty(G, REMOVED[i]);
+
+// ---- UTF-8 measuring and cutting (never splits a surrogate pair) ------------------------------
+function utf8Length(s) {
+  const n = s.length;
+  let bytes = n;
+  for (let i = 0; i < n; i++) {
+    const c = charCodeAt(s, i);
+    if (c < 0x80) continue;
+    if (c < 0x800) { bytes += 1; continue; }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = charCodeAt(s, i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { bytes += 2; i++; continue; }
+    }
+    bytes += 2; // lone surrogates are written as U+FFFD: 3 bytes
+  }
+  return bytes;
+}
+// Width in UTF-8 of the code point starting (forward) at i: [bytes, code units].
+function widthAt(s, i) {
+  const c = charCodeAt(s, i);
+  if (c < 0x80) return 1;
+  if (c < 0x800) return 2;
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+    const d = charCodeAt(s, i + 1);
+    if (d >= 0xdc00 && d <= 0xdfff) return 4;
+  }
+  return 3;
+}
+let cutBytes = 0; // side result of the two cutters below: bytes kept
+// Longest prefix of s within maxBytes; returns its length in code units.
+function prefixUnits(s, maxBytes) {
+  let bytes = 0;
+  let i = 0;
+  const n = s.length;
+  while (i < n) {
+    const w = widthAt(s, i);
+    if (bytes + w > maxBytes) break;
+    bytes += w;
+    i += w === 4 ? 2 : 1;
+  }
+  cutBytes = bytes;
+  return i;
+}
+// Longest suffix of s within maxBytes; returns its start index.
+function suffixStart(s, maxBytes) {
+  let bytes = 0;
+  let i = s.length;
+  while (i > 0) {
+    let start = i - 1;
+    const c = charCodeAt(s, start);
+    let w;
+    if (c < 0x80) w = 1;
+    else if (c < 0x800) w = 2;
+    else if (c >= 0xdc00 && c <= 0xdfff && start > 0) {
+      const h = charCodeAt(s, start - 1);
+      if (h >= 0xd800 && h <= 0xdbff) { w = 4; start--; } else w = 3;
+    } else w = 3;
+    if (bytes + w > maxBytes) break;
+    bytes += w;
+    i = start;
+  }
+  cutBytes = bytes;
+  return i;
+}
+function capString(s, maxBytes) {
+  if (s.length * 3 <= maxBytes) return s;
+  const end = prefixUnits(s, maxBytes);
+  return end === s.length ? s : slice(s, 0, end);
+}
+
+// ---- output: head and tail kept, everything counted -------------------------------------------
+function makeStream(index, cap) {
+  const headCap = cap >= 0 ? (cap - cap % 2) / 2 : 0;
+  return {
+    __proto__: null, index, cap, headCap, tailCap: cap - headCap,
+    total: 0, head: '', headBytes: 0, headOpen: true, headFlushed: 0,
+    tail: '', tailBytes: 0, tailDirty: 0, tailFlushedAt: 0,
+  };
+}
+let out = makeStream(0, 0);
+let err = makeStream(1, 0);
+let maxResultBytes = 0;
+
+// The tail may use whatever the head left: the head closes on a character boundary, possibly short
+// of its half, and output that fits in the cap as a whole is never cut.
+function trimTail(st) {
+  const budget = st.cap - st.headBytes;
+  if (st.tailBytes <= budget) return;
+  const start = suffixStart(st.tail, budget);
+  st.tail = slice(st.tail, start);
+  st.tailBytes = cutBytes;
+}
+function flushHead(st) {
+  if (st.headFlushed < st.head.length) {
+    const chunk = slice(st.head, st.headFlushed);
+    st.headFlushed = st.head.length;
+    flushHost(st.index, 'head', chunk, st.total);
+  }
+}
+function write(st, text) {
+  let n = utf8Length(text);
+  st.total += n;
+  if (st.headOpen) {
+    const room = st.headCap - st.headBytes;
+    if (n <= room) {
+      st.head += text;
+      st.headBytes += n;
+      if (st.head.length - st.headFlushed >= FLUSH_BYTES) flushHead(st);
+      return;
+    }
+    const end = prefixUnits(text, room);
+    st.head += slice(text, 0, end);
+    st.headBytes += cutBytes;
+    st.headOpen = false;
+    flushHead(st);
+    n -= cutBytes;
+    text = slice(text, end);
+  }
+  if (st.tailCap === 0) return;
+  st.tail += text;
+  st.tailBytes += n;
+  st.tailDirty += n;
+  if (st.tailBytes > 2 * st.tailCap + FLUSH_BYTES) trimTail(st);
+  if (st.tailDirty >= FLUSH_BYTES) {
+    const now = dateNow();
+    if (now - st.tailFlushedAt >= TAIL_FLUSH_INTERVAL_MS) {
+      trimTail(st);
+      st.tailDirty = 0;
+      st.tailFlushedAt = now;
+      flushHost(st.index, 'tail', st.tail, st.total);
+    }
+  }
+}
+function snapshot() {
+  trimTail(out);
+  trimTail(err);
+  return {
+    __proto__: null,
+    stdoutHead: out.head, stdoutTail: out.tail, stdoutTotalBytes: out.total,
+    stderrHead: err.head, stderrTail: err.tail, stderrTotalBytes: err.total,
+  };
+}
+
+// ---- formatting for console (inspect-like, bounded, cycle-safe, getters never invoked) --------
+const MAX_DEPTH = 2;
+const MAX_ITEMS = 100;
+const MAX_FORMATTED = 16 * 1024;
+
+function quote(s) {
+  if (indexOf(s, "'") === -1 && indexOf(s, '\n') === -1 && indexOf(s, '\\') === -1) return "'" + s + "'";
+  return stringify(s);
+}
+function formatKey(key) {
+  if (typeof key === 'symbol') return '[' + symbolToString(key) + ']';
+  return regexpExec(IDENTIFIER, key) !== null ? key : quote(key);
+}
+function functionName(fn) {
+  const d = getOwnPropertyDescriptor(fn, 'name');
+  const name = d !== undefined && typeof d.value === 'string' ? d.value : '';
+  return name === '' ? '[Function (anonymous)]' : '[Function: ' + name + ']';
+}
+function constructorName(value) {
+  const proto = getPrototypeOf(value);
+  if (proto === null) return null;
+  const d = getOwnPropertyDescriptor(proto, 'constructor');
+  if (d === undefined || typeof d.value !== 'function') return '';
+  const n = getOwnPropertyDescriptor(d.value, 'name');
+  return n !== undefined && typeof n.value === 'string' ? n.value : '';
+}
+function formatPrimitive(v) {
+  switch (typeof v) {
+    case 'string': return quote(v);
+    case 'number': return v === 0 && 1 / v < 0 ? '-0' : StringCtor(v);
+    case 'bigint': return StringCtor(v) + 'n';
+    case 'symbol': return symbolToString(v);
+    case 'function': return functionName(v);
+    default: return StringCtor(v);
+  }
+}
+function inspect(v, depth, seen) {
+  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return formatPrimitive(v);
+  if (typeof v === 'function') return functionName(v);
+  for (let i = 0; i < seen.length; i++) if (seen[i] === v) return '[Circular]';
+  if (isPrototypeOf(ErrorProto, v)) {
+    const stack = v.stack;
+    if (typeof stack === 'string') return stack;
+    return StringCtor(v.name) + ': ' + StringCtor(v.message);
+  }
+  if (isPrototypeOf(DateProto, v)) return dateGetTime(v) === dateGetTime(v) ? dateToISOString(v) : 'Invalid Date';
+  if (isPrototypeOf(RegExpProto, v)) return regexpToString(v);
+  if (isPrototypeOf(PromiseProto, v)) return 'Promise {}';
+  const isArr = isArray(v);
+  if (depth > MAX_DEPTH) return isArr ? '[Array]' : '[Object]';
+  seen[seen.length] = v;
+  let s;
+  try {
+    if (isArr) s = formatList(v, v.length, '', '[', ']', depth, seen, true);
+    else if (isView(v) && typedArrayTag(v) !== undefined) {
+      const n = typedArrayLength(v);
+      s = formatList(v, n, typedArrayTag(v) + '(' + n + ') ', '[', ']', depth, seen, false);
+    } else if (isPrototypeOf(MapProto, v)) s = formatMap(v, depth, seen);
+    else if (isPrototypeOf(SetProto, v)) s = formatSet(v, depth, seen);
+    else s = formatObject(v, depth, seen);
+  } finally {
+    seen.length = seen.length - 1;
+  }
+  return s;
+}
+function formatList(v, n, prefix, open, close, depth, seen, holes) {
+  let s = prefix + open;
+  const shown = n < MAX_ITEMS ? n : MAX_ITEMS;
+  for (let i = 0; i < shown; i++) {
+    let item;
+    if (holes) {
+      const d = getOwnPropertyDescriptor(v, i);
+      item = d === undefined ? '<empty>' : 'value' in d ? inspect(d.value, depth + 1, seen) : '[Getter]';
+    } else item = inspect(v[i], depth + 1, seen);
+    s += (i === 0 ? ' ' : ', ') + item;
+    if (s.length > MAX_FORMATTED) return s + ' ... ' + close;
+  }
+  if (n > shown) s += ', ... ' + (n - shown) + ' more items';
+  return s + (n === 0 ? close : ' ' + close);
+}
+function formatMap(v, depth, seen) {
+  const n = mapSize(v);
+  let s = 'Map(' + n + ') {';
+  const it = mapEntries(v);
+  for (let i = 0; i < n && i < MAX_ITEMS; i++) {
+    const r = mapIteratorNext(it);
+    if (r.done) break;
+    s += (i === 0 ? ' ' : ', ') + inspect(r.value[0], depth + 1, seen) + ' => ' + inspect(r.value[1], depth + 1, seen);
+    if (s.length > MAX_FORMATTED) return s + ' ... }';
+  }
+  if (n > MAX_ITEMS) s += ', ... ' + (n - MAX_ITEMS) + ' more items';
+  return s + (n === 0 ? '}' : ' }');
+}
+function formatSet(v, depth, seen) {
+  const n = setSize(v);
+  let s = 'Set(' + n + ') {';
+  const it = setValues(v);
+  for (let i = 0; i < n && i < MAX_ITEMS; i++) {
+    const r = setIteratorNext(it);
+    if (r.done) break;
+    s += (i === 0 ? ' ' : ', ') + inspect(r.value, depth + 1, seen);
+    if (s.length > MAX_FORMATTED) return s + ' ... }';
+  }
+  if (n > MAX_ITEMS) s += ', ... ' + (n - MAX_ITEMS) + ' more items';
+  return s + (n === 0 ? '}' : ' }');
+}
+function formatObject(v, depth, seen) {
+  const name = constructorName(v);
+  const prefix = name === null ? '[Object: null prototype] ' : name === '' || name === 'Object' ? '' : name + ' ';
+  const keys = ownKeys(v);
+  let s = prefix + '{';
+  let count = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const d = getOwnPropertyDescriptor(v, key);
+    if (d === undefined || !d.enumerable) continue;
+    if (count === MAX_ITEMS) { s += ', ... more properties'; break; }
+    let item;
+    if ('value' in d) item = inspect(d.value, depth + 1, seen);
+    else item = d.get !== undefined ? (d.set !== undefined ? '[Getter/Setter]' : '[Getter]') : '[Setter]';
+    s += (count === 0 ? ' ' : ', ') + formatKey(key) + ': ' + item;
+    count++;
+    if (s.length > MAX_FORMATTED) return s + ' ... }';
+  }
+  return s + (count === 0 ? '}' : ' }');
+}
+function formatValue(v) {
+  try {
+    const s = typeof v === 'string' ? v : inspect(v, 0, []);
+    return s.length > MAX_FORMATTED * 4 && typeof v !== 'string' ? slice(s, 0, MAX_FORMATTED * 4) + '...' : s;
+  } catch (e) {
+    return '[uninspectable value]';
+  }
+}
+function formatNumber(v, integer) {
+  if (typeof v === 'bigint') return StringCtor(v) + 'n';
+  if (typeof v === 'symbol') return 'NaN';
+  try {
+    const n = +v;
+    return formatPrimitive(integer ? (n < 0 ? -floor(-n) : floor(n)) : n);
+  } catch (e) { return 'NaN'; }
+}
+// console.log(format, ...args): %s %d %i %f %j %o %O %c %% like Node; the rest joined by spaces.
+function formatArgs(args) {
+  let s = '';
+  let next = 0;
+  const first = args[0];
+  if (typeof first === 'string' && args.length > 1 && indexOf(first, '%') !== -1) {
+    next = 1;
+    let last = 0;
+    for (let i = 0; i < first.length - 1; i++) {
+      if (charCodeAt(first, i) !== 37) continue;
+      const c = first[i + 1];
+      let piece;
+      if (c === '%') piece = '%';
+      else if (next >= args.length) continue;
+      else if (c === 's') { const a = args[next++]; piece = typeof a === 'string' ? a : formatValue(a); }
+      else if (c === 'd' || c === 'i') piece = formatNumber(args[next++], c === 'i');
+      else if (c === 'f') piece = formatNumber(args[next++], false);
+      else if (c === 'j') { try { piece = StringCtor(stringify(args[next++])); } catch (e) { piece = '[Circular]'; } }
+      else if (c === 'o' || c === 'O') piece = formatValue(args[next++]);
+      else if (c === 'c') { next++; piece = ''; }
+      else continue;
+      s += slice(first, last, i) + piece;
+      last = i + 2;
+      i++;
+    }
+    s += slice(first, last);
+  }
+  for (let i = next; i < args.length; i++) s += (i === 0 ? '' : ' ') + formatValue(args[i]);
+  return s;
+}
+
+// ---- console ------------------------------------------------------------------------------------
+let groupIndent = '';
+function emit(st, text) {
+  if (groupIndent !== '') {
+    let indented = groupIndent;
+    let from = 0;
+    for (;;) {
+      const nl = indexOf(text, '\n', from);
+      if (nl === -1) break;
+      indented += slice(text, from, nl + 1) + groupIndent;
+      from = nl + 1;
+    }
+    text = indented + slice(text, from);
+  }
+  write(st, text + '\n');
+}
+const counts = { __proto__: null };
+const timers = { __proto__: null };
+function label(l) { return l === undefined ? 'default' : typeof l === 'string' ? l : formatValue(l); }
+function snippetFrames() {
+  const stack = new Error().stack;
+  if (typeof stack !== 'string') return '';
+  let kept = '';
+  let from = indexOf(stack, '\n');
+  while (from !== -1) {
+    const nl = indexOf(stack, '\n', from + 1);
+    const line = slice(stack, from + 1, nl === -1 ? stack.length : nl);
+    if (indexOf(line, 'snippet.') !== -1 && indexOf(line, 'sandpool:') === -1) kept += '\n' + line;
+    from = nl;
+  }
+  return kept;
+}
+const consoleObject = {
+  log(...args) { emit(out, formatArgs(args)); },
+  info(...args) { emit(out, formatArgs(args)); },
+  debug(...args) { emit(out, formatArgs(args)); },
+  dir(value) { emit(out, formatValue(value)); },
+  table(...args) { emit(out, formatArgs(args)); },
+  warn(...args) { emit(err, formatArgs(args)); },
+  error(...args) { emit(err, formatArgs(args)); },
+  trace(...args) { emit(err, 'Trace' + (args.length > 0 ? ': ' + formatArgs(args) : '') + snippetFrames()); },
+  assert(condition, ...args) {
+    if (!condition) emit(err, 'Assertion failed' + (args.length > 0 ? ': ' + formatArgs(args) : ''));
+  },
+  count(l) { const k = label(l); counts[k] = (counts[k] || 0) + 1; emit(out, k + ': ' + counts[k]); },
+  countReset(l) { counts[label(l)] = 0; },
+  time(l) { timers[label(l)] = dateNow(); },
+  timeLog(l, ...args) {
+    const k = label(l);
+    if (timers[k] !== undefined) emit(out, k + ': ' + (dateNow() - timers[k]) + 'ms' + (args.length > 0 ? ' ' + formatArgs(args) : ''));
+  },
+  timeEnd(l) {
+    const k = label(l);
+    if (timers[k] !== undefined) { emit(out, k + ': ' + (dateNow() - timers[k]) + 'ms'); timers[k] = undefined; }
+  },
+  group(...args) { if (args.length > 0) emit(out, formatArgs(args)); groupIndent += '  '; },
+  groupCollapsed(...args) { if (args.length > 0) emit(out, formatArgs(args)); groupIndent += '  '; },
+  groupEnd() { groupIndent = slice(groupIndent, 2); },
+};
+defineProperty(G, 'console', { __proto__: null, value: consoleObject, writable: true, enumerable: false, configurable: true });
+
+// ---- errors as plain strings --------------------------------------------------------------------
+function text(v) {
+  if (typeof v === 'string') return v;
+  if (v === undefined) return '';
+  return StringCtor(v);
+}
+function describe(e, phase) {
+  try {
+    if (e !== null && (typeof e === 'object' || typeof e === 'function') && isPrototypeOf(ErrorProto, e)) {
+      const name = capString(text(e.name), 256) || 'Error';
+      const message = capString(text(e.message), 4096);
+      const stack = e.stack;
+      const d = { __proto__: null, name, message, phase };
+      if (typeof stack === 'string') d.stack = capString(stack, 16384);
+      return d;
+    }
+    return { __proto__: null, name: 'NonError', message: capString('thrown value: ' + formatValue(e), 4096), phase };
+  } catch (ignored) {
+    // The thrown value fought back (a throwing getter, a revoked proxy): describe it no further.
+    return { __proto__: null, name: 'NonError', message: 'a value was thrown that could not be described', phase };
+  }
+}
+// A SyntaxError with no snippet frame was raised by parsing the snippet itself. The host confirms
+// it by compiling the code (which also yields the line and column V8 does not put in the message).
+function isCompileError(e) {
+  try {
+    if (e === null || typeof e !== 'object' || !isPrototypeOf(SyntaxError.prototype, e)) return false;
+    const stack = e.stack;
+    return typeof stack !== 'string' || indexOf(stack, 'snippet.js:') === -1;
+  } catch (ignored) {
+    return false;
+  }
+}
+
+// ---- settling a job -----------------------------------------------------------------------------
+let settled = false;
+function settle(outcome) {
+  if (settled) return;
+  settled = true;
+  const o = snapshot();
+  o.status = outcome.status;
+  o.truncatedValue = outcome.truncatedValue === true;
+  if (outcome.valueJson !== undefined) o.valueJson = outcome.valueJson;
+  if (outcome.error !== undefined) o.error = outcome.error;
+  settleHost(o);
+}
+function settleError(e, phase) {
+  settle({ __proto__: null, status: 'error', error: describe(e, phase) });
+}
+// Escaped length in UTF-8 of s as a JSON string body (without the quotes), for the truncation cut.
+function jsonHead(json, maxBytes) {
+  const budget = maxBytes - 2;
+  let bytes = 0;
+  let i = 0;
+  while (i < json.length) {
+    const c = charCodeAt(json, i);
+    const w = c === 34 || c === 92 ? 2 : c < 0x20 ? 6 : widthAt(json, i);
+    if (bytes + w > budget) break;
+    bytes += w;
+    i += w === 4 ? 2 : 1;
+  }
+  return stringify(slice(json, 0, i));
+}
+function settleValue(v) {
+  let json;
+  try {
+    json = stringify(v);
+  } catch (e) {
+    const d = describe(e, 'result');
+    d.message = capString('the result is not JSON-serialisable: ' + d.message, 4096);
+    settle({ __proto__: null, status: 'error', error: d });
+    return;
+  }
+  if (json === undefined) { settle({ __proto__: null, status: 'ok' }); return; }
+  if (json.length > (maxResultBytes - maxResultBytes % 3) / 3 && utf8Length(json) > maxResultBytes) {
+    settle({ __proto__: null, status: 'ok', valueJson: jsonHead(json, maxResultBytes), truncatedValue: true });
+    return;
+  }
+  settle({ __proto__: null, status: 'ok', valueJson: json });
+}
+function finish(value) {
+  let thenable = false;
+  if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
+    try {
+      thenable = typeof value.then === 'function';
+    } catch (e) {
+      settleError(e, 'result');
+      return 'done';
+    }
+  }
+  if (!thenable) { settleValue(value); return 'done'; }
+  try {
+    promiseThen(promiseResolve(value), settleValue, (e) => settleError(e, 'runtime'));
+  } catch (e) {
+    settleError(e, 'runtime');
+    return 'done';
+  }
+  return settled ? 'done' : 'pending';
+}
+function begin(inputJson, maxOutputBytes, resultCap) {
+  out = makeStream(0, maxOutputBytes);
+  err = makeStream(1, maxOutputBytes);
+  maxResultBytes = resultCap;
+  const input = inputJson === undefined ? undefined : parse(inputJson);
+  defineProperty(G, 'input', { __proto__: null, value: input, writable: true, enumerable: true, configurable: true });
+}
+
+return function harness(op, a, b, c, d) {
+  if (op === 'script') {
+    begin(b, c, d);
+    let value;
+    try {
+      value = indirectEval(a + SOURCE_URL);
+    } catch (e) {
+      settleError(e, isCompileError(e) ? 'compile' : 'runtime');
+      return 'done';
+    }
+    return finish(value);
+  }
+  if (op === 'begin') { begin(a, b, c); return 'done'; }
+  if (op === 'module') {
+    let snippet;
+    try {
+      snippet = a.done; // throws while the entry module (so the snippet) has not finished evaluating
+    } catch (ignored) {
+      return 'pending'; // microtasks are drained: nothing can finish it any more but the deadline
+    }
+    let value;
+    try {
+      value = snippet.default;
+      if (typeof value === 'function') value = apply(value, undefined, [G.input]);
+    } catch (e) {
+      settleError(e, 'runtime');
+      return 'done';
+    }
+    return finish(value);
+  }
+  if (op === 'collect') return snapshot();
+  return 'unknown';
+};
+`;
+
+/** The closure body handed to isolated-vm's evalClosure ($0 = flush, $1 = settle). */
+export const HARNESS_SOURCE: string = BODY;

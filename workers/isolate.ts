@@ -1,0 +1,441 @@
+// Runs on a piscina worker thread inside an executor child process: workers/thread.ts calls
+// IsolateRunner.run() once per task (thread-level tests call it in-process, on the main thread).
+// The only file that imports isolated-vm: one snippet, one fresh isolate, limits, metrics, dispose.
+//
+// Every job gets an isolate no other job used. Up to `sparesPerThread` of them are kept prepared
+// (context, console, harness: see isolate-harness.ts) for the default memory limit and refilled
+// after the outcome is returned; a job that finds none makes one inline and pays it in setupMs.
+// The snippet runs through isolated-vm's async calls, so this thread's event loop stays free for the
+// timers that enforce the limits isolated-vm does not: wall time across awaits, CPU time and
+// cancellation, each ending in dispose() when the isolate is still busy.
+import ivm from 'isolated-vm';
+import { threadId } from 'node:worker_threads';
+import { DEFAULT_LIMITS } from '../src/limits.ts';
+import {
+  ENTRY_FILENAME,
+  ENTRY_SOURCE,
+  HARNESS_FILENAME,
+  HARNESS_SOURCE,
+  SNIPPET_FILENAME,
+  SNIPPET_MODULE_FILENAME,
+  SNIPPET_SPECIFIER,
+} from './isolate-harness.ts';
+import { capOutput, describeHostCopy, limitError, readHarnessOutcome, type HarnessOutcome, type OutputSnapshot } from './isolate-outcome.ts';
+import type { ThreadOutcome, ThreadTask } from './protocol.ts';
+
+/** How often CPU time and the cancel board are checked while a job runs. */
+const POLL_MS = 5;
+/** At the wall deadline a busy isolate gets this long for isolated-vm's own timeout to stop it. */
+const WALL_GRACE_MS = 20;
+/** Collecting the output of a stopped (idle) isolate may take no longer than this. */
+const COLLECT_MS = 20;
+const MIB = 1024 * 1024;
+
+export interface IsolateRunnerOptions {
+  /** The executor's cancel board (Int32Array over its SharedArrayBuffer); none in tests. */
+  cancelBoard?: Int32Array;
+  /** Never-used prepared isolates kept ready. @default 1 */
+  sparesPerThread?: number;
+  /** Spares are made for this memory limit only; other limits make their isolate inline. */
+  spareMemoryMb?: number;
+}
+
+export interface IsolateRunnerStats {
+  /** Jobs that started on a prepared spare. */
+  sparesTaken: number;
+  /** Spares prepared off the job path. */
+  sparesMade: number;
+  /** Jobs that had to prepare their isolate themselves. */
+  inlineMade: number;
+  /** Spares ready right now. */
+  sparesReady: number;
+}
+
+interface Prepared {
+  isolate: ivm.Isolate;
+  context: ivm.Context;
+  harness: ivm.Reference;
+  channel: Channel;
+  memoryMb: number;
+}
+
+type Stop = 'wall' | 'cpu' | 'cancel';
+type CallEnd<T> =
+  | { kind: 'value'; value: T }
+  | { kind: 'threw'; error: unknown }
+  | { kind: 'stop'; reason: Stop; idle: boolean };
+
+/** The host end of one isolate's flush/settle callbacks: what the harness handed over so far. */
+class Channel {
+  outcome: HarnessOutcome | undefined;
+  #onOutcome: (() => void) | undefined;
+  readonly flushed: OutputSnapshot = {
+    stdoutHead: '', stdoutTail: '', stdoutTotalBytes: 0,
+    stderrHead: '', stderrTail: '', stderrTotalBytes: 0,
+  };
+  #headBudget = [0, 0];
+
+  /** Bounds the head chunks accepted on the host to what the job's cap allows. */
+  open(maxOutputBytes: number): void {
+    const half = Math.floor(maxOutputBytes / 2);
+    this.#headBudget = [half * 4, half * 4]; // chars may be up to 3 bytes; the final cut is by bytes
+  }
+
+  flush(stream: unknown, kind: unknown, text: unknown, total: unknown): void {
+    if (this.outcome || (stream !== 0 && stream !== 1) || typeof text !== 'string' || typeof total !== 'number') return;
+    const f = this.flushed;
+    if (stream === 0) f.stdoutTotalBytes = Math.max(f.stdoutTotalBytes, total);
+    else f.stderrTotalBytes = Math.max(f.stderrTotalBytes, total);
+    const budget = this.#headBudget[stream] ?? 0;
+    if (kind === 'head' && budget > 0) {
+      const chunk = text.slice(0, budget);
+      this.#headBudget[stream] = budget - chunk.length;
+      if (stream === 0) f.stdoutHead += chunk;
+      else f.stderrHead += chunk;
+    } else if (kind === 'tail') {
+      if (stream === 0) f.stdoutTail = text;
+      else f.stderrTail = text;
+    }
+  }
+
+  settle(value: unknown): void {
+    if (this.outcome) return;
+    const outcome = readHarnessOutcome(value);
+    if (!outcome) return;
+    this.outcome = outcome;
+    this.#onOutcome?.();
+  }
+
+  /** Resolves when the harness settles (or at once if it has). */
+  waitOutcome(): Promise<void> {
+    if (this.outcome) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onOutcome = resolve;
+    });
+  }
+}
+
+async function prepareIsolate(memoryMb: number): Promise<Prepared> {
+  const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
+  try {
+    const context = await isolate.createContext();
+    const channel = new Channel();
+    const flush = new ivm.Callback(
+      (stream: unknown, kind: unknown, text: unknown, total: unknown) => channel.flush(stream, kind, text, total),
+      { ignored: true },
+    );
+    const settle = new ivm.Callback((value: unknown) => channel.settle(value), { ignored: true });
+    const harness = (await context.evalClosure(HARNESS_SOURCE, [flush, settle], {
+      result: { reference: true },
+      filename: HARNESS_FILENAME,
+    })) as ivm.Reference;
+    return { isolate, context, harness, channel, memoryMb };
+  } catch (error) {
+    if (!isolate.isDisposed) isolate.dispose();
+    throw new Error('could not prepare an isolate', { cause: error });
+  }
+}
+
+function dispose(isolate: ivm.Isolate): void {
+  // Already disposed by isolated-vm itself (memory limit): nothing left to free.
+  if (!isolate.isDisposed) isolate.dispose();
+}
+
+const sleep = (ms: number) =>
+  new Promise<undefined>((resolve) => {
+    setTimeout(() => resolve(undefined), ms);
+  });
+
+/** Runs snippets, each in a fresh isolate, keeping spares ready. One per thread. */
+export class IsolateRunner {
+  #board: Int32Array | undefined;
+  #target: number;
+  #spareMemoryMb: number;
+  #spares: Prepared[] = [];
+  #refilling = false;
+  #closed = false;
+  #stats = { sparesTaken: 0, sparesMade: 0, inlineMade: 0 };
+
+  constructor(options: IsolateRunnerOptions = {}) {
+    this.#board = options.cancelBoard;
+    this.#target = Math.max(0, Math.floor(options.sparesPerThread ?? 1));
+    this.#spareMemoryMb = options.spareMemoryMb ?? DEFAULT_LIMITS.memoryMb;
+    this.#refill();
+  }
+
+  stats(): IsolateRunnerStats {
+    return { ...this.#stats, sparesReady: this.#spares.length };
+  }
+
+  /** Resolves once the spares are ready (tests and warm-up). */
+  async ready(): Promise<void> {
+    while (!this.#closed && this.#target > 0 && this.#spares.length < this.#target) await sleep(1);
+  }
+
+  /** Disposes the spares; run() after close() still works but keeps no spares. */
+  close(): void {
+    this.#closed = true;
+    for (const spare of this.#spares.splice(0)) dispose(spare.isolate);
+  }
+
+  async run(task: ThreadTask): Promise<ThreadOutcome> {
+    const startedAt = performance.timeOrigin + performance.now();
+    const board = this.#board;
+    const cancelled = board && task.cancelSlot >= 0 && task.cancelSlot < board.length
+      ? () => Atomics.load(board, task.cancelSlot) !== 0
+      : () => false;
+    if (cancelled()) return notRun(task, startedAt, 'cancel');
+
+    const setupStart = performance.now();
+    let prepared = task.limits.memoryMb === this.#spareMemoryMb ? this.#spares.pop() : undefined;
+    if (prepared) {
+      this.#stats.sparesTaken++;
+    } else {
+      prepared = await prepareIsolate(task.limits.memoryMb);
+      this.#stats.inlineMade++;
+    }
+    const setupMs = performance.now() - setupStart;
+    try {
+      return await runJob(prepared, task, { startedAt, setupMs, cancelled });
+    } finally {
+      const used = prepared.isolate;
+      // Off the job's path: piscina posts the outcome before these run.
+      setImmediate(() => {
+        dispose(used);
+        this.#refill();
+      });
+    }
+  }
+
+  #refill(): void {
+    if (this.#refilling || this.#closed || this.#spares.length >= this.#target) return;
+    this.#refilling = true;
+    setImmediate(async () => {
+      try {
+        while (!this.#closed && this.#spares.length < this.#target) {
+          const spare = await prepareIsolate(this.#spareMemoryMb);
+          if (this.#closed) dispose(spare.isolate);
+          else this.#spares.push(spare);
+          this.#stats.sparesMade++;
+        }
+      } catch {
+        // Preparing failed (the process is short of memory): jobs make their isolate inline, and
+        // the next finished job tries again.
+      } finally {
+        this.#refilling = false;
+      }
+    });
+  }
+}
+
+function notRun(task: ThreadTask, startedAt: number, reason: Stop): ThreadOutcome {
+  return {
+    id: task.id,
+    status: 'cancelled',
+    truncatedValue: false,
+    stdout: '',
+    stderr: '',
+    stdoutTotalBytes: 0,
+    stderrTotalBytes: 0,
+    error: limitError(reason, task.limits),
+    startedAt,
+    setupMs: 0,
+    wallTimeMs: 0,
+    cpuTimeMs: 0,
+    heapUsedBytes: 0,
+    thread: threadId,
+  };
+}
+
+interface JobContext {
+  startedAt: number;
+  setupMs: number;
+  cancelled: () => boolean;
+}
+
+async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Promise<ThreadOutcome> {
+  const { isolate, harness, channel } = prepared;
+  const { limits } = task;
+  let setupMs = job.setupMs;
+  const runStart = performance.now();
+  const cpuStart = isolate.cpuTime;
+  let cpuNs = 0n;
+  const readCpu = () => {
+    try {
+      cpuNs = isolate.cpuTime - cpuStart;
+    } catch {
+      // Disposed by isolated-vm (memory limit): keep the last reading.
+    }
+    return cpuNs;
+  };
+  const cpuLimitNs = BigInt(limits.cpuTimeMs) * 1_000_000n;
+
+  let stopWith: (reason: Stop) => void = () => {};
+  const stopped = new Promise<Stop>((resolve) => {
+    stopWith = resolve;
+  });
+  const deadline = setTimeout(() => stopWith('wall'), limits.timeoutMs);
+  const poll = setInterval(() => {
+    if (job.cancelled()) stopWith('cancel');
+    else if (readCpu() > cpuLimitNs) stopWith('cpu');
+  }, POLL_MS);
+  const remainingMs = () => Math.max(1, Math.ceil(limits.timeoutMs - (performance.now() - runStart)));
+
+  async function call<T>(promise: Promise<T>): Promise<CallEnd<T>> {
+    const ended: Promise<CallEnd<T>> = promise.then(
+      (value) => ({ kind: 'value', value }),
+      (error: unknown) => ({ kind: 'threw', error }),
+    );
+    const first = await Promise.race([ended, stopped.then((reason) => ({ kind: 'stop' as const, reason, idle: false }))]);
+    if (first.kind !== 'stop') return first;
+    // Still busy at the limit. A synchronous run is about to be stopped by isolated-vm's own
+    // timeout, which keeps the isolate alive so its output can be collected; anything else
+    // (a microtask flood, CPU, a cancel) is ended by dispose().
+    if (first.reason === 'wall' && (await Promise.race([ended.then(() => true), sleep(WALL_GRACE_MS)]))) {
+      return { kind: 'stop', reason: 'wall', idle: true };
+    }
+    return first;
+  }
+
+  channel.open(limits.maxOutputBytes);
+  let end: CallEnd<unknown>;
+  let phaseHint: 'compile' | undefined;
+  try {
+    if (task.form === 'module') {
+      const compileStart = performance.now();
+      const linked = await linkModule(prepared, task.code);
+      setupMs += performance.now() - compileStart;
+      if ('error' in linked) {
+        phaseHint = 'compile';
+        end = { kind: 'threw', error: linked.error };
+      } else {
+        end = await call(harness.apply(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]));
+        if (end.kind === 'value') {
+          const evaluated = await call(linked.entry.evaluate({ timeout: remainingMs() }));
+          end = evaluated.kind === 'value'
+            ? await call(harness.apply(undefined, ['module', linked.entry.namespace.derefInto()], { timeout: remainingMs() }))
+            : evaluated;
+        }
+      }
+    } else {
+      end = await call(harness.apply(undefined, ['script', task.code, task.inputJson, limits.maxOutputBytes, limits.maxResultBytes], { timeout: remainingMs() }));
+    }
+    // 'pending': the isolate is idle and the outcome comes through settle(), or never.
+    if (end.kind === 'value' && !channel.outcome) {
+      const reason = await Promise.race([channel.waitOutcome().then(() => undefined), stopped]);
+      if (reason) end = { kind: 'stop', reason, idle: true };
+    }
+  } finally {
+    clearTimeout(deadline);
+    clearInterval(poll);
+  }
+
+  // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is
+  // disposed now, before anything else is read from it.
+  const memoryHit = end.kind === 'threw' && (isolate.isDisposed || /memory limit/i.test(errorMessage(end.error)));
+  const timedOut = end.kind === 'threw' && !memoryHit && /Script execution timed out/.test(errorMessage(end.error));
+  const idle = !memoryHit && (end.kind !== 'stop' || end.idle);
+  let output: OutputSnapshot = channel.outcome ?? channel.flushed;
+  if (idle && !channel.outcome && (end.kind === 'stop' || timedOut)) output = (await collect(harness)) ?? output;
+  const cpuTimeMs = Number(readCpu()) / 1e6;
+  let heapUsedBytes = memoryHit ? limits.memoryMb * MIB : 0;
+  if (idle && !isolate.isDisposed) {
+    const heap = isolate.getHeapStatisticsSync();
+    heapUsedBytes = heap.used_heap_size + heap.externally_allocated_size;
+  } else {
+    dispose(isolate);
+  }
+  const wallTimeMs = performance.now() - runStart;
+  const kept = capOutput(output, limits.maxOutputBytes);
+  const base = {
+    id: task.id,
+    truncatedValue: false,
+    ...kept,
+    startedAt: job.startedAt,
+    setupMs,
+    wallTimeMs,
+    cpuTimeMs,
+    heapUsedBytes,
+    thread: threadId,
+  };
+
+  if (memoryHit) return { ...base, status: 'memory_limit', error: limitError('memory', limits) };
+  if (end.kind === 'stop' || timedOut) {
+    const reason: Stop = end.kind === 'stop' ? end.reason : 'wall';
+    return { ...base, status: reason === 'cancel' ? 'cancelled' : 'timeout', error: limitError(reason, limits) };
+  }
+  const outcome = channel.outcome;
+  if (outcome) {
+    const result: ThreadOutcome = { ...base, status: outcome.status, truncatedValue: outcome.truncatedValue };
+    if (outcome.valueJson !== undefined) result.valueJson = outcome.valueJson;
+    if (outcome.error) {
+      result.error = outcome.error.phase === 'compile' && task.form === 'script'
+        ? await confirmCompileError(isolate, task.code, outcome.error)
+        : outcome.error;
+    }
+    return result;
+  }
+  // The call itself failed and the harness never settled: a compile or link error of a module, an
+  // error thrown while a module evaluated, or an unhandled rejection. isolated-vm handed over a
+  // host-side copy (strings, plain data), never the guest's object.
+  const thrown = end.kind === 'threw' ? end.error : undefined;
+  return { ...base, status: 'error', error: describeHostCopy(thrown, phaseHint ?? 'runtime') };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : '';
+}
+
+async function collect(harness: ivm.Reference): Promise<OutputSnapshot | undefined> {
+  const snapshot = harness
+    .apply(undefined, ['collect'], { timeout: COLLECT_MS, result: { copy: true } })
+    .then(readHarnessOutcome, () => undefined);
+  return Promise.race([snapshot, sleep(COLLECT_MS + 5)]);
+}
+
+type Linked = { entry: ivm.Module; snippet: ivm.Module } | { error: unknown };
+
+/**
+ * Compiles the snippet as a module and links it under the entry module (see ENTRY_SOURCE). Nothing
+ * of the snippet runs here. Every import is refused: a snippet has no modules to import.
+ */
+async function linkModule(prepared: Prepared, code: string): Promise<Linked> {
+  const { isolate, context } = prepared;
+  let snippet: ivm.Module;
+  try {
+    snippet = await isolate.compileModule(code, { filename: SNIPPET_MODULE_FILENAME });
+  } catch (error) {
+    return { error };
+  }
+  const imported = snippet.dependencySpecifiers[0];
+  if (imported !== undefined) {
+    const error = new Error(`import of '${imported.slice(0, 200)}' is not available: sandpool snippets cannot import modules`);
+    error.name = 'ImportError';
+    return { error };
+  }
+  const entry = isolate.compileModuleSync(ENTRY_SOURCE, { filename: ENTRY_FILENAME });
+  entry.instantiateSync(context, (specifier) => {
+    if (specifier === SNIPPET_SPECIFIER) return snippet;
+    throw new Error(`import of '${specifier}' is not available`);
+  });
+  return { entry, snippet };
+}
+
+/**
+ * The harness saw a SyntaxError without a snippet frame. Compiling the code (no snippet code runs)
+ * confirms it and yields V8's message with the line and column; if it compiles, the SyntaxError
+ * came from the snippet itself at run time.
+ */
+async function confirmCompileError(
+  isolate: ivm.Isolate,
+  code: string,
+  error: NonNullable<ThreadOutcome['error']>,
+): Promise<NonNullable<ThreadOutcome['error']>> {
+  try {
+    const script = await isolate.compileScript(code, { filename: SNIPPET_FILENAME });
+    script.release();
+    return { ...error, phase: 'runtime' };
+  } catch (compileError) {
+    return describeHostCopy(compileError, 'compile');
+  }
+}
