@@ -325,7 +325,12 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     config = loadConfig(overlay);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`sandpool worker: ${error.message}\n`);
+    // Name the flag the person typed rather than the variable it stands for.
+    let message = error.message;
+    for (const [flag, variable] of Object.entries(FLAG_TO_ENV)) {
+      if (typeof values[flag] === 'string') message = message.replaceAll(`${variable}=`, `--${flag}=`);
+    }
+    process.stderr.write(`sandpool worker: ${message}\n`);
     return 2;
   }
 

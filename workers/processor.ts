@@ -98,7 +98,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     }
     active.delete(id);
 
-    if (handingBack.delete(id) && token !== undefined) {
+    // Only a run the shutdown actually stopped goes back; one that finished anyway keeps its Result.
+    if (handingBack.delete(id) && result.status === 'cancelled' && token !== undefined) {
       // Shutdown past its grace: the run was stopped for us, not by the caller. Back to the queue.
       await job.moveToWait(token);
       logger.info({ jobId: id, tenantId }, 'job handed back');

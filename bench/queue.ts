@@ -1,0 +1,158 @@
+// Queue-mode benchmark: `node --no-node-snapshot bench/queue.ts [--jobs N] [--throughput-jobs N]`.
+// Starts its own redis-server on a free port and real worker processes, and measures in one run:
+//   1. round trip of a trivial job, sequential: BullMQ with a no-op processor (Queue.add +
+//      waitUntilFinished) vs sandpool (client.execute through `sandpool worker`): p50/p99, ratio;
+//   2. throughput of a CPU-bound job with 1 and then 2 `sandpool worker` processes: jobs/s, ratio.
+// Baselines are measured in the same run, so the ratios survive a noisy machine.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { createClient } from '../src/client.ts';
+import { startRedis, uniqueQueue } from '../test/helpers/redis.ts';
+
+const BIN = fileURLToPath(new URL('../bin/sandpool.js', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+const TRIVIAL = '1 + 1';
+/** About 20-40 ms of CPU in an isolate: enough that the workers, not Redis, are the bottleneck. */
+const CPU_BOUND = 'let s = 0; for (let i = 0; i < 4e6; i++) s = (s + i * i) % 1000003; s';
+
+// Child role: a BullMQ worker whose processor does nothing, in its own process like sandpool's.
+if (process.argv[2] === '--noop-worker') {
+  const url = process.argv[3] as string;
+  const queue = process.argv[4] as string;
+  const worker = new Worker(queue, async () => ({ ok: true }), { connection: { url }, concurrency: 1 });
+  await worker.waitUntilReady();
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    worker.close().then(() => process.exit(0));
+  });
+} else {
+  await main();
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function summary(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), mean: samples.reduce((a, b) => a + b, 0) / samples.length };
+}
+
+async function spawnReady(args: string[], readyWhen: (line: string) => boolean): Promise<ChildProcess> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SANDPOOL_')) env[key] = value;
+  const child = spawn(process.execPath, ['--no-node-snapshot', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  await new Promise<void>((resolve, reject) => {
+    let buffered = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      if (lines.some(readyWhen)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
+  });
+  // Keep draining its stdout so a chatty child never blocks on a full pipe.
+  child.stdout?.resume();
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function sandpoolWorker(url: string, queue: string): Promise<ChildProcess> {
+  const args = [BIN, 'worker', '--redis', url, '--queue', queue, '--executors', '1', '--threads', '1', '--concurrency', '1'];
+  return spawnReady([...args, '--metrics-port', 'off'], (line) => line.includes('"worker ready"'));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { jobs: { type: 'string', default: '400' }, 'throughput-jobs': { type: 'string', default: '120' } },
+  });
+  const jobs = Number(values.jobs);
+  const throughputJobs = Number(values['throughput-jobs']);
+  const warmup = Math.min(50, Math.floor(jobs / 4));
+  const redis = await startRedis();
+  const children: ChildProcess[] = [];
+  try {
+    process.stdout.write(`sandpool queue bench: ${jobs} sequential round trips (+${warmup} warm-up), ${throughputJobs} CPU-bound jobs for throughput, ${availableParallelism()} cores\n`);
+
+    // 1a. BullMQ no-op round trip.
+    const noopQueueName = uniqueQueue('bench-noop');
+    const noopWorker = await spawnReady([SELF, '--noop-worker', redis.url, noopQueueName], (line) => line === 'ready');
+    children.push(noopWorker);
+    const noopQueue = new Queue(noopQueueName, { connection: { url: redis.url } });
+    const noopEvents = new QueueEvents(noopQueueName, { connection: { url: redis.url } });
+    await noopEvents.waitUntilReady();
+    const noopSamples: number[] = [];
+    for (let i = 0; i < warmup + jobs; i++) {
+      const started = performance.now();
+      const job = await noopQueue.add('noop', { code: TRIVIAL });
+      await job.waitUntilFinished(noopEvents, 30_000);
+      if (i >= warmup) noopSamples.push(performance.now() - started);
+    }
+    await Promise.all([noopQueue.close(), noopEvents.close(), stop(noopWorker)]);
+
+    // 1b. sandpool round trip, same Redis, same shape (one worker process, one job at a time).
+    const sandpoolQueue = uniqueQueue('bench-sandpool');
+    const worker = await sandpoolWorker(redis.url, sandpoolQueue);
+    children.push(worker);
+    const client = await createClient({ connection: redis.url, queue: sandpoolQueue });
+    const sandpoolSamples: number[] = [];
+    const engineSamples: number[] = [];
+    for (let i = 0; i < warmup + jobs; i++) {
+      const started = performance.now();
+      const result = await client.execute({ code: TRIVIAL });
+      if (result.status !== 'ok') throw new Error(`bench job ended ${result.status}: ${result.error?.message}`);
+      if (i >= warmup) {
+        sandpoolSamples.push(performance.now() - started);
+        engineSamples.push(result.metrics.setupMs + result.metrics.wallTimeMs);
+      }
+    }
+    await client.close();
+    await stop(worker);
+
+    const noop = summary(noopSamples);
+    const sandpool = summary(sandpoolSamples);
+    const engine = summary(engineSamples);
+    process.stdout.write('\nround trip (ms)                 p50      p99     mean\n');
+    const row = (label: string, s: ReturnType<typeof summary>) =>
+      process.stdout.write(`${label.padEnd(28)} ${s.p50.toFixed(2).padStart(7)} ${s.p99.toFixed(2).padStart(8)} ${s.mean.toFixed(2).padStart(8)}\n`);
+    row('bullmq no-op processor', noop);
+    row('sandpool client.execute', sandpool);
+    row('  of which isolate setup+run', engine);
+    process.stdout.write(`ratio sandpool/no-op p50: ${(sandpool.p50 / noop.p50).toFixed(2)}x (goal <= 1.5x), p99: ${(sandpool.p99 / noop.p99).toFixed(2)}x\n`);
+
+    // 2. Throughput with 1 and 2 worker processes.
+    const throughput: number[] = [];
+    for (const processes of [1, 2]) {
+      const queue = uniqueQueue(`bench-tp${processes}`);
+      const workers = await Promise.all(Array.from({ length: processes }, () => sandpoolWorker(redis.url, queue)));
+      children.push(...workers);
+      const tpClient = await createClient({ connection: redis.url, queue, maxQueuedPerTenant: 100_000 });
+      // Warm each worker's engine before the clock starts.
+      await Promise.all(Array.from({ length: processes * 2 }, () => tpClient.execute({ code: CPU_BOUND })));
+      const started = performance.now();
+      const results = await Promise.all(Array.from({ length: throughputJobs }, () => tpClient.execute({ code: CPU_BOUND })));
+      const seconds = (performance.now() - started) / 1000;
+      const failed = results.filter((r) => r.status !== 'ok');
+      if (failed.length > 0) throw new Error(`${failed.length} throughput jobs did not end ok: ${failed[0]?.status}`);
+      throughput.push(throughputJobs / seconds);
+      await tpClient.close();
+      await Promise.all(workers.map(stop));
+    }
+    const [one = NaN, two = NaN] = throughput;
+    process.stdout.write(`\nthroughput (CPU-bound job)   1 process: ${one.toFixed(1)} jobs/s   2 processes: ${two.toFixed(1)} jobs/s\n`);
+    process.stdout.write(`scaling 1 -> 2 processes: ${(two / one).toFixed(2)}x (goal >= 1.8x on 2 free cores)\n`);
+  } finally {
+    await Promise.all(children.map(stop));
+    await redis.dispose();
+  }
+}
