@@ -1,0 +1,279 @@
+// Supervision through real executor processes and real piscina threads: cancellation, the
+// executor's and the pool's deadlines, the RSS ceiling, dying executors and who gets blamed,
+// quarantine retries, concurrency and close(). The scripted fixture thread misbehaves on cue.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, PoolClosedError, type Pool, type PoolOptions } from '../../src/pool.ts';
+
+const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
+const scratch = mkdtempSync(join(tmpdir(), 'sandpool-pool-'));
+let pidFiles = 0;
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function scriptedPool(options: PoolOptions = {}): Promise<Pool> {
+  return createPool({ executors: 1, threadsPerExecutor: 1, threadModule: SCRIPTED, ...options });
+}
+
+async function waitFor<T>(probe: () => T | undefined, what: string): Promise<T> {
+  for (let tries = 0; tries < 600; tries++) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** A pid file the scripted thread fills in, and a way to wait for it. */
+function pidProbe(): { pidFile: string; pid: () => Promise<number> } {
+  const pidFile = join(scratch, `pid-${++pidFiles}`);
+  const pid = () =>
+    waitFor(() => {
+      try {
+        return Number(readFileSync(pidFile, 'utf8')) || undefined;
+      } catch {
+        // Not written yet.
+        return undefined;
+      }
+    }, 'the executor pid');
+  return { pidFile, pid };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    // ESRCH: no such process.
+    return false;
+  }
+}
+
+describe('cancellation', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await scriptedPool();
+  });
+  afterAll(() => pool.close());
+
+  it('answers an already-aborted signal at once', async () => {
+    const result = await pool.execute({ code: 'echo' }, { signal: AbortSignal.abort() });
+    expect(result.status).toBe('cancelled');
+    expect(result.metrics.worker.pid).toBe(0);
+  });
+
+  it('cancels a job waiting for an executor without running it', async () => {
+    // capacity is threads × 2 = 2: two sleepers fill the executor, the third waits in the pool.
+    const sleepers = [pool.execute({ code: 'sleep 300' }), pool.execute({ code: 'sleep 300' })];
+    const controller = new AbortController();
+    const waiting = pool.execute({ code: 'echo' }, { signal: controller.signal });
+    expect(pool.stats().queued).toBe(1);
+    controller.abort();
+    expect((await waiting).status).toBe('cancelled');
+    expect(pool.stats().queued).toBe(0);
+    expect((await Promise.all(sleepers)).map((result) => result.status)).toEqual(['ok', 'ok']);
+  });
+
+  it('cancels a running job through the cancel board; the thread answers', async () => {
+    const controller = new AbortController();
+    const { pidFile, pid } = pidProbe();
+    const running = pool.execute({ code: 'sleep 20000', input: { pidFile } }, { signal: controller.signal });
+    await pid();
+    controller.abort();
+    const result = await running;
+    expect(result.status).toBe('cancelled');
+    expect(result.metrics.worker.thread).toBeGreaterThan(0);
+  });
+
+  it('cancels a job waiting inside the executor behind a running one', async () => {
+    const { pidFile, pid } = pidProbe();
+    const first = pool.execute({ code: 'sleep 400', input: { pidFile } });
+    await pid();
+    const controller = new AbortController();
+    const second = pool.execute({ code: 'echo' }, { signal: controller.signal });
+    controller.abort();
+    expect((await second).status).toBe('cancelled');
+    expect((await first).status).toBe('ok');
+  });
+
+  it('stops a job that ignores the cancel board by terminating its thread', async () => {
+    const controller = new AbortController();
+    const { pidFile, pid } = pidProbe();
+    const spinning = pool.execute({ code: 'spin', input: { pidFile }, limits: { timeoutMs: 30_000 } }, { signal: controller.signal });
+    const executorPid = await pid();
+    controller.abort();
+    expect((await spinning).status).toBe('cancelled');
+    // Only the thread went; the executor process serves on.
+    const next = await pool.execute({ code: 'echo' });
+    expect(next.status).toBe('ok');
+    expect(next.metrics.worker.pid).toBe(executorPid);
+  });
+});
+
+describe('deadlines', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await scriptedPool();
+  });
+  afterAll(() => pool.close());
+
+  it('the executor terminates a thread that overruns timeoutMs + grace, answering timeout', async () => {
+    const { pidFile, pid } = pidProbe();
+    const result = await pool.execute({ code: 'spin', input: { pidFile }, limits: { timeoutMs: 100 } });
+    expect(result).toMatchObject({ status: 'timeout', error: { name: 'TimeoutError', limit: 'wall' } });
+    const next = await pool.execute({ code: 'echo' });
+    expect(next.status).toBe('ok');
+    expect(next.metrics.worker.pid).toBe(await pid());
+    expect(pool.stats().restarts).toBe(0);
+  });
+
+  it('the pool kills an executor that answers nothing past its deadline, and replaces it', async () => {
+    const { pidFile, pid } = pidProbe();
+    const frozen = pool.execute({ code: 'freeze', input: { pidFile }, limits: { timeoutMs: 100 } });
+    const executorPid = await pid();
+    const result = await frozen;
+    expect(result).toMatchObject({ status: 'timeout', error: { limit: 'wall' }, metrics: { attempt: 1 } });
+    expect(result.metrics.worker.pid).toBe(executorPid);
+    await waitFor(() => (isAlive(executorPid) ? undefined : true), 'the frozen executor to die');
+    const next = await pool.execute({ code: 'echo' });
+    expect(next.status).toBe('ok');
+    expect(next.metrics.worker.pid).not.toBe(executorPid);
+    expect(pool.stats().restarts).toBe(1);
+  });
+});
+
+describe('dying executors', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await scriptedPool({ threadsPerExecutor: 2 });
+  });
+  afterAll(() => pool.close());
+
+  it('an executor killed from outside mid-job: the job runs again elsewhere, the pool serves on', async () => {
+    const { pidFile, pid } = pidProbe();
+    const job = pool.execute({ code: 'sleep 300', input: { pidFile } });
+    const executorPid = await pid();
+    process.kill(executorPid, 'SIGKILL');
+    const result = await job;
+    expect(result.status).toBe('ok');
+    expect(result.metrics.attempt).toBe(2);
+    expect(result.metrics.worker.pid).not.toBe(executorPid);
+    expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
+  });
+
+  it('a job that crashes its executor every time ends internal_error after maxAttempts, no loop', async () => {
+    const restartsBefore = pool.stats().restarts;
+    const result = await pool.execute({ code: 'abort' });
+    expect(result).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_DIED' }, metrics: { attempt: 2 } });
+    await waitFor(() => (pool.stats().executors === 1 ? true : undefined), 'a replacement executor');
+    expect(pool.stats().restarts - restartsBefore).toBe(2);
+    expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
+  });
+
+  it('the innocent co-runner of a crasher succeeds on its quarantined retry', async () => {
+    const innocent = pool.execute({ code: 'sleep 400' });
+    const crasher = pool.execute({ code: 'abort 100' });
+    const [innocentResult, crasherResult] = await Promise.all([innocent, crasher]);
+    expect(innocentResult).toMatchObject({ status: 'ok', metrics: { attempt: 2 } });
+    expect(crasherResult).toMatchObject({ status: 'internal_error', metrics: { attempt: 2 } });
+  });
+
+  it('a V8 out-of-memory death of a job running alone is memory_limit, not retried', async () => {
+    const result = await pool.execute({ code: 'oom' });
+    expect(result).toMatchObject({ status: 'memory_limit', error: { name: 'MemoryLimitError' }, metrics: { attempt: 1 } });
+  });
+
+  it('a V8 out-of-memory death with company: the culprit is found in quarantine', async () => {
+    const [innocent, culprit] = await Promise.all([pool.execute({ code: 'sleep 400' }), pool.execute({ code: 'oom 100' })]);
+    expect(innocent).toMatchObject({ status: 'ok', metrics: { attempt: 2 } });
+    expect(culprit).toMatchObject({ status: 'memory_limit', metrics: { attempt: 2 } });
+  });
+
+  it('a thread module that throws is an infrastructure failure: retried, then internal_error', async () => {
+    const result = await pool.execute({ code: 'throw' });
+    expect(result).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_FAILED' }, metrics: { attempt: 2 } });
+    expect(result.error?.message).toContain('the thread module failed');
+  });
+});
+
+describe('resource ceilings', () => {
+  it('kills and replaces an executor over its RSS ceiling; the job is memory_limit', async () => {
+    const pool = await scriptedPool({ executorMemoryMb: 300 });
+    try {
+      const { pidFile, pid } = pidProbe();
+      const growing = pool.execute({ code: 'grow', input: { pidFile }, limits: { timeoutMs: 60_000 } });
+      const executorPid = await pid();
+      const result = await growing;
+      expect(result).toMatchObject({ status: 'memory_limit', error: { name: 'MemoryLimitError' } });
+      expect(result.error?.message).toMatch(/300 MiB/);
+      const next = await pool.execute({ code: 'echo' });
+      expect(next.status).toBe('ok');
+      expect(next.metrics.worker.pid).not.toBe(executorPid);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('replaces an executor that burns CPU with no job in flight (an isolate that would not stop)', async () => {
+    const pool = await scriptedPool();
+    try {
+      const { pidFile, pid } = pidProbe();
+      expect((await pool.execute({ code: 'ghost', input: { pidFile } })).status).toBe('ok');
+      const executorPid = await pid();
+      await waitFor(() => (isAlive(executorPid) ? undefined : true), 'the spinning executor to be killed');
+      await waitFor(() => (pool.stats().executors === 1 ? true : undefined), 'a replacement executor');
+      expect(pool.stats().restarts).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('throughput and closing', () => {
+  it('runs 300 concurrent trivial jobs, all ok, over several executors', async () => {
+    const pool = await createPool({ executors: 2, threadsPerExecutor: 2, threadModule: SCRIPTED });
+    try {
+      const results = await Promise.all(Array.from({ length: 300 }, (_, index) => pool.execute({ code: 'echo', input: index })));
+      expect(results.every((result) => result.status === 'ok')).toBe(true);
+      expect(results.map((result) => (result.value as { input: number }).input)).toEqual(Array.from({ length: 300 }, (_, index) => index));
+      expect(new Set(results.map((result) => result.metrics.worker.pid)).size).toBe(2);
+      expect(pool.stats()).toEqual({ executors: 2, inFlight: 0, queued: 0, restarts: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('close() drains accepted jobs, is idempotent, refuses new ones, and leaves no executor behind', async () => {
+    const pool = await createPool({ executors: 2, threadsPerExecutor: 1, threadModule: SCRIPTED });
+    const probes = Array.from({ length: 4 }, () => pidProbe());
+    const early = probes.map(({ pidFile }) => pool.execute({ code: 'sleep 100', input: { pidFile } }));
+    const pids = new Set(await Promise.all(probes.map(({ pid }) => pid())));
+    expect(pids.size).toBe(2);
+    await Promise.all(early);
+    const accepted = [pool.execute({ code: 'sleep 200' }), pool.execute({ code: 'sleep 200' }), pool.execute({ code: 'sleep 200' })];
+    const closing = pool.close();
+    expect(pool.close()).toBe(closing);
+    await expect(pool.execute({ code: 'echo' })).rejects.toBeInstanceOf(PoolClosedError);
+    await expect(pool.execute({ code: 'echo' })).rejects.toMatchObject({ code: 'POOL_CLOSED' });
+    await closing;
+    expect((await Promise.all(accepted)).map((result) => result.status)).toEqual(['ok', 'ok', 'ok']);
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
+    await pool.close();
+  });
+
+  it('close() answers what did not finish by its deadline with internal_error POOL_CLOSED', async () => {
+    const pool = await scriptedPool();
+    const { pidFile, pid } = pidProbe();
+    const long = pool.execute({ code: 'sleep 20000', input: { pidFile } });
+    const queued = pool.execute({ code: 'sleep 20000' });
+    const behind = pool.execute({ code: 'echo' });
+    const executorPid = await pid();
+    await pool.close({ deadlineMs: 50 });
+    for (const result of await Promise.all([long, queued, behind])) {
+      expect(result).toMatchObject({ status: 'internal_error', error: { code: 'POOL_CLOSED' } });
+    }
+    expect(isAlive(executorPid)).toBe(false);
+  });
+});
