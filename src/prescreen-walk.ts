@@ -132,7 +132,14 @@ export function screenProgram(
   const isAssigned = (entry: Entry): boolean =>
     entry.parent !== undefined && entry.parent.type === 'AssignmentExpression' && entry.key === 'left';
   const checkBuiltString = (node: AnyNode, at: number): void => {
-    if (node.type === 'Literal' && typeof node.value !== 'string') return;
+    // Cheap exits first: this runs on every call argument.
+    if (node.type === 'Literal') {
+      if (typeof node.value !== 'string' || !SENSITIVE_NAMES.has(node.value)) return;
+    } else if (node.type === 'Identifier') {
+      if (!constants.get(node.name)) return;
+    } else if (node.type !== 'BinaryExpression' && node.type !== 'CallExpression' && node.type !== 'TemplateLiteral') {
+      return;
+    }
     const folded = foldConstant(node, fold);
     if (folded?.built === true && typeof folded.value === 'string' && SENSITIVE_NAMES.has(folded.value)) {
       sink.add('obfuscated_name', `the name '${folded.value}' is assembled at run time, hiding it from readers`, at);
@@ -152,8 +159,8 @@ export function screenProgram(
     const { node, parent } = entry;
     switch (node.type) {
       case 'Identifier': {
-        const raw = code.slice(node.start, node.end);
-        if (raw !== node.name && hasEscapedAscii(raw)) {
+        // An escape always makes the source text longer than the name it spells.
+        if (node.end - node.start !== node.name.length && hasEscapedAscii(code.slice(node.start, node.end))) {
           sink.add('escaped_identifier', `the name '${node.name}' is written with \\u escapes`, node.start);
         }
         if (!isReference(entry) || !isFree(node.name)) break;
@@ -208,11 +215,13 @@ export function screenProgram(
         const callee = node.callee;
         for (const arg of node.arguments) checkBuiltString(arg, arg.start);
         if (callee.type === 'Super') break;
-        if (node.type === 'CallExpression' && isGlobalRef(callee, 'eval')) {
+        const calleeName = callee.type === 'Identifier' ? callee.name : nameOf(callee);
+        if (calleeName === undefined) break;
+        if (node.type === 'CallExpression' && calleeName === 'eval' && isGlobalRef(callee, 'eval')) {
           screenCodeArgument(node.arguments[0], 'eval', node.start, 'eval_usage');
           break;
         }
-        if (isGlobalRef(callee, 'Function')) {
+        if (calleeName === 'Function' && isGlobalRef(callee, 'Function')) {
           const args = node.arguments.map((arg) => (arg.type === 'SpreadElement' ? undefined : foldConstant(arg, fold)));
           if (args.every((arg) => arg !== undefined && typeof arg.value !== 'object')) {
             const texts = args.map((arg) => String(arg?.value));
@@ -223,13 +232,13 @@ export function screenProgram(
           }
           break;
         }
-        if (node.type === 'CallExpression' && (isGlobalRef(callee, 'setTimeout') || isGlobalRef(callee, 'setInterval'))) {
+        if (node.type === 'CallExpression' && (calleeName === 'setTimeout' || calleeName === 'setInterval') && isGlobalRef(callee, calleeName)) {
           const [first] = node.arguments;
           if (first !== undefined && isStringish(first)) screenCodeArgument(first, 'a timer given a string', node.start, 'eval_usage');
           break;
         }
         if (callee.type !== 'MemberExpression') break;
-        const method = nameOf(callee);
+        const method = calleeName;
         const [first, second] = node.arguments;
         if (method === 'constructor' && !isFunctionish(callee.object) && callee.object.type !== 'ThisExpression') {
           if (node.arguments.some((arg) => isStringish(arg))) {
@@ -301,6 +310,36 @@ export function screenProgram(
   }
 }
 
+/** The keys holding child nodes, per ESTree node type acorn produces; a table beats for-in. */
+const CHILD_KEYS: Readonly<Record<string, readonly string[]>> = {
+  Program: ['body'], ExpressionStatement: ['expression'], BlockStatement: ['body'], StaticBlock: ['body'],
+  EmptyStatement: [], DebuggerStatement: [], WithStatement: ['object', 'body'], ReturnStatement: ['argument'],
+  LabeledStatement: ['label', 'body'], BreakStatement: ['label'], ContinueStatement: ['label'],
+  IfStatement: ['test', 'consequent', 'alternate'], SwitchStatement: ['discriminant', 'cases'],
+  SwitchCase: ['test', 'consequent'], ThrowStatement: ['argument'], TryStatement: ['block', 'handler', 'finalizer'],
+  CatchClause: ['param', 'body'], WhileStatement: ['test', 'body'], DoWhileStatement: ['body', 'test'],
+  ForStatement: ['init', 'test', 'update', 'body'], ForInStatement: ['left', 'right', 'body'],
+  ForOfStatement: ['left', 'right', 'body'], FunctionDeclaration: ['id', 'params', 'body'],
+  VariableDeclaration: ['declarations'], VariableDeclarator: ['id', 'init'],
+  ClassDeclaration: ['id', 'superClass', 'body'], ClassExpression: ['id', 'superClass', 'body'], ClassBody: ['body'],
+  MethodDefinition: ['key', 'value'], PropertyDefinition: ['key', 'value'], ThisExpression: [], Super: [],
+  ArrayExpression: ['elements'], ObjectExpression: ['properties'], Property: ['key', 'value'],
+  FunctionExpression: ['id', 'params', 'body'], ArrowFunctionExpression: ['params', 'body'],
+  UnaryExpression: ['argument'], UpdateExpression: ['argument'], BinaryExpression: ['left', 'right'],
+  AssignmentExpression: ['left', 'right'], LogicalExpression: ['left', 'right'], MemberExpression: ['object', 'property'],
+  ConditionalExpression: ['test', 'consequent', 'alternate'], CallExpression: ['callee', 'arguments'],
+  NewExpression: ['callee', 'arguments'], SequenceExpression: ['expressions'], YieldExpression: ['argument'],
+  AwaitExpression: ['argument'], TemplateLiteral: ['quasis', 'expressions'], TaggedTemplateExpression: ['tag', 'quasi'],
+  TemplateElement: [], ObjectPattern: ['properties'], ArrayPattern: ['elements'], RestElement: ['argument'],
+  AssignmentPattern: ['left', 'right'], SpreadElement: ['argument'], MetaProperty: ['meta', 'property'],
+  ImportDeclaration: ['specifiers', 'source', 'attributes'], ImportSpecifier: ['imported', 'local'],
+  ImportDefaultSpecifier: ['local'], ImportNamespaceSpecifier: ['local'], ImportAttribute: ['key', 'value'],
+  ExportNamedDeclaration: ['declaration', 'specifiers', 'source', 'attributes'], ExportSpecifier: ['local', 'exported'],
+  ExportDefaultDeclaration: ['declaration'], ExportAllDeclaration: ['exported', 'source', 'attributes'],
+  ImportExpression: ['source', 'options'], ChainExpression: ['expression'], ParenthesizedExpression: ['expression'],
+  Identifier: [], PrivateIdentifier: [], Literal: [],
+};
+
 /** Every node with its parent, depth-first, without recursion. */
 function flatten(program: Program): Entry[] {
   const entries: Entry[] = [];
@@ -309,8 +348,9 @@ function flatten(program: Program): Entry[] {
     const entry = stack.pop() as Entry;
     entries.push(entry);
     const node = entry.node as unknown as Record<string, unknown>;
-    for (const key in node) {
-      if (key === 'type' || key === 'start' || key === 'end') continue;
+    // A node type newer than this table is walked generically, so nothing under it goes unseen.
+    const keys = CHILD_KEYS[entry.node.type] ?? Object.keys(node).filter((key) => key !== 'type');
+    for (const key of keys) {
       const value = node[key];
       if (Array.isArray(value)) {
         for (let i = value.length - 1; i >= 0; i--) {
