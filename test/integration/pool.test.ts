@@ -1,0 +1,79 @@
+// createPool end to end with the real thread module (workers/thread.ts): real executor processes,
+// real piscina threads, real isolated-vm isolates. Every status through the pool, cancellation of
+// a running snippet, a snippet that takes its executor down, and many jobs at once.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, type Pool } from '../../src/pool.ts';
+
+describe('createPool with real isolates', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    // A low RSS ceiling, so that a snippet V8 cannot contain is stopped by the pool quickly.
+    pool = await createPool({ executors: 1, threadsPerExecutor: 2, executorMemoryMb: 600 });
+  });
+  afterAll(() => pool.close());
+
+  it('ok: a script’s completion value, console output, metrics', async () => {
+    const result = await pool.execute({ code: 'console.log("hi", input.n); [input.n * 2, "x"]', input: { n: 21 } });
+    expect(result).toMatchObject({ status: 'ok', value: [42, 'x'], stdout: 'hi 21\n', stderr: '' });
+    expect(result.metrics.worker.pid).not.toBe(process.pid);
+    expect(result.metrics.worker.thread).toBeGreaterThan(0);
+    expect(result.metrics.stdoutBytes).toBe(6);
+  });
+
+  it('ok: a module’s default export called with input, awaited', async () => {
+    const code = 'const base = await Promise.resolve(10);\nexport default async (input) => base + input';
+    expect(await pool.execute({ code, input: 5 })).toMatchObject({ status: 'ok', value: 15 });
+  });
+
+  it('ok: TypeScript, stripped before it runs', async () => {
+    const code = 'interface P { n: number }\nexport default ({ n }: P): number => n + 1';
+    expect(await pool.execute({ code, language: 'typescript', input: { n: 1 } })).toMatchObject({ status: 'ok', value: 2 });
+  });
+
+  it('error: a throw at runtime, and a syntax error at compile time', async () => {
+    const thrown = await pool.execute({ code: 'throw new RangeError("nope")' });
+    expect(thrown).toMatchObject({ status: 'error', error: { name: 'RangeError', message: 'nope', phase: 'runtime' } });
+    const broken = await pool.execute({ code: 'let = ;' });
+    expect(broken).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
+    const typed = await pool.execute({ code: 'const a: = 1', language: 'typescript' });
+    expect(typed).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
+  });
+
+  it('timeout: CPU and wall clock', async () => {
+    const spin = await pool.execute({ code: 'for (;;) {}', limits: { cpuTimeMs: 100, timeoutMs: 5_000 } });
+    expect(spin).toMatchObject({ status: 'timeout', error: { limit: 'cpu' } });
+    const hang = await pool.execute({ code: 'new Promise(() => {})', limits: { timeoutMs: 100 } });
+    expect(hang).toMatchObject({ status: 'timeout', error: { limit: 'wall' } });
+  });
+
+  it('memory_limit: the isolate heap', async () => {
+    const result = await pool.execute({ code: 'const a = []; for (;;) a.push(new Array(1e5).fill(1))', limits: { memoryMb: 16 } });
+    expect(result.status).toBe('memory_limit');
+  });
+
+  it('rejected: validation', async () => {
+    const result = await pool.execute({ code: '1', limits: { memoryMb: 'lots' } });
+    expect(result.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'validation', field: 'limits.memoryMb' })]);
+  });
+
+  it('cancelled: a running snippet stops when its signal aborts', async () => {
+    const controller = new AbortController();
+    const running = pool.execute({ code: 'for (;;) {}', limits: { timeoutMs: 30_000, cpuTimeMs: 30_000 } }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    expect((await running).status).toBe('cancelled');
+  });
+
+  it('a snippet V8 does not contain (new Array(1e8).fill(0)) costs an executor, not the pool', async () => {
+    // Which limit trips first depends on the machine's speed: the RSS ceiling or the wall clock.
+    const result = await pool.execute({ code: 'new Array(1e8).fill(0); 1' });
+    expect(['memory_limit', 'timeout']).toContain(result.status);
+    const next = await pool.execute({ code: '"still serving"' });
+    expect(next).toMatchObject({ status: 'ok', value: 'still serving' });
+  });
+
+  it('runs 300 concurrent trivial jobs, all ok', async () => {
+    const results = await Promise.all(Array.from({ length: 300 }, (_, index) => pool.execute({ code: 'input * 2', input: index })));
+    expect(results.map((result) => result.status).every((status) => status === 'ok')).toBe(true);
+    expect(results.map((result) => result.value)).toEqual(Array.from({ length: 300 }, (_, index) => index * 2));
+  });
+});
