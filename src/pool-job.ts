@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { detectCodeForm } from './code-form.ts';
 import { compileLimits, type Limits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
+import { compilePrescreenOptions, prescreen } from './prescreen.ts';
 import { parseRequest, type JsonValue } from './request.ts';
 import {
   resultWithoutRun,
@@ -60,8 +61,14 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   const defaultLimits = compileLimits(undefined, ceilings, defaults).limits;
   const noRun: Metrics['worker'] = Object.freeze({ host: hostName, pid: 0, thread: 0 });
 
-  function rejected(id: string, limits: Limits, reasons: RejectionReason[], labels?: Record<string, string>): Preparation {
-    const result = resultWithoutRun('rejected', limits, { ...noRun }, { reasons });
+  function rejected(
+    id: string,
+    limits: Limits,
+    reasons: RejectionReason[],
+    labels?: Record<string, string>,
+    warnings?: Warning[],
+  ): Preparation {
+    const result = resultWithoutRun('rejected', limits, { ...noRun }, warnings ? { reasons, warnings } : { reasons });
     result.id = id;
     if (labels) result.labels = labels;
     return { ok: false, result };
@@ -155,14 +162,22 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       code = stripped.code;
     }
 
-    // ── PRE-SCREEN STEP ─────────────────────────────────────────────────────────────────────────
-    // Not wired yet: src/prescreen.ts will run here on the JavaScript (after type stripping). Its
-    // block findings become a `rejected` Result (rule id, message, line, column); its warnings go
-    // to result.warnings through `warnings` below.
-    const warnings: Warning[] = [];
-    // ────────────────────────────────────────────────────────────────────────────────────────────
+    // Pre-screen the JavaScript (after type stripping, which keeps positions). Tool code is the
+    // operator's own and is not screened. The parse it makes also tells the code's form.
+    let warnings: Warning[] = [];
+    let form: ThreadTask['form'] | undefined;
+    if (request.tool === undefined && options.prescreenBase.mode !== 'off') {
+      const screen =
+        request.prescreen === undefined
+          ? options.prescreenBase
+          : compilePrescreenOptions(options.prescreen, undefined, request.prescreen);
+      const report = prescreen(code, screen);
+      warnings = report.warnings;
+      if (report.blocked.length > 0) return rejected(id, limits, report.blocked, labels, warnings);
+      if (report.parsed) form = report.sourceType === 'module' && report.hasDefaultExport === true ? 'module' : 'script';
+    }
 
-    const task: ThreadTask = { id, code, form: detectCodeForm(code), inputJson, limits, cancelSlot: -1 };
+    const task: ThreadTask = { id, code, form: form ?? detectCodeForm(code), inputJson, limits, cancelSlot: -1 };
     return { ok: true, job: { task, limits, warnings, labels } };
   }
 

@@ -13,6 +13,7 @@ import {
   type Limits,
   type SizeLimits,
 } from './limits.ts';
+import { compilePrescreenOptions, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 
 export interface PoolOptions {
@@ -68,6 +69,13 @@ export interface PoolOptions {
    * at creation; a bad definition throws naming it). Without tools every tool request is `unknown_tool`.
    */
   tools?: ToolRegistry | readonly ToolDefinitionInput[];
+  /**
+   * The operator's pre-screen settings: the base a request's own `prescreen` field is layered on
+   * (a request may only tighten unless `allowLoosening`). `mode: 'off'` screens nothing; the
+   * sandbox does not depend on screening. Tool code is the operator's own and is not screened.
+   * @default DEFAULT_PRESCREEN (src/prescreen-options.ts): enforce the default rules
+   */
+  prescreen?: PrescreenOptions;
 }
 
 export interface CompiledPoolOptions {
@@ -87,6 +95,10 @@ export interface CompiledPoolOptions {
   hostName: string;
   logger: Logger | undefined;
   tools: ToolRegistry | undefined;
+  /** The operator layer as given, for requests that bring their own `prescreen` settings. */
+  prescreen: PrescreenOptions;
+  /** The operator layer compiled once: what a request without `prescreen` settings is screened with. */
+  prescreenBase: CompiledPrescreenOptions;
   /** The executor terminates a task's thread at timeoutMs + executorGraceMs. */
   executorGraceMs: number;
   /** The pool kills the whole executor at timeoutMs + poolGraceMs (always > executorGraceMs). */
@@ -148,6 +160,13 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     sizeLimits[key] = integer(`sizeLimits.${key}`, options.sizeLimits?.[key], sizeLimits[key], 1, 2 ** 31);
   }
   const threadModule = options.threadModule ?? THREAD_URL;
+  const prescreen = options.prescreen ?? {};
+  let prescreenBase: CompiledPrescreenOptions;
+  try {
+    prescreenBase = compilePrescreenOptions(prescreen);
+  } catch (cause) {
+    throw new RangeError(`options.prescreen: ${(cause as Error).message}`, { cause });
+  }
   return Object.freeze({
     executors,
     threadsPerExecutor,
@@ -169,6 +188,8 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     hostName: options.hostName ?? hostname(),
     logger: options.logger,
     tools: options.tools === undefined || !Array.isArray(options.tools) ? (options.tools as ToolRegistry | undefined) : createToolRegistry(options.tools),
+    prescreen,
+    prescreenBase,
     executorGraceMs: EXECUTOR_GRACE_MS,
     poolGraceMs: POOL_GRACE_MS,
   });

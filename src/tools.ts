@@ -29,7 +29,8 @@ export type ToolDefinition = z.output<typeof ToolDefinitionSchema>;
 export interface ResolvedTool {
   code: string;
   language: 'javascript' | 'typescript';
-  limits: Partial<Limits> | undefined;
+  /** zod's partial output: a field may be present and undefined, which means "not set". */
+  limits: { [K in keyof Limits]?: Limits[K] | undefined } | undefined;
 }
 
 export type ResolveToolResult = { ok: true; tool: ResolvedTool } | { ok: false; reasons: RejectionReason[] };
