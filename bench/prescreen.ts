@@ -55,6 +55,9 @@ console.log(`inputs: ${Buffer.byteLength(small)} B and ${Buffer.byteLength(large
 
 const screen2k = await measure('prescreen 2 KB', () => screenOrFail(small), 2000, 200);
 await measure('prescreen 100 KB', () => screenOrFail(large), 200, 20);
+// The largest code screened by default: the longest the caller's event loop is held.
+const atBound = snippetOfSize(options.maxBytes);
+await measure('prescreen 256 KB (size bound)', () => screenOrFail(atBound), 50, 5);
 const oneMb = `// ${'x'.repeat(1024 * 1024)}`;
 await measure('reject 1 MB (too large)', () => screenOrFail(oneMb, 'prescreen_too_large'), 200, 10);
 const deepBrackets = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;

@@ -266,3 +266,17 @@ describe('findings are bounded', () => {
     expect(screen('const a = b; const b = a; x[a]').blocked).toEqual([]);
   });
 });
+
+describe('TypeScript', () => {
+  it('screens stripped TypeScript at the positions of the TypeScript source', async () => {
+    const { stripTypes } = await import('../../src/typescript.ts');
+    const source = 'const n: number = 1;\nconst f = (x: unknown): unknown => (x as any).constructor.constructor;';
+    const stripped = stripTypes(source);
+    expect(stripped.ok).toBe(true);
+    if (!stripped.ok) return;
+    // The second `.constructor` of line 2, located in the TypeScript source itself.
+    const line = source.split('\n')[1] ?? '';
+    const column = line.lastIndexOf('constructor') + 1;
+    expect(hits(stripped.code).blocked).toEqual([`function_constructor_chain@2:${column}`]);
+  });
+});
