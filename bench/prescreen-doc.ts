@@ -31,12 +31,13 @@ The pre-screen is a filter, not the boundary: the sandbox must be safe with it o
 ## Settings
 
 - Operator (\`compilePrescreenOptions(operator, tenant, request)\`): \`mode\` (\`enforce\` default,
-  \`report\` turns every block into a warning, \`off\` skips screening for everyone), \`rules\`
+  \`report\` turns every block into a warning, \`off\` skips screening for everyone), \`ruleSet\`
+  (\`default\`: the severities below; \`strict\`: every syntax rule blocks), \`rules\`
   (per-rule \`block\` / \`warn\` / \`off\`), \`allowLoosening\` (default false), \`maxBytes\`
   (default ${DEFAULT_PRESCREEN.maxBytes / 1024} KiB), \`maxDepth\` (default ${DEFAULT_PRESCREEN.maxDepth}),
   \`maxLineLength\` (default off).
-- Tenant policy and request (\`prescreen: { mode, rules }\`): producers are not trusted, so they may
-  only tighten (raise a severity, go from report to enforce). A loosening request is not obeyed and
+- Tenant policy (\`{ ruleSet, mode, rules }\`) and request (\`prescreen: { mode, rules }\`): producers
+  are not trusted, so they may only tighten (the strict set, a higher severity, report to enforce). A loosening request is not obeyed and
   the Result carries a \`prescreen_override_refused\` warning, unless the operator set
   \`allowLoosening: true\`. Unknown rule ids from a tenant or request are ignored with the same warning.
 - Bounds are checked before parsing, in linear time: size, line length, and bracket nesting (a

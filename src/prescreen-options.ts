@@ -16,9 +16,12 @@ export const PrescreenOptionsSchema = z
     mode: z
       .enum(['enforce', 'report', 'off'])
       .describe('enforce: block rules reject; report: findings are only warnings; off: no screening at all'),
+    ruleSet: z
+      .enum(['default', 'strict'])
+      .describe('default: the table\'s severities; strict: every syntax rule blocks (pure-computation deployments)'),
     rules: z
       .partialRecord(z.enum(RULE_IDS as [RuleId, ...RuleId[]]), SeveritySchema)
-      .describe('Per-rule severity over the defaults'),
+      .describe('Per-rule severity over the rule set'),
     allowLoosening: z
       .boolean()
       .describe('Let tenant and request settings loosen the screen (report mode, lower severities)'),
@@ -31,8 +34,9 @@ export const PrescreenOptionsSchema = z
 
 /** What an operator writes: every field optional. */
 export type PrescreenOptions = z.input<typeof PrescreenOptionsSchema>;
-/** A tenant's policy or one request's `prescreen` field: the same shape. */
-export type PrescreenLayer = z.input<typeof PrescreenRequestSchema>;
+/** One request's `prescreen` field; a tenant's policy may also pick the strict rule set. */
+export type PrescreenLayer = z.input<typeof PrescreenRequestSchema> & { ruleSet?: RuleSet };
+export type RuleSet = 'default' | 'strict';
 
 export interface CompiledPrescreenOptions {
   readonly mode: PrescreenMode;
@@ -48,6 +52,8 @@ export interface CompiledPrescreenOptions {
 export const DEFAULT_PRESCREEN = Object.freeze({
   /** @default 'enforce' */
   mode: 'enforce',
+  /** @default 'default' */
+  ruleSet: 'default',
   /**
    * Producers (tenants, requests) may only tighten.
    * @default false
@@ -71,14 +77,17 @@ export const DEFAULT_PRESCREEN = Object.freeze({
 const SEVERITY_RANK: Record<RuleSeverity, number> = { off: 0, warn: 1, block: 2 };
 const MODE_RANK: Record<Exclude<PrescreenMode, 'off'>, number> = { report: 0, enforce: 1 };
 
-function defaultSeverities(): Record<RuleId, RuleSeverity> {
-  return Object.fromEntries(RULES.map((rule) => [rule.id, rule.severity])) as Record<RuleId, RuleSeverity>;
+function ruleSetSeverities(ruleSet: RuleSet): Record<RuleId, RuleSeverity> {
+  return Object.fromEntries(
+    RULES.map((rule) => [rule.id, ruleSet === 'strict' && rule.kind === 'syntax' ? 'block' : rule.severity]),
+  ) as Record<RuleId, RuleSeverity>;
 }
 
 /**
- * Merges operator, tenant and request settings. Operator `mode: 'off'` switches screening off for
- * everyone. A tenant or request may raise a rule's severity or go from report to enforce; lowering
- * is refused (and reported in `notices`) unless the operator set `allowLoosening`. Unknown rule ids
+ * Merges operator, tenant and request settings, each layer's rule set before its per-rule
+ * overrides. Operator `mode: 'off'` switches screening off for everyone. A tenant or request may
+ * raise a rule's severity, pick the strict rule set or go from report to enforce; lowering is
+ * refused (and reported in `notices`) unless the operator set `allowLoosening`. Unknown rule ids
  * from a tenant or request are ignored with a notice; from the operator they fail validation.
  */
 export function compilePrescreenOptions(
@@ -87,7 +96,7 @@ export function compilePrescreenOptions(
   perCall?: PrescreenLayer,
 ): CompiledPrescreenOptions {
   const base = PrescreenOptionsSchema.parse(operator);
-  const severities = defaultSeverities();
+  const severities = ruleSetSeverities(base.ruleSet ?? DEFAULT_PRESCREEN.ruleSet);
   for (const [id, severity] of Object.entries(base.rules ?? {})) {
     if (severity !== undefined && isRuleId(id)) severities[id] = severity;
   }
@@ -101,7 +110,13 @@ export function compilePrescreenOptions(
       ['request', perCall],
     ] as const) {
       if (layer === undefined) continue;
-      const parsed = PrescreenRequestSchema.parse(layer);
+      const { ruleSet, ...rest } = layer;
+      const parsed = PrescreenRequestSchema.parse(rest);
+      // The strict set only raises severities: a tightening any layer may ask for.
+      if (ruleSet === 'strict') {
+        const strict = ruleSetSeverities('strict');
+        for (const id of RULE_IDS) if (SEVERITY_RANK[strict[id]] > SEVERITY_RANK[severities[id]]) severities[id] = strict[id];
+      }
       if (parsed.mode !== undefined) {
         if (allowLoosening || MODE_RANK[parsed.mode] >= MODE_RANK[mode]) mode = parsed.mode;
         else notices.push(notice(`${source} asked for prescreen mode '${parsed.mode}'; kept '${mode}'${NOT_ALLOWED}`));

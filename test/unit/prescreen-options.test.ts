@@ -70,6 +70,16 @@ describe('compilePrescreenOptions', () => {
     ]);
   });
 
+  it('offers a strict rule set in which every syntax rule blocks, as a tightening any layer may ask for', () => {
+    const operatorStrict = compilePrescreenOptions({ ruleSet: 'strict', rules: { module_import: 'warn' } });
+    expect(operatorStrict.severities.host_only_name).toBe('block');
+    expect(operatorStrict.severities.module_import).toBe('warn');
+    expect(operatorStrict.severities.prescreen_override_refused).toBe('warn');
+    const tenantStrict = compilePrescreenOptions({ rules: { with_statement: 'off' } }, { ruleSet: 'strict' });
+    expect(tenantStrict.severities.with_statement).toBe('block');
+    expect(prescreen('require("fs")', tenantStrict).blocked).toEqual([expect.objectContaining({ rule: 'host_only_name' })]);
+  });
+
   it('keeps screening off for everyone when the operator turned it off', () => {
     const compiled = compilePrescreenOptions({ mode: 'off' }, { mode: 'enforce' }, { mode: 'enforce' });
     expect(compiled.mode).toBe('off');

@@ -280,3 +280,37 @@ describe('TypeScript', () => {
     expect(hits(stripped.code).blocked).toEqual([`function_constructor_chain@2:${column}`]);
   });
 });
+
+describe('hostile and odd input', () => {
+  it('never throws, whatever the text', () => {
+    const inputs = [
+      '',
+      '// only a comment',
+      '#!/usr/bin/env node\nprocess.argv',
+      'a\u2028process\u2029b',
+      '"\ud800" + x["\udc00"]',
+      '<!-- html comment\nx',
+      'class A { #x = 1; static has(o) { return #x in o } }',
+      'label: for (;;) { break label }',
+      'x?.constructor?.constructor',
+      '`${`${`${1}`}`}`',
+      '/[/]/.test(a) ? /(/ : 1',
+      'a = b\n/c/g',
+      '@decorator class A {}',
+      '\\u{110000}',
+      'eval("eval(\\"eval(`1`)\\")")',
+      'new Function(...args)',
+      'Function(1, 2)',
+      'x[`${a}`]',
+      'const {[k]: v} = o; [a, ...b] = c',
+    ];
+    for (const code of inputs) expect(() => prescreen(code, defaults), JSON.stringify(code)).not.toThrow();
+  });
+
+  it('follows eval of eval only two levels deep, and says so', () => {
+    const report = screen('eval("eval(\\"eval(\'process\')\\")")');
+    expect(report.warnings).toEqual([
+      expect.objectContaining({ rule: 'eval_usage', message: expect.stringMatching(/nested in eval too deeply/) }),
+    ]);
+  });
+});
