@@ -216,7 +216,14 @@ function flushHead(st) {
     flushHost(st.index, 'head', chunk, st.total);
   }
 }
+let lateNotified = false;
 function write(st, text) {
+  // Printed after the outcome was settled (by microtasks still running): the host collects the
+  // output again once the isolate is idle. One notice, however much is printed.
+  if (settled && !lateNotified) {
+    lateNotified = true;
+    flushHost(st.index, 'late', '', 0);
+  }
   let n = utf8Length(text);
   st.total += n;
   if (st.headOpen) {
@@ -269,6 +276,30 @@ function quote(s) {
   if (indexOf(s, "'") === -1 && indexOf(s, '\n') === -1 && indexOf(s, '\\') === -1) return "'" + s + "'";
   return stringify(s);
 }
+// A stack as the snippet should see it printed: the header lines, then frames up to the last
+// snippet frame, without the harness's own frames; top-level frames read 'at snippet.js:L:C'.
+function cleanStack(stack, framesOnly) {
+  let header = '';
+  let frames = '';
+  let pending = '';
+  let inFrames = false;
+  let from = 0;
+  while (from <= stack.length) {
+    let nl = indexOf(stack, '\n', from);
+    if (nl === -1) nl = stack.length;
+    const line = slice(stack, from, nl);
+    from = nl + 1;
+    if (indexOf(line, '    at ') === 0) {
+      inFrames = true;
+      if (indexOf(line, 'sandpool:') !== -1) continue;
+      if (indexOf(line, 'snippet.') === -1) { pending += '\n' + line; continue; }
+      const top = indexOf(line, '    at eval (snippet.');
+      frames += pending + '\n' + (top === 0 ? '    at ' + slice(line, 13, line.length - 1) : line);
+      pending = '';
+    } else if (!inFrames) header += (header === '' ? '' : '\n') + line;
+  }
+  return framesOnly ? frames : header + frames;
+}
 function formatKey(key) {
   if (typeof key === 'symbol') return '[' + symbolToString(key) + ']';
   return regexpExec(IDENTIFIER, key) !== null ? key : quote(key);
@@ -302,7 +333,7 @@ function inspect(v, depth, seen) {
   for (let i = 0; i < seen.length; i++) if (seen[i] === v) return '[Circular]';
   if (isPrototypeOf(ErrorProto, v)) {
     const stack = v.stack;
-    if (typeof stack === 'string') return stack;
+    if (typeof stack === 'string') return cleanStack(stack, false);
     return StringCtor(v.name) + ': ' + StringCtor(v.message);
   }
   if (isPrototypeOf(DateProto, v)) return dateGetTime(v) === dateGetTime(v) ? dateToISOString(v) : 'Invalid Date';
@@ -454,16 +485,7 @@ const timers = { __proto__: null };
 function label(l) { return l === undefined ? 'default' : typeof l === 'string' ? l : formatValue(l); }
 function snippetFrames() {
   const stack = new Error().stack;
-  if (typeof stack !== 'string') return '';
-  let kept = '';
-  let from = indexOf(stack, '\n');
-  while (from !== -1) {
-    const nl = indexOf(stack, '\n', from + 1);
-    const line = slice(stack, from + 1, nl === -1 ? stack.length : nl);
-    if (indexOf(line, 'snippet.') !== -1 && indexOf(line, 'sandpool:') === -1) kept += '\n' + line;
-    from = nl;
-  }
-  return kept;
+  return typeof stack === 'string' ? cleanStack(stack, true) : '';
 }
 const consoleObject = {
   log(...args) { emit(out, formatArgs(args)); },

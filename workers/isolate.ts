@@ -81,7 +81,11 @@ class Channel {
     this.#headBudget = [half * 4, half * 4]; // chars may be up to 3 bytes; the final cut is by bytes
   }
 
+  /** The snippet printed after the outcome settled: its output is collected again once idle. */
+  lateOutput = false;
+
   flush(stream: unknown, kind: unknown, text: unknown, total: unknown): void {
+    if (kind === 'late') this.lateOutput = true;
     if (this.outcome || (stream !== 0 && stream !== 1) || typeof text !== 'string' || typeof total !== 'number') return;
     const f = this.flushed;
     if (stream === 0) f.stdoutTotalBytes = Math.max(f.stdoutTotalBytes, total);
@@ -336,7 +340,8 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   const timedOut = end.kind === 'threw' && !memoryHit && /Script execution timed out/.test(errorMessage(end.error));
   const idle = !memoryHit && (end.kind !== 'stop' || end.idle);
   let output: OutputSnapshot = channel.outcome ?? channel.flushed;
-  if (idle && !channel.outcome && (end.kind === 'stop' || timedOut)) output = (await collect(harness)) ?? output;
+  const stale = channel.outcome ? channel.lateOutput : end.kind === 'stop' || timedOut;
+  if (idle && stale) output = (await collect(harness)) ?? output;
   const cpuTimeMs = Number(readCpu()) / 1e6;
   let heapUsedBytes = memoryHit ? limits.memoryMb * MIB : 0;
   if (idle && !isolate.isDisposed) {

@@ -1,0 +1,121 @@
+// Result values at thread level (in-process, real isolated-vm): JSON semantics, hostile results
+// made JSON-safe inside the isolate under the job's limits, and truncation at maxResultBytes.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { IsolateRunner } from '../../workers/isolate.ts';
+import { task, utf8Bytes, valueOf } from './isolate-helpers.ts';
+
+let runner: IsolateRunner;
+beforeAll(async () => {
+  runner = new IsolateRunner({ sparesPerThread: 1 });
+  await runner.ready();
+});
+afterAll(() => runner.close());
+
+describe('JSON semantics', () => {
+  test('functions, symbols and undefined are dropped in objects and null in arrays', async () => {
+    const code = '({ keep: 1, fn() {}, sym: Symbol("s"), undef: undefined, list: [() => 1, Symbol("t"), undefined, NaN], date: new Date(0) })';
+    const outcome = await runner.run(task(code));
+    expect(outcome.status).toBe('ok');
+    expect(valueOf(outcome)).toEqual({ keep: 1, list: [null, null, null, null], date: '1970-01-01T00:00:00.000Z' });
+  });
+
+  test('a top-level function or symbol gives no value', async () => {
+    for (const code of ['(function f() {})', 'Symbol("s")', 'undefined']) {
+      const outcome = await runner.run(task(code));
+      expect(outcome.status).toBe('ok');
+      expect(outcome.valueJson).toBeUndefined();
+    }
+  });
+
+  test('toJSON runs inside the isolate', async () => {
+    const outcome = await runner.run(task('({ toJSON() { return { converted: typeof input } } })'));
+    expect(valueOf(outcome)).toEqual({ converted: 'undefined' });
+  });
+
+  test('Map, Set and class instances copy as JSON would', async () => {
+    const outcome = await runner.run(task('[new Map([[1, 2]]), new Set([1]), new (class P { constructor() { this.x = 1 } })()]'));
+    expect(valueOf(outcome)).toEqual([{}, {}, { x: 1 }]);
+  });
+});
+
+describe('values that cannot be copied', () => {
+  test('a cycle is an error in the result phase', async () => {
+    const outcome = await runner.run(task('const a = { b: {} }; a.b.a = a; a'));
+    expect(outcome.status).toBe('error');
+    expect(outcome.error?.phase).toBe('result');
+    expect(outcome.error?.message).toMatch(/not JSON-serialisable: Converting circular structure to JSON/);
+  });
+
+  test('a BigInt is an error in the result phase', async () => {
+    const outcome = await runner.run(task('({ big: 10n })'));
+    expect(outcome.status).toBe('error');
+    expect(outcome.error?.phase).toBe('result');
+    expect(outcome.error?.message).toContain('BigInt');
+  });
+
+  test('a getter that throws is an error in the result phase', async () => {
+    const outcome = await runner.run(task('({ get boom() { throw new RangeError("from getter") } })'));
+    expect(outcome.status).toBe('error');
+    expect(outcome.error).toMatchObject({ name: 'RangeError', phase: 'result' });
+    expect(outcome.error?.message).toContain('from getter');
+  });
+
+  test('a then getter that throws is an error in the result phase', async () => {
+    const outcome = await runner.run(task('({ get then() { throw new Error("then") } })'));
+    expect(outcome.error?.phase).toBe('result');
+  });
+
+  test('a toJSON that loops ends at the wall limit', async () => {
+    const outcome = await runner.run(task('({ toJSON() { for (;;) {} } })', { limits: { timeoutMs: 100 } }));
+    expect(outcome.status).toBe('timeout');
+    expect(outcome.error?.limit).toBe('wall');
+  });
+
+  test('a toJSON that loops after an await ends at the wall limit', async () => {
+    const outcome = await runner.run(task('Promise.resolve({ toJSON() { for (;;) {} } })', { limits: { timeoutMs: 100 } }));
+    expect(outcome.status).toBe('timeout');
+  });
+
+  test('a Proxy result runs its traps inside the isolate', async () => {
+    const plain = await runner.run(task('new Proxy({ a: 1 }, {})'));
+    expect(valueOf(plain)).toEqual({ a: 1 });
+    const hostile = await runner.run(task('new Proxy({}, { ownKeys() { throw new Error("trap") } })'));
+    expect(hostile.status).toBe('error');
+    expect(hostile.error).toMatchObject({ phase: 'result' });
+    const looping = await runner.run(task('new Proxy({}, { ownKeys() { for (;;) {} } })', { limits: { timeoutMs: 100 } }));
+    expect(looping.status).toBe('timeout');
+  });
+
+  test('a rejected promise result is a runtime error', async () => {
+    const outcome = await runner.run(task('Promise.reject(new TypeError("rejected"))'));
+    expect(outcome.error).toMatchObject({ name: 'TypeError', message: 'rejected', phase: 'runtime' });
+  });
+});
+
+describe('maxResultBytes', () => {
+  test('a value within the cap is whole', async () => {
+    const outcome = await runner.run(task('"x".repeat(18)', { limits: { maxResultBytes: 20 } }));
+    expect(outcome.truncatedValue).toBe(false);
+    expect(valueOf(outcome)).toBe('x'.repeat(18));
+  });
+
+  test('a larger value becomes the head of its JSON text, as a JSON string within the cap', async () => {
+    const outcome = await runner.run(task('({ list: Array.from({ length: 1000 }, (_, i) => i) })', { limits: { maxResultBytes: 100 } }));
+    expect(outcome.status).toBe('ok');
+    expect(outcome.truncatedValue).toBe(true);
+    expect(utf8Bytes(outcome.valueJson ?? '')).toBeLessThanOrEqual(100);
+    const head = valueOf(outcome);
+    expect(typeof head).toBe('string');
+    expect(JSON.stringify({ list: Array.from({ length: 1000 }, (_, i) => i) }).startsWith(head as string)).toBe(true);
+    expect((head as string).length).toBeGreaterThan(60);
+  });
+
+  test('the cut never splits a character', async () => {
+    const outcome = await runner.run(task('"😀é".repeat(100)', { limits: { maxResultBytes: 50 } }));
+    expect(outcome.truncatedValue).toBe(true);
+    expect(utf8Bytes(outcome.valueJson ?? '')).toBeLessThanOrEqual(50);
+    const head = valueOf(outcome) as string;
+    expect(head).not.toContain('\uFFFD');
+    expect(`"${'😀é'.repeat(100)}"`.startsWith(head)).toBe(true);
+  });
+});

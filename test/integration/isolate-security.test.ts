@@ -1,0 +1,131 @@
+// What a snippet can reach and keep, at thread level (in-process, real isolated-vm): the globals
+// of a fresh context, nothing shared between jobs, nothing of the host, and spare isolates used
+// once each.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { IsolateRunner } from '../../workers/isolate.ts';
+import { task, valueOf } from './isolate-helpers.ts';
+
+let runner: IsolateRunner;
+beforeAll(async () => {
+  runner = new IsolateRunner({ sparesPerThread: 1 });
+  await runner.ready();
+});
+afterAll(() => runner.close());
+
+const HOST_NAMES = [
+  'process', 'require', 'module', 'exports', 'global', 'Buffer', 'setTimeout', 'setInterval',
+  'setImmediate', 'clearTimeout', 'queueMicrotask', 'fetch', 'performance', 'ivm', '_ivm',
+];
+const REMOVED = ['WebAssembly', 'FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics'];
+
+describe('globals', () => {
+  test('globals that defeat the limits are absent', async () => {
+    const outcome = await runner.run(task(`${JSON.stringify(REMOVED)}.filter((name) => name in globalThis || typeof globalThis[name] !== 'undefined')`));
+    expect(valueOf(outcome)).toEqual([]);
+  });
+
+  test('nothing of the host is on the global', async () => {
+    const outcome = await runner.run(task(`${JSON.stringify(HOST_NAMES)}.filter((name) => name in globalThis)`));
+    expect(valueOf(outcome)).toEqual([]);
+  });
+
+  test('the only non-standard globals are console and input', async () => {
+    const code = `Object.getOwnPropertyNames(globalThis).filter((name) => !/^[A-Z]/.test(name))`;
+    const names = valueOf(await runner.run(task(code))) as string[];
+    const standard = ['globalThis', 'parseFloat', 'parseInt', 'decodeURI', 'decodeURIComponent', 'encodeURI',
+      'encodeURIComponent', 'escape', 'unescape', 'eval', 'isFinite', 'isNaN', 'undefined', 'console', 'input'];
+    expect(names.filter((name) => !standard.includes(name))).toEqual([]);
+  });
+
+  test('reaching for the host through constructors finds only the isolate', async () => {
+    const code = `[
+      typeof Function('return this')().process,
+      console.log.constructor('return typeof process')(),
+      (() => { try { return typeof (async () => {}).constructor('return this')().require; } catch (e) { return e.name; } })(),
+    ]`;
+    expect(valueOf(await runner.run(task(code)))).toEqual(['undefined', 'undefined', 'undefined']);
+  });
+
+  test('console functions hold no host references a snippet can walk to', async () => {
+    const code = `Object.getOwnPropertyNames(console).map((k) => typeof console[k]).every((t) => t === 'function') &&
+      Object.getOwnPropertyNames(console.log).sort().join()`;
+    expect(valueOf(await runner.run(task(code)))).toBe('length,name');
+  });
+});
+
+describe('one job, one isolate', () => {
+  test('a global and a poisoned builtin set by one job are absent in the next', async () => {
+    const first = await runner.run(task('globalThis.leak = 1; Array.prototype.poisoned = true; Object.freeze(JSON); "set"'));
+    expect(first.status).toBe('ok');
+    const second = await runner.run(task('[typeof leak, typeof [].poisoned, Object.isFrozen(JSON)]'));
+    expect(valueOf(second)).toEqual(['undefined', 'undefined', false]);
+  });
+
+  test('a module job and a script job share nothing either', async () => {
+    await runner.run(task('globalThis.fromModule = 1; export default 1;', { form: 'module' }));
+    const next = await runner.run(task('typeof fromModule'));
+    expect(valueOf(next)).toBe('undefined');
+  });
+
+  test('a replaced console in one job is the real one in the next', async () => {
+    await runner.run(task('console.log = () => {}; delete globalThis.console;'));
+    const next = await runner.run(task('console.log("fresh")'));
+    expect(next.stdout).toBe('fresh\n');
+  });
+});
+
+describe('spares', () => {
+  test('a ready spare is taken, and refilled after the outcome', async () => {
+    const local = new IsolateRunner({ sparesPerThread: 1 });
+    try {
+      await local.ready();
+      expect(local.stats()).toMatchObject({ sparesMade: 1, sparesReady: 1, sparesTaken: 0, inlineMade: 0 });
+      const outcome = await local.run(task('1'));
+      expect(outcome.status).toBe('ok');
+      expect(local.stats()).toMatchObject({ sparesTaken: 1, inlineMade: 0 });
+      await local.ready();
+      expect(local.stats()).toMatchObject({ sparesMade: 2, sparesReady: 1 });
+    } finally {
+      local.close();
+    }
+  });
+
+  test('a job with another memory limit makes its isolate inline', async () => {
+    const local = new IsolateRunner({ sparesPerThread: 1 });
+    try {
+      await local.ready();
+      const outcome = await local.run(task('1', { limits: { memoryMb: 32 } }));
+      expect(outcome.status).toBe('ok');
+      expect(local.stats()).toMatchObject({ sparesTaken: 0, inlineMade: 1, sparesReady: 1 });
+    } finally {
+      local.close();
+    }
+  });
+
+  test('with no spares every job makes its isolate inline', async () => {
+    const local = new IsolateRunner({ sparesPerThread: 0 });
+    try {
+      await local.run(task('1'));
+      await local.run(task('2'));
+      expect(local.stats()).toMatchObject({ sparesTaken: 0, sparesMade: 0, inlineMade: 2 });
+    } finally {
+      local.close();
+    }
+  });
+
+  test('jobs back to back never reuse an isolate', async () => {
+    const local = new IsolateRunner({ sparesPerThread: 2 });
+    try {
+      await local.ready();
+      const outcomes = await Promise.all(
+        Array.from({ length: 4 }, () => local.run(task('const seen = globalThis.mark; globalThis.mark = 1; seen === undefined'))),
+      );
+      expect(outcomes.map(valueOf)).toEqual([true, true, true, true]);
+      const stats = local.stats();
+      expect(stats.sparesTaken + stats.inlineMade).toBe(4);
+      expect(stats.sparesTaken).toBeGreaterThanOrEqual(2);
+    } finally {
+      local.close();
+    }
+  });
+});
