@@ -10,6 +10,14 @@ if (major < 24) {
   process.exit(2);
 }
 
+// A reader that goes away (`sandpool run x.js | head`) is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 const source = new URL('../src/cli.ts', import.meta.url);
 const inCheckout = existsSync(source) && !source.pathname.includes('/node_modules/');
 const { main } = await import(inCheckout ? source.href : new URL('../dist/src/cli.js', import.meta.url).href);

@@ -1,0 +1,101 @@
+// The `sandpool` command as a user runs it: a real process through bin/sandpool.js, embedded mode
+// (no Redis), checking what it prints and the documented exit codes.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/cli.ts';
+import type { Result } from '../../src/result.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/sandpool.js', import.meta.url));
+const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function sandpool(args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+describe('sandpool run', () => {
+  it('runs a file embedded: echoes its output, prints the value, exits 0', async () => {
+    const run = await sandpool(['run', `${EXAMPLES}hello.js`, '--input', '"hi"']);
+    expect(run.code).toBe(EXIT_CODES.ok);
+    expect(run.stdout).toContain('hello from a fresh isolate');
+    expect(JSON.parse(run.stdout.slice(run.stdout.indexOf('{')))).toEqual({
+      primes: [2, 3, 5, 7, 11, 13, 17, 19, 23, 29],
+      input: 'hi',
+    });
+  });
+
+  it('prints one JSON Result line with --json and reads code from stdin', async () => {
+    const run = await sandpool(['run', '-', '--json'], 'console.error("careful"); [1, 2].map((n) => n * 2)');
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const result = JSON.parse(lines[0] ?? '') as Result;
+    expect(result).toMatchObject({ status: 'ok', value: [2, 4], stderr: 'careful\n' });
+    expect(result.metrics.worker.pid).not.toBe(process.pid);
+  });
+
+  it('strips TypeScript chosen by the file name and calls the default export with input', async () => {
+    const run = await sandpool(['run', `${EXAMPLES}word-count.ts`, '--json', '--input', '{"text":"a b a"}']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'ok', value: { a: 2, b: 1 } });
+  });
+
+  it('invokes a registered tool', async () => {
+    const run = await sandpool(['run', '--tools', `${EXAMPLES}tools.json`, '--tool', 'add', '--input', '{"a":2,"b":40}']);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe('42');
+  });
+
+  it.each([
+    ['error', 'throw new TypeError("bad")', [], 'TypeError: bad'],
+    ['timeout', 'while (true) {}', ['--timeout', '300'], 'wall limit'],
+    ['memory_limit', 'const a = []; for (;;) a.push("x".repeat(1e4) + a.length)', ['--memory', '16'], 'memory_limit'],
+    ['rejected', 'this.constructor.constructor("return 1")()', [], 'function_constructor_chain'],
+  ] as const)('exits with the code of %s and says why on stderr', async (status, code, flags, said) => {
+    const run = await sandpool(['run', '-', ...flags], code);
+    expect(run.code).toBe(EXIT_CODES[status]);
+    expect(run.stderr).toContain(said);
+  });
+
+  it('runs hostile code that the pre-screen would reject when screening is off, still contained', async () => {
+    const run = await sandpool(['run', '-', '--no-prescreen', '--json'], 'this.constructor.constructor("return typeof process")()');
+    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'ok', value: 'undefined' });
+  });
+
+  it('answers bad usage with exit 2 and a message naming the problem', async () => {
+    expect(await sandpool(['run', '-', '--timeout', 'soon'], '1')).toMatchObject({
+      code: EXIT_CODES.usage,
+      stderr: expect.stringContaining('--timeout expects a whole number'),
+    });
+    expect(await sandpool(['run', '/nonexistent/x.js'])).toMatchObject({ code: 2, stderr: expect.stringContaining('ENOENT') });
+    expect(await sandpool(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'frobnicate'") });
+    expect(await sandpool(['run', '-', '--input', '{bad'], '1')).toMatchObject({ code: 2 });
+  });
+});
+
+describe('sandpool tools and schema', () => {
+  it('prints execute_code and registered tools for an LLM API', async () => {
+    const run = await sandpool(['tools', '--tools', `${EXAMPLES}tools.json`, '--format', 'openai']);
+    const tools = JSON.parse(run.stdout) as { function: { name: string } }[];
+    expect(tools.map((tool) => tool.function.name)).toEqual(['execute_code', 'add']);
+  });
+
+  it('prints the request JSON Schema', async () => {
+    const run = await sandpool(['schema']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ type: 'object', properties: { code: { type: 'string' } } });
+  });
+});
