@@ -55,6 +55,11 @@ export interface JobPipeline {
 
 const UTF8_MAX_BYTES_PER_UNIT = 3;
 
+/** The error of a job cancelled by its caller's signal. */
+export function cancelledError(): ResultError {
+  return { name: 'CancelledError', message: 'The job was cancelled' };
+}
+
 /** Builds the pipeline once per pool: everything that depends only on the options is computed here. */
 export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPipeline {
   const { ceilings, defaults, ceilingMode, sizeLimits, hostName, tools } = options;

@@ -1,0 +1,579 @@
+// Runs in the caller's process, under createPool(): the supervisor of the executor child processes
+// (workers/executor.ts). It owns dispatch, the pool-side deadline, the RSS ceiling, executor
+// deaths and whom they are blamed on, retries, and replacing the dead.
+//
+// - Dispatch: least-loaded ready executor, at most threads × 2 jobs each; the rest wait here in a
+//   FIFO. The FIFO is not bounded: an embedded caller bounds its own concurrency, and in worker
+//   mode BullMQ's concurrency does.
+// - Deadlines: the thread owns timeoutMs; the executor terminates the thread at timeoutMs +
+//   executorGraceMs; the supervisor SIGKILLs the whole executor at timeoutMs + poolGraceMs if it
+//   still has not answered. It mirrors which of an executor's jobs are running (the executor starts
+//   them FIFO, `threads` at a time), so that clock starts when the job got a thread.
+// - Memory: every executor's RSS is read from /proc each SAMPLE_MS; above executorMemoryMb it dies.
+//   An executor burning CPU with no job (an isolate that would not stop) dies too.
+// - Death: every job in flight on a dead executor is answered. Alone, it is the cause
+//   (memory_limit for memory, timeout for a deadline); with company nobody can be blamed, so each
+//   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
+//   internal_error. Dead executors are replaced with backoff; the pool keeps serving throughout.
+import { ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
+import { cancelledError, type JobContext, type JobPipeline } from './pool-job.ts';
+import type { CompiledPoolOptions } from './pool-options.ts';
+import type { Result, ResultError } from './result.ts';
+import type { ExecutorConfig, FromExecutor, ThreadTask } from '../workers/protocol.ts';
+
+/** Stable codes of the pool's own errors (Result.error.code for internal_error, or thrown). */
+export const POOL_ERROR_CODES = Object.freeze({
+  /** execute() after close(), or a job still unfinished when close()'s deadline passed. */
+  POOL_CLOSED: 'POOL_CLOSED',
+  /** The executor running the job died, and no retry was left to run it elsewhere. */
+  EXECUTOR_DIED: 'EXECUTOR_DIED',
+  /** The executor could not run the job (its thread died), and no retry was left. */
+  EXECUTOR_FAILED: 'EXECUTOR_FAILED',
+  /** Executors keep failing to start; queued jobs are answered instead of waiting forever. */
+  EXECUTOR_UNAVAILABLE: 'EXECUTOR_UNAVAILABLE',
+  /** A bug in the pool's own pipeline; the request itself was not judged. */
+  PIPELINE_FAILED: 'PIPELINE_FAILED',
+} as const);
+
+/** How often executors' RSS and the pool's deadlines are checked. */
+const SAMPLE_MS = 100;
+/** An executor not ready this long after its spawn is killed (a cold start loads isolated-vm). */
+const READY_TIMEOUT_MS = 30_000;
+/** close(): how long an executor gets to exit after `shutdown` before it is killed. */
+const SHUTDOWN_GRACE_MS = 2_000;
+/** An executor with no job that burns more than this share of a core over the window is wedged. */
+const IDLE_SPIN_WINDOW_MS = 2_000;
+const IDLE_SPIN_CPU_SHARE = 0.5;
+/** Replacement backoff after consecutive deaths: BASE × 2^(n−1), capped. */
+const RESPAWN_BASE_MS = 25;
+const RESPAWN_MAX_MS = 5_000;
+/** Consecutive executors dying before ready after which waiting jobs are answered. */
+const START_FAILURES_BEFORE_GIVING_UP = 5;
+
+export type JobPlace = 'queued' | 'executor' | 'done';
+
+/** One accepted job, from execute() until its Result. */
+export interface Job extends JobContext {
+  /** The job's name on the wire and in its executor: unique in this pool, unlike a caller's id. */
+  key: string;
+  task: ThreadTask;
+  /** Runs started by this pool (attempt counts from the caller's base). */
+  runs: number;
+  place: JobPlace;
+  executor: Executor | undefined;
+  /** Epoch ms the pool believes the job got a thread; 0 while it waits inside the executor. */
+  runningSince: number;
+  cancelRequested: boolean;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  resolve: (result: Result) => void;
+}
+
+type Death =
+  | { kind: 'memory'; residentMb: number }
+  | { kind: 'oom' }
+  | { kind: 'deadline'; culprits: ReadonlySet<Job> }
+  | { kind: 'idle_spin' }
+  | { kind: 'start_timeout' }
+  | { kind: 'crash'; exit: ExecutorExit }
+  | { kind: 'shutdown' };
+
+interface Executor {
+  index: number;
+  process: ExecutorProcess;
+  state: 'starting' | 'ready' | 'dead';
+  jobs: Map<string, Job>;
+  running: number;
+  /** Running a quarantined job: nothing else may join it. */
+  exclusive: boolean;
+  spawnedAt: number;
+  idleMark: { at: number; cpuSeconds: number } | undefined;
+  started: PromiseWithResolvers<void>;
+}
+
+/** A FIFO over an array with a moving head: O(1) at both ends for the pool's use. */
+class JobQueue {
+  #items: (Job | undefined)[] = [];
+  #head = 0;
+  push(job: Job): void {
+    this.#items.push(job);
+  }
+  unshift(job: Job): void {
+    if (this.#head > 0) this.#items[--this.#head] = job;
+    else this.#items.unshift(job);
+  }
+  /** Next job still waiting; answered ones (cancelled while queued) are dropped on the way. */
+  shift(): Job | undefined {
+    while (this.#head < this.#items.length) {
+      const job = this.#items[this.#head];
+      this.#items[this.#head++] = undefined;
+      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+        this.#items = this.#items.slice(this.#head);
+        this.#head = 0;
+      }
+      if (job !== undefined && job.place === 'queued') return job;
+    }
+    return undefined;
+  }
+  peek(): Job | undefined {
+    while (this.#head < this.#items.length) {
+      const job = this.#items[this.#head];
+      if (job !== undefined && job.place === 'queued') return job;
+      this.#items[this.#head++] = undefined;
+    }
+    return undefined;
+  }
+  drain(): Job[] {
+    const jobs = this.#items.slice(this.#head).filter((job): job is Job => job !== undefined && job.place === 'queued');
+    this.#items = [];
+    this.#head = 0;
+    return jobs;
+  }
+}
+
+/** Counts for PoolStats. */
+export interface SupervisorStats {
+  executors: number;
+  inFlight: number;
+  queued: number;
+  restarts: number;
+}
+
+export class Supervisor {
+  #options: Readonly<CompiledPoolOptions>;
+  #pipeline: JobPipeline;
+  #config: ExecutorConfig;
+  #capacity: number;
+  #executors: Executor[] = [];
+  #queue = new JobQueue();
+  #quarantine = new JobQueue();
+  /** While quarantined jobs wait, this executor takes no new jobs so that it drains. */
+  #reserved: Executor | undefined;
+  #queued = 0;
+  #inFlight = 0;
+  #restarts = 0;
+  #consecutiveDeaths = 0;
+  #startFailures = 0;
+  #sampler: NodeJS.Timeout;
+  #respawns = new Set<NodeJS.Timeout>();
+  /** Set once shutdown() has drained: from then on nothing is retried or replaced. */
+  #stopping = false;
+  #drained: PromiseWithResolvers<void> | undefined;
+
+  /** Spawns the executors; `ready()` tells when they all are. */
+  constructor(options: Readonly<CompiledPoolOptions>, pipeline: JobPipeline) {
+    this.#options = options;
+    this.#pipeline = pipeline;
+    this.#config = {
+      threadModule: options.threadModule,
+      threads: options.threadsPerExecutor,
+      sparesPerThread: options.sparesPerThread,
+      graceMs: options.executorGraceMs,
+    };
+    this.#capacity = options.threadsPerExecutor * 2;
+    for (let index = 0; index < options.executors; index++) this.#spawn(index);
+    this.#sampler = setInterval(() => this.#sample(), SAMPLE_MS).unref();
+  }
+
+  /** Resolves when every first executor is ready; rejects when one dies before. */
+  async ready(): Promise<void> {
+    await Promise.all(this.#executors.map((executor) => executor.started.promise));
+  }
+
+  /** Takes a new job: it waits in the FIFO until an executor has room. */
+  submit(job: Job): void {
+    this.#queued++;
+    this.#queue.push(job);
+    this.#pump();
+  }
+
+  /** The job's signal aborted: answered at once while it waits, through its executor while it runs. */
+  cancel(job: Job): void {
+    if (job.place === 'queued') {
+      this.#settle(job, this.#pipeline.withoutRun('cancelled', job, cancelledError()));
+    } else if (job.place === 'executor' && !job.cancelRequested) {
+      job.cancelRequested = true;
+      job.executor?.process.send({ type: 'cancel', id: job.key });
+    }
+  }
+
+  stats(): SupervisorStats {
+    let ready = 0;
+    for (const executor of this.#executors) if (executor.state === 'ready') ready++;
+    return { executors: ready, inFlight: this.#inFlight, queued: this.#queued, restarts: this.#restarts };
+  }
+
+  // ── dispatch ──────────────────────────────────────────────────────────────────────────────────
+
+  #pump(): void {
+    // Quarantined jobs first, each onto an executor with nothing else in flight.
+    for (let job = this.#quarantine.peek(); job !== undefined; job = this.#quarantine.peek()) {
+      const idle = this.#executors.find((executor) => executor.state === 'ready' && executor.jobs.size === 0);
+      if (idle === undefined) {
+        this.#reserveForQuarantine();
+        break;
+      }
+      this.#quarantine.shift();
+      if (this.#reserved === idle) this.#reserved = undefined;
+      idle.exclusive = true;
+      this.#dispatch(idle, job);
+    }
+    const reserved = this.#quarantine.peek() === undefined ? undefined : this.#reserved;
+    for (let job = this.#queue.peek(); job !== undefined; job = this.#queue.peek()) {
+      let target: Executor | undefined;
+      for (const executor of this.#executors) {
+        if (executor.state !== 'ready' || executor.exclusive || executor === reserved) continue;
+        if (executor.jobs.size >= this.#capacity) continue;
+        if (target === undefined || executor.jobs.size < target.jobs.size) target = executor;
+      }
+      if (target === undefined) return;
+      this.#queue.shift();
+      this.#dispatch(target, job);
+    }
+  }
+
+  #reserveForQuarantine(): void {
+    if (this.#reserved?.state === 'ready') return;
+    let least: Executor | undefined;
+    for (const executor of this.#executors) {
+      if (executor.state !== 'ready' || executor.exclusive) continue;
+      if (least === undefined || executor.jobs.size < least.jobs.size) least = executor;
+    }
+    this.#reserved = least;
+  }
+
+  #dispatch(executor: Executor, job: Job): void {
+    this.#queued--;
+    this.#inFlight++;
+    job.place = 'executor';
+    job.executor = executor;
+    if (executor.jobs.size === 0) {
+      executor.process.setReferenced(true);
+      executor.idleMark = undefined;
+    }
+    executor.jobs.set(job.key, job);
+    if (executor.running < this.#options.threadsPerExecutor) {
+      executor.running++;
+      job.runningSince = Date.now();
+    } else {
+      job.runningSince = 0;
+    }
+    executor.process.send({ type: 'run', id: job.key, task: job.task });
+  }
+
+  /** Takes an answered job off its executor, mirroring the executor starting its next waiting one. */
+  #detach(job: Job): void {
+    const executor = job.executor;
+    if (executor === undefined) return;
+    executor.jobs.delete(job.key);
+    job.executor = undefined;
+    this.#inFlight--;
+    if (job.runningSince !== 0) {
+      executor.running--;
+      for (const next of executor.jobs.values()) {
+        if (next.runningSince !== 0) continue;
+        next.runningSince = Date.now();
+        executor.running++;
+        break;
+      }
+    }
+    if (executor.jobs.size === 0) {
+      executor.exclusive = false;
+      if (executor.state !== 'dead') executor.process.setReferenced(false);
+    }
+  }
+
+  #settle(job: Job, result: Result): void {
+    if (job.place === 'done') return;
+    if (job.place === 'queued') this.#queued--;
+    job.place = 'done';
+    if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
+    job.resolve(result);
+    if (this.#drained !== undefined && this.#queued === 0 && this.#inFlight === 0) this.#drained.resolve();
+  }
+
+  // ── executor messages ─────────────────────────────────────────────────────────────────────────
+
+  #onMessage(executor: Executor, message: FromExecutor): void {
+    // Answers from an executor the pool already gave up on are void: its jobs were answered.
+    if (executor.state === 'dead') return;
+    switch (message.type) {
+      case 'ready':
+        executor.state = 'ready';
+        this.#startFailures = 0;
+        executor.process.setReferenced(executor.jobs.size > 0);
+        executor.started.resolve();
+        this.#pump();
+        return;
+      case 'done': {
+        const job = executor.jobs.get(message.id);
+        if (job === undefined) return;
+        this.#detach(job);
+        this.#consecutiveDeaths = 0;
+        this.#settle(job, this.#pipeline.fromOutcome(message.outcome, job, executor.process.pid));
+        this.#pump();
+        return;
+      }
+      case 'failed': {
+        const job = executor.jobs.get(message.id);
+        if (job === undefined) return;
+        this.#detach(job);
+        if (message.reason.startsWith('ERR_WORKER_OUT_OF_MEMORY')) {
+          // The thread's own heap gave out while it ran only this job.
+          this.#settle(job, this.#pipeline.withoutRun('memory_limit', job, memoryError('the thread running it ran out of memory'), { pid: executor.process.pid }));
+        } else {
+          this.#retryOrFail(job, { quarantine: true }, {
+            name: 'InternalError',
+            message: `the executor could not run the job: ${message.reason}`,
+            code: POOL_ERROR_CODES.EXECUTOR_FAILED,
+          }, executor.process.pid);
+        }
+        this.#pump();
+        return;
+      }
+    }
+  }
+
+  #retryOrFail(job: Job, how: { quarantine: boolean }, lastError: ResultError, pid: number): void {
+    if (job.cancelRequested) {
+      this.#settle(job, this.#pipeline.withoutRun('cancelled', job, cancelledError(), { pid }));
+      return;
+    }
+    if (job.runs >= this.#options.maxAttempts || this.#stopping) {
+      this.#settle(job, this.#pipeline.withoutRun('internal_error', job, lastError, { pid }));
+      return;
+    }
+    job.runs++;
+    job.attempt++;
+    job.place = 'queued';
+    this.#queued++;
+    if (how.quarantine) this.#quarantine.push(job);
+    else this.#queue.unshift(job);
+  }
+
+  // ── life and death of executors ───────────────────────────────────────────────────────────────
+
+  #spawn(index: number): void {
+    const started = Promise.withResolvers<void>();
+    // Only createPool awaits this; a replacement that fails to start is handled by its death.
+    started.promise.catch(() => {});
+    let executor!: Executor;
+    const process = new ExecutorProcess(this.#options.executorPath, this.#config, (message) =>
+      this.#onMessage(executor, message),
+    );
+    executor = {
+      index,
+      process,
+      state: 'starting',
+      jobs: new Map(),
+      running: 0,
+      exclusive: false,
+      spawnedAt: Date.now(),
+      idleMark: undefined,
+      started,
+    };
+    this.#executors[index] = executor;
+    void executor.process.exited.then((exit) => this.#onExit(executor, exit));
+    this.#options.logger?.info({ event: 'executor_spawned', executor: index, pid: executor.process.pid }, 'executor spawned');
+  }
+
+  #onExit(executor: Executor, exit: ExecutorExit): void {
+    if (executor.state !== 'dead') {
+      this.#bury(executor, exit.outOfMemory ? { kind: 'oom' } : { kind: 'crash', exit });
+    }
+    this.#options.logger?.info(
+      { event: 'executor_exited', executor: executor.index, pid: executor.process.pid, code: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
+      'executor exited',
+    );
+    if (this.#stopping || this.#executors[executor.index] !== executor) return;
+    const deaths = this.#consecutiveDeaths;
+    const delay = deaths === 0 ? 0 : Math.min(RESPAWN_BASE_MS * 2 ** (deaths - 1), RESPAWN_MAX_MS);
+    const timer = setTimeout(() => {
+      this.#respawns.delete(timer);
+      if (this.#stopping) return;
+      this.#restarts++;
+      this.#spawn(executor.index);
+      this.#options.logger?.info({ event: 'executor_replaced', executor: executor.index, delayMs: delay }, 'executor replaced');
+    }, delay);
+    this.#respawns.add(timer);
+  }
+
+  /** Kills an executor on the pool's own judgement and answers its jobs now. */
+  #kill(executor: Executor, death: Death): void {
+    if (executor.state === 'dead') return;
+    this.#bury(executor, death);
+    executor.process.kill();
+  }
+
+  /** Marks an executor dead and answers (or re-queues) every job it held. */
+  #bury(executor: Executor, death: Death): void {
+    const wasReady = executor.state === 'ready';
+    executor.state = 'dead';
+    if (this.#reserved === executor) this.#reserved = undefined;
+    executor.started.reject(new Error(`executor ${executor.index} died before it was ready (${describeDeath(death)})`));
+    if (death.kind !== 'shutdown') {
+      this.#consecutiveDeaths++;
+      if (!wasReady) this.#startFailures++;
+      this.#options.logger?.warn(
+        { event: 'executor_died', executor: executor.index, pid: executor.process.pid, cause: describeDeath(death), jobs: executor.jobs.size },
+        'executor died',
+      );
+    }
+    const jobs = [...executor.jobs.values()];
+    const alone = jobs.length === 1;
+    const pid = executor.process.pid;
+    const now = Date.now();
+    for (const job of jobs) {
+      const wallTimeMs = job.runningSince === 0 ? 0 : now - job.runningSince;
+      this.#detach(job);
+      if (death.kind === 'deadline' && death.culprits.has(job)) {
+        this.#settle(job, this.#pipeline.withoutRun('timeout', job, timeoutError(job), { pid, wallTimeMs }));
+      } else if (alone && (death.kind === 'memory' || death.kind === 'oom')) {
+        const why = death.kind === 'memory' ? `grew its executor past ${this.#options.executorMemoryMb} MiB resident` : 'exhausted memory and crashed its executor';
+        this.#settle(job, this.#pipeline.withoutRun('memory_limit', job, memoryError(`the job ${why}`), { pid, wallTimeMs }));
+      } else {
+        // Innocent bystanders of a known culprit go back to the front; anyone else in quarantine.
+        this.#retryOrFail(job, { quarantine: death.kind !== 'deadline' }, {
+          name: 'InternalError',
+          message: `the executor running the job died (${describeDeath(death)})`,
+          code: POOL_ERROR_CODES.EXECUTOR_DIED,
+        }, pid);
+      }
+    }
+    if (this.#startFailures >= START_FAILURES_BEFORE_GIVING_UP && !this.#executors.some((each) => each.state === 'ready')) {
+      this.#answerWaitingJobs('internal_error', {
+        name: 'InternalError',
+        message: `executors keep failing to start (${this.#startFailures} in a row)`,
+        code: POOL_ERROR_CODES.EXECUTOR_UNAVAILABLE,
+      });
+    }
+    this.#pump();
+  }
+
+  #answerWaitingJobs(status: 'internal_error', error: ResultError): void {
+    for (const queue of [this.#quarantine, this.#queue]) {
+      for (const job of queue.drain()) this.#settle(job, this.#pipeline.withoutRun(status, job, error));
+    }
+  }
+
+  /** Every SAMPLE_MS: memory ceilings, the pool's deadlines, start timeouts, idle spinning. */
+  #sample(): void {
+    const now = Date.now();
+    for (const executor of this.#executors) {
+      if (executor.state === 'dead') continue;
+      if (executor.state === 'starting' && now - executor.spawnedAt > READY_TIMEOUT_MS) {
+        this.#kill(executor, { kind: 'start_timeout' });
+        continue;
+      }
+      const residentMb = executor.process.residentMb();
+      if (residentMb !== undefined && residentMb > this.#options.executorMemoryMb) {
+        this.#kill(executor, { kind: 'memory', residentMb });
+        continue;
+      }
+      if (executor.jobs.size > 0) {
+        let culprits: Set<Job> | undefined;
+        for (const job of executor.jobs.values()) {
+          if (job.runningSince !== 0 && now > job.runningSince + job.limits.timeoutMs + this.#options.poolGraceMs) {
+            (culprits ??= new Set()).add(job);
+          }
+        }
+        if (culprits !== undefined) this.#kill(executor, { kind: 'deadline', culprits });
+        continue;
+      }
+      if (executor.state === 'ready') this.#checkIdleSpin(executor, now);
+    }
+  }
+
+  /** An isolate that keeps running after its job was answered shows up as CPU burnt while idle. */
+  #checkIdleSpin(executor: Executor, now: number): void {
+    const mark = executor.idleMark;
+    if (mark !== undefined && now - mark.at < IDLE_SPIN_WINDOW_MS) return;
+    const cpuSeconds = executor.process.cpuSeconds();
+    if (cpuSeconds === undefined) return;
+    if (mark !== undefined && (cpuSeconds - mark.cpuSeconds) * 1000 > (now - mark.at) * IDLE_SPIN_CPU_SHARE) {
+      this.#kill(executor, { kind: 'idle_spin' });
+      return;
+    }
+    executor.idleMark = { at: now, cpuSeconds };
+  }
+
+  /**
+   * Lets accepted jobs finish for up to `deadlineMs` (retries and replacements included), answers
+   * what is left internal_error POOL_CLOSED, then stops every executor and waits for it to exit.
+   */
+  async shutdown(deadlineMs: number): Promise<void> {
+    if (this.#queued + this.#inFlight > 0 && deadlineMs > 0) {
+      this.#drained = Promise.withResolvers<void>();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#drained.promise,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, deadlineMs);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#stopping = true;
+    const closedError: ResultError = { name: 'InternalError', message: 'the pool closed before the job finished', code: POOL_ERROR_CODES.POOL_CLOSED };
+    this.#answerWaitingJobs('internal_error', closedError);
+    for (const executor of this.#executors) {
+      for (const job of [...executor.jobs.values()]) {
+        this.#detach(job);
+        this.#settle(job, this.#pipeline.withoutRun('internal_error', job, closedError, { pid: executor.process.pid }));
+      }
+    }
+    clearInterval(this.#sampler);
+    for (const timer of this.#respawns) clearTimeout(timer);
+    this.#respawns.clear();
+    await Promise.all(this.#executors.map((executor) => this.#stop(executor)));
+  }
+
+  async #stop(executor: Executor): Promise<void> {
+    executor.process.setReferenced(true);
+    if (executor.state !== 'dead') {
+      this.#bury(executor, { kind: 'shutdown' });
+      executor.process.shutdown();
+      let timer: NodeJS.Timeout | undefined;
+      const gone = await Promise.race([
+        executor.process.exited.then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(resolve, SHUTDOWN_GRACE_MS, false);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!gone) executor.process.kill();
+    }
+    await executor.process.exited;
+  }
+}
+
+function describeDeath(death: Death): string {
+  switch (death.kind) {
+    case 'memory':
+      return `resident memory ${Math.round(death.residentMb)} MiB over the ceiling`;
+    case 'oom':
+      return 'V8 fatal out-of-memory';
+    case 'deadline':
+      return 'a job overran its deadline';
+    case 'idle_spin':
+      return 'burning CPU with no job';
+    case 'start_timeout':
+      return 'not ready in time';
+    case 'crash':
+      return death.exit.signal !== null ? `signal ${death.exit.signal}` : `exit code ${String(death.exit.code)}`;
+    case 'shutdown':
+      return 'shut down';
+  }
+}
+
+function memoryError(message: string): ResultError {
+  return { name: 'MemoryLimitError', message };
+}
+
+function timeoutError(job: Job): ResultError {
+  return {
+    name: 'TimeoutError',
+    message: `Script ran past its ${job.limits.timeoutMs} ms wall-clock limit and its executor was killed`,
+    limit: 'wall',
+  };
+}
