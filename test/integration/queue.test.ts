@@ -96,8 +96,10 @@ describe('client and worker over real Redis', () => {
     const result = await c.execute({ code: 'throw new TypeError("nope")' });
     expect(result.status).toBe('error');
     expect(result.error?.message).toContain('nope');
+    expect(result.metrics.attempt).toBe(1);
     const job = await rawQueue(queue).getJob(result.id as string);
-    expect(job?.attemptsMade).toBe(0);
+    // BullMQ counts the finished attempt too: one attempt, no retry.
+    expect(job?.attemptsMade).toBe(1);
     expect(await job?.getState()).toBe('completed');
   });
 
@@ -152,7 +154,7 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const fields = result.rejection?.reasons.map((r) => r.field) ?? [];
     expect(fields).toEqual(expect.arrayContaining(['code', 'limits.timeoutMs']));
     expect(result.rejection?.reasons.every((r) => r.rule === 'validation')).toBe(true);
-    expect((await producer.getJob(job.id as string))?.attemptsMade).toBe(0);
+    expect((await producer.getJob(job.id as string))?.attemptsMade).toBe(1);
   });
 });
 
