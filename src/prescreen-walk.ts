@@ -311,7 +311,7 @@ export function screenProgram(
 }
 
 /** The keys holding child nodes, per ESTree node type acorn produces; a table beats for-in. */
-const CHILD_KEYS: Readonly<Record<string, readonly string[]>> = {
+const CHILD_KEYS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries({
   Program: ['body'], ExpressionStatement: ['expression'], BlockStatement: ['body'], StaticBlock: ['body'],
   EmptyStatement: [], DebuggerStatement: [], WithStatement: ['object', 'body'], ReturnStatement: ['argument'],
   LabeledStatement: ['label', 'body'], BreakStatement: ['label'], ContinueStatement: ['label'],
@@ -338,7 +338,7 @@ const CHILD_KEYS: Readonly<Record<string, readonly string[]>> = {
   ExportDefaultDeclaration: ['declaration'], ExportAllDeclaration: ['exported', 'source', 'attributes'],
   ImportExpression: ['source', 'options'], ChainExpression: ['expression'], ParenthesizedExpression: ['expression'],
   Identifier: [], PrivateIdentifier: [], Literal: [],
-};
+}));
 
 /** Every node with its parent, depth-first, without recursion. */
 function flatten(program: Program): Entry[] {
@@ -349,7 +349,7 @@ function flatten(program: Program): Entry[] {
     entries.push(entry);
     const node = entry.node as unknown as Record<string, unknown>;
     // A node type newer than this table is walked generically, so nothing under it goes unseen.
-    const keys = CHILD_KEYS[entry.node.type] ?? Object.keys(node).filter((key) => key !== 'type');
+    const keys = CHILD_KEYS.get(entry.node.type) ?? Object.keys(node).filter((key) => key !== 'type');
     for (const key of keys) {
       const value = node[key];
       if (Array.isArray(value)) {

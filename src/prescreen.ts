@@ -158,9 +158,11 @@ class Findings implements FindingSink {
     const count = (this.#counts.get(rule) ?? 0) + 1;
     this.#counts.set(rule, count);
     if (count > MAX_FINDINGS_PER_RULE) return;
-    const finding: Warning = { rule, message };
+    const enforced = this.#options.mode === 'enforce';
+    // Report mode is how operators try rules out: say which findings enforce mode would reject.
+    const finding: Warning = { rule, message: severity === 'block' && !enforced ? `${message} (rejected in enforce mode)` : message };
     if (offset !== undefined) Object.assign(finding, this.#position(offset));
-    if (severity === 'block' && this.#options.mode === 'enforce') this.#blocked.push(finding);
+    if (severity === 'block' && enforced) this.#blocked.push(finding);
     else this.#warnings.push(finding);
   }
 

@@ -101,6 +101,8 @@ describe('report mode', () => {
     const report = prescreen(`${ESCAPE};\nprocess.exit()`, compiled);
     expect(report.blocked).toEqual([]);
     expect(report.warnings.map((warning) => warning.rule)).toEqual(['function_constructor_chain', 'host_only_name']);
+    expect(report.warnings[0]?.message).toMatch(/\(rejected in enforce mode\)$/);
+    expect(report.warnings[1]?.message).not.toMatch(/enforce mode/);
   });
 
   it('reports a crossed bound as a warning and skips screening', () => {
