@@ -42,8 +42,12 @@ const READY_TIMEOUT_MS = 30_000;
 /** close(): how long an executor gets to exit after `shutdown` before it is killed. */
 const SHUTDOWN_GRACE_MS = 2_000;
 /** An executor with no job that burns more than this share of a core over the window is wedged. */
+// A quarter of a core: a ghost on a machine shared with busier processes may get little more, while
+// an idle executor's own work (refilling spare isolates, GC) stays far below it.
 const IDLE_SPIN_WINDOW_MS = 2_000;
-const IDLE_SPIN_CPU_SHARE = 0.5;
+const IDLE_SPIN_CPU_SHARE = 0.25;
+/** A young executor is still loading isolated-vm and preparing spares: not judged before this. */
+const IDLE_SPIN_AFTER_SPAWN_MS = 5_000;
 /** Replacement backoff after consecutive deaths: BASE × 2^(n−1), capped. */
 const RESPAWN_BASE_MS = 25;
 const RESPAWN_MAX_MS = 5_000;
@@ -486,6 +490,7 @@ export class Supervisor {
 
   /** An isolate that keeps running after its job was answered shows up as CPU burnt while idle. */
   #checkIdleSpin(executor: Executor, now: number): void {
+    if (now - executor.spawnedAt < IDLE_SPIN_AFTER_SPAWN_MS) return;
     const mark = executor.idleMark;
     if (mark !== undefined && now - mark.at < IDLE_SPIN_WINDOW_MS) return;
     const cpuSeconds = executor.process.cpuSeconds();

@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, PoolClosedError, type Pool, type PoolOptions } from '../../src/pool.ts';
 
@@ -216,6 +217,22 @@ describe('resource ceilings', () => {
     }
   });
 
+  it('replaces an executor whose timed-out thread cannot be terminated (stuck in native code)', async () => {
+    const pool = await scriptedPool();
+    try {
+      const { pidFile, pid } = pidProbe();
+      const result = await pool.execute({ code: 'wedge', input: { pidFile }, limits: { timeoutMs: 100 } });
+      expect(result).toMatchObject({ status: 'timeout', error: { limit: 'wall' } });
+      const executorPid = await pid();
+      await waitFor(() => (isAlive(executorPid) ? undefined : true), 'the wedged executor to go');
+      const next = await pool.execute({ code: 'echo' });
+      expect(next.status).toBe('ok');
+      expect(next.metrics.worker.pid).not.toBe(executorPid);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('replaces an executor that burns CPU with no job in flight (an isolate that would not stop)', async () => {
     const pool = await scriptedPool();
     try {
@@ -228,6 +245,25 @@ describe('resource ceilings', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe('lifecycle logging', () => {
+  it('logs executor spawns, deaths with their cause, and replacements — never code or output', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const pool = await scriptedPool({ logger, maxAttempts: 1 });
+    try {
+      await pool.execute({ code: 'echo secret-code', input: 'secret-input' });
+      await pool.execute({ code: 'abort' });
+      await waitFor(() => lines.find((line) => line.event === 'executor_replaced'), 'the replacement to be logged');
+    } finally {
+      await pool.close();
+    }
+    const events = lines.map((line) => line.event);
+    expect(events).toEqual(expect.arrayContaining(['executor_spawned', 'executor_died', 'executor_exited', 'executor_replaced']));
+    expect(lines.find((line) => line.event === 'executor_died')).toMatchObject({ cause: 'signal SIGABRT', jobs: 1 });
+    expect(JSON.stringify(lines)).not.toMatch(/secret/);
   });
 });
 
