@@ -18,6 +18,7 @@
 //   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
 //   'module'  (entryNamespace)                                  → 'done' | 'pending'
 //   'collect' ()                                                → output snapshot (after a limit hit)
+//   'warm'    ()                                                → 'done'   (once, while a spare)
 // The outcome always travels through settle(), never as a return value: an unhandled rejection
 // left behind by the snippet makes isolated-vm reject the call itself, and the outcome must survive.
 //
@@ -188,13 +189,29 @@ function capString(s, maxBytes) {
 }
 
 // ---- output: head and tail kept, everything counted -------------------------------------------
-function makeStream(index, cap) {
+// Harness state objects are built by constructors whose prototype has a null prototype: own
+// properties only, no inherited setter a snippet could plant, and V8 keeps them fast (a literal
+// with __proto__: null would be a slow dictionary object).
+const NULL_PROTO = Object.create(null);
+function Stream(index, cap) {
   const headCap = cap >= 0 ? (cap - cap % 2) / 2 : 0;
-  return {
-    __proto__: null, index, cap, headCap, tailCap: cap - headCap,
-    total: 0, head: '', headBytes: 0, headOpen: true, headFlushed: 0,
-    tail: '', tailBytes: 0, tailDirty: 0, tailFlushedAt: 0,
-  };
+  this.index = index;
+  this.cap = cap;
+  this.headCap = headCap;
+  this.tailCap = cap - headCap;
+  this.total = 0;
+  this.head = '';
+  this.headBytes = 0;
+  this.headOpen = true;
+  this.headFlushed = 0;
+  this.tail = '';
+  this.tailBytes = 0;
+  this.tailDirty = 0;
+  this.tailFlushedAt = 0;
+}
+Stream.prototype = NULL_PROTO;
+function makeStream(index, cap) {
+  return new Stream(index, cap);
 }
 let out = makeStream(0, 0);
 let err = makeStream(1, 0);
@@ -260,12 +277,19 @@ function write(st, text) {
 function snapshot() {
   trimTail(out);
   trimTail(err);
-  return {
-    __proto__: null,
-    stdoutHead: out.head, stdoutTail: out.tail, stdoutTotalBytes: out.total,
-    stderrHead: err.head, stderrTail: err.tail, stderrTotalBytes: err.total,
-  };
+  return new Snapshot();
 }
+function Snapshot() {
+  this.stdoutHead = out.head;
+  this.stdoutTail = out.tail;
+  this.stdoutTotalBytes = out.total;
+  this.stderrHead = err.head;
+  this.stderrTail = err.tail;
+  this.stderrTotalBytes = err.total;
+  this.status = 'ok';
+  this.truncatedValue = false;
+}
+Snapshot.prototype = NULL_PROTO;
 
 // ---- formatting for console (inspect-like, bounded, cycle-safe, getters never invoked) --------
 const MAX_DEPTH = 2;
@@ -555,12 +579,15 @@ let settled = false;
 function settle(outcome) {
   if (settled) return;
   settled = true;
+  settleHost(outcomeOf(outcome));
+}
+function outcomeOf(outcome) {
   const o = snapshot();
   o.status = outcome.status;
   o.truncatedValue = outcome.truncatedValue === true;
   if (outcome.valueJson !== undefined) o.valueJson = outcome.valueJson;
   if (outcome.error !== undefined) o.error = outcome.error;
-  settleHost(o);
+  return o;
 }
 function settleError(e, phase) {
   settle({ __proto__: null, status: 'error', error: describe(e, phase) });
@@ -619,9 +646,10 @@ function begin(inputJson, maxOutputBytes, resultCap) {
   out = makeStream(0, maxOutputBytes);
   err = makeStream(1, maxOutputBytes);
   maxResultBytes = resultCap;
-  const input = inputJson === undefined ? undefined : parse(inputJson);
-  defineProperty(G, 'input', { __proto__: null, value: input, writable: true, enumerable: true, configurable: true });
+  // No snippet has run yet: the plain store hits the data property defined at bootstrap.
+  G.input = inputJson === undefined ? undefined : parse(inputJson);
 }
+defineProperty(G, 'input', { __proto__: null, value: undefined, writable: true, enumerable: true, configurable: true });
 
 return function harness(op, a, b, c, d) {
   if (op === 'script') {
@@ -654,6 +682,18 @@ return function harness(op, a, b, c, d) {
     return finish(value);
   }
   if (op === 'collect') return snapshot();
+  if (op === 'warm') {
+    // Run once while the isolate is a spare: V8 compiles functions on their first call, and the
+    // job should not pay for compiling the harness. Nothing reaches the host; state is reset.
+    begin('{"warm":[1]}', 1024, 1024);
+    emit(out, formatArgs(['warm %s', 1, { a: [1, 'b'] }, -0]));
+    write(err, 'é😀\n');
+    outcomeOf({ __proto__: null, status: 'error', error: describe(new SyntaxError('warm'), 'runtime') });
+    isCompileError(new SyntaxError('warm'));
+    stringify(indirectEval('({ warm: [input] })' + SOURCE_URL));
+    begin(undefined, 0, 0);
+    return 'done';
+  }
   return 'unknown';
 };
 `;

@@ -133,6 +133,7 @@ async function prepareIsolate(memoryMb: number): Promise<Prepared> {
       result: { reference: true },
       filename: HARNESS_FILENAME,
     })) as ivm.Reference;
+    await harness.apply(undefined, ['warm']);
     return { isolate, context, harness, channel, memoryMb };
   } catch (error) {
     if (!isolate.isDisposed) isolate.dispose();
