@@ -1,8 +1,9 @@
-// The pre-screen's syntax rules: one iterative pass over an acorn tree (no recursion, so a deep
-// tree cannot exhaust the stack), reporting findings to a sink. Pure; called by src/prescreen.ts.
-import type { AnyNode, Expression, Node, Pattern, Program } from 'acorn';
+// The pre-screen's syntax rules: one pass over the flattened acorn tree (src/prescreen-tree.ts),
+// reporting findings to a sink. Pure; called by src/prescreen.ts.
+import type { AnyNode, Program } from 'acorn';
 import { foldConstant, type FoldContext, type Folded } from './prescreen-fold.ts';
 import type { RuleId } from './prescreen-rules.ts';
+import { collectBindings, flatten, isReference, type Entry } from './prescreen-tree.ts';
 
 export interface FindingSink {
   add(rule: RuleId, message: string, offset: number): void;
@@ -10,12 +11,6 @@ export interface FindingSink {
 
 /** Screens code given to eval/Function as a constant string; its findings land at `offset`. */
 export type NestedScreen = (code: string, what: string, offset: number) => void;
-
-interface Entry {
-  node: AnyNode;
-  parent: AnyNode | undefined;
-  key: string;
-}
 
 const HOST_ONLY: Readonly<Record<string, string>> = {
   process: "'process' is not available: the sandbox has no host process, environment or file system",
@@ -307,180 +302,6 @@ export function screenProgram(
       default:
         break;
     }
-  }
-}
-
-/** The keys holding child nodes, per ESTree node type acorn produces; a table beats for-in. */
-const CHILD_KEYS: ReadonlyMap<string, readonly string[]> = new Map(Object.entries({
-  Program: ['body'], ExpressionStatement: ['expression'], BlockStatement: ['body'], StaticBlock: ['body'],
-  EmptyStatement: [], DebuggerStatement: [], WithStatement: ['object', 'body'], ReturnStatement: ['argument'],
-  LabeledStatement: ['label', 'body'], BreakStatement: ['label'], ContinueStatement: ['label'],
-  IfStatement: ['test', 'consequent', 'alternate'], SwitchStatement: ['discriminant', 'cases'],
-  SwitchCase: ['test', 'consequent'], ThrowStatement: ['argument'], TryStatement: ['block', 'handler', 'finalizer'],
-  CatchClause: ['param', 'body'], WhileStatement: ['test', 'body'], DoWhileStatement: ['body', 'test'],
-  ForStatement: ['init', 'test', 'update', 'body'], ForInStatement: ['left', 'right', 'body'],
-  ForOfStatement: ['left', 'right', 'body'], FunctionDeclaration: ['id', 'params', 'body'],
-  VariableDeclaration: ['declarations'], VariableDeclarator: ['id', 'init'],
-  ClassDeclaration: ['id', 'superClass', 'body'], ClassExpression: ['id', 'superClass', 'body'], ClassBody: ['body'],
-  MethodDefinition: ['key', 'value'], PropertyDefinition: ['key', 'value'], ThisExpression: [], Super: [],
-  ArrayExpression: ['elements'], ObjectExpression: ['properties'], Property: ['key', 'value'],
-  FunctionExpression: ['id', 'params', 'body'], ArrowFunctionExpression: ['params', 'body'],
-  UnaryExpression: ['argument'], UpdateExpression: ['argument'], BinaryExpression: ['left', 'right'],
-  AssignmentExpression: ['left', 'right'], LogicalExpression: ['left', 'right'], MemberExpression: ['object', 'property'],
-  ConditionalExpression: ['test', 'consequent', 'alternate'], CallExpression: ['callee', 'arguments'],
-  NewExpression: ['callee', 'arguments'], SequenceExpression: ['expressions'], YieldExpression: ['argument'],
-  AwaitExpression: ['argument'], TemplateLiteral: ['quasis', 'expressions'], TaggedTemplateExpression: ['tag', 'quasi'],
-  TemplateElement: [], ObjectPattern: ['properties'], ArrayPattern: ['elements'], RestElement: ['argument'],
-  AssignmentPattern: ['left', 'right'], SpreadElement: ['argument'], MetaProperty: ['meta', 'property'],
-  ImportDeclaration: ['specifiers', 'source', 'attributes'], ImportSpecifier: ['imported', 'local'],
-  ImportDefaultSpecifier: ['local'], ImportNamespaceSpecifier: ['local'], ImportAttribute: ['key', 'value'],
-  ExportNamedDeclaration: ['declaration', 'specifiers', 'source', 'attributes'], ExportSpecifier: ['local', 'exported'],
-  ExportDefaultDeclaration: ['declaration'], ExportAllDeclaration: ['exported', 'source', 'attributes'],
-  ImportExpression: ['source', 'options'], ChainExpression: ['expression'], ParenthesizedExpression: ['expression'],
-  Identifier: [], PrivateIdentifier: [], Literal: [],
-}));
-
-/** Every node with its parent, depth-first, without recursion. */
-function flatten(program: Program): Entry[] {
-  const entries: Entry[] = [];
-  const stack: Entry[] = [{ node: program as AnyNode, parent: undefined, key: '' }];
-  while (stack.length > 0) {
-    const entry = stack.pop() as Entry;
-    entries.push(entry);
-    const node = entry.node as unknown as Record<string, unknown>;
-    // A node type newer than this table is walked generically, so nothing under it goes unseen.
-    const keys = CHILD_KEYS.get(entry.node.type) ?? Object.keys(node).filter((key) => key !== 'type');
-    for (const key of keys) {
-      const value = node[key];
-      if (Array.isArray(value)) {
-        for (let i = value.length - 1; i >= 0; i--) {
-          if (isNode(value[i])) stack.push({ node: value[i] as AnyNode, parent: entry.node, key });
-        }
-      } else if (isNode(value)) {
-        stack.push({ node: value as AnyNode, parent: entry.node, key });
-      }
-    }
-  }
-  return entries;
-}
-
-function isNode(value: unknown): value is Node {
-  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
-}
-
-function collectBindings(entries: readonly Entry[]): {
-  declared: Set<string>;
-  constants: Map<string, Expression | null>;
-  functionNames: Set<string>;
-} {
-  const declared = new Set<string>();
-  const constants = new Map<string, Expression | null>();
-  const functionNames = new Set<string>();
-  const bindingCount = new Map<string, number>();
-  const declare = (pattern: Pattern | null | undefined): void => {
-    for (const name of patternNames(pattern)) {
-      declared.add(name);
-      bindingCount.set(name, (bindingCount.get(name) ?? 0) + 1);
-    }
-  };
-  for (const { node, parent } of entries) {
-    switch (node.type) {
-      case 'VariableDeclarator':
-        declare(node.id);
-        if (parent?.type === 'VariableDeclaration' && parent.kind === 'const' && node.id.type === 'Identifier' && node.init) {
-          constants.set(node.id.name, constants.has(node.id.name) ? null : node.init);
-        }
-        break;
-      case 'FunctionDeclaration':
-      case 'FunctionExpression':
-      case 'ArrowFunctionExpression':
-        if (node.type !== 'ArrowFunctionExpression' && node.id) {
-          declare(node.id);
-          if (node.type === 'FunctionDeclaration') functionNames.add(node.id.name);
-        }
-        for (const param of node.params) declare(param);
-        break;
-      case 'ClassDeclaration':
-      case 'ClassExpression':
-        if (node.id) {
-          declare(node.id);
-          if (node.type === 'ClassDeclaration') functionNames.add(node.id.name);
-        }
-        break;
-      case 'CatchClause':
-        declare(node.param);
-        break;
-      case 'ImportSpecifier':
-      case 'ImportDefaultSpecifier':
-      case 'ImportNamespaceSpecifier':
-        declare(node.local);
-        break;
-      default:
-        break;
-    }
-  }
-  // Scopes are not modelled: a name bound more than once (a parameter elsewhere, a minifier's
-  // reused letter) may mean anything, so it is neither a known constant nor a known function.
-  for (const [name, count] of bindingCount) {
-    if (count > 1) {
-      constants.set(name, null);
-      functionNames.delete(name);
-    }
-  }
-  return { declared, constants, functionNames };
-}
-
-function patternNames(root: Pattern | null | undefined): string[] {
-  const names: string[] = [];
-  const stack: (AnyNode | null | undefined)[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (!node) continue;
-    switch (node.type) {
-      case 'Identifier':
-        names.push(node.name);
-        break;
-      case 'ObjectPattern':
-        for (const property of node.properties) stack.push(property.type === 'Property' ? property.value : property);
-        break;
-      case 'ArrayPattern':
-        stack.push(...node.elements);
-        break;
-      case 'AssignmentPattern':
-        stack.push(node.left);
-        break;
-      case 'RestElement':
-        stack.push(node.argument);
-        break;
-      default:
-        break;
-    }
-  }
-  return names;
-}
-
-/** Whether an Identifier names a variable (and is not a property key, label or import/export name). */
-function isReference({ parent, key, node }: Entry): boolean {
-  if (parent === undefined) return true;
-  switch (parent.type) {
-    case 'MemberExpression':
-      return key !== 'property' || parent.computed;
-    case 'Property':
-      return key !== 'key' || parent.computed;
-    case 'MethodDefinition':
-    case 'PropertyDefinition':
-      return key !== 'key' || parent.computed;
-    case 'LabeledStatement':
-    case 'BreakStatement':
-    case 'ContinueStatement':
-    case 'MetaProperty':
-      return false;
-    case 'ExportSpecifier':
-      return key === 'local' && node !== parent.exported;
-    case 'ImportSpecifier':
-      return false;
-    default:
-      return true;
   }
 }
 
