@@ -77,8 +77,9 @@ class Channel {
 
   /** Bounds the head chunks accepted on the host to what the job's cap allows. */
   open(maxOutputBytes: number): void {
+    // A UTF-16 code unit is at least one UTF-8 byte: a head within its bytes is within this many units.
     const half = Math.floor(maxOutputBytes / 2);
-    this.#headBudget = [half * 4, half * 4]; // chars may be up to 3 bytes; the final cut is by bytes
+    this.#headBudget = [half, half];
   }
 
   /** The snippet printed after the outcome settled: its output is collected again once idle. */
@@ -419,12 +420,16 @@ async function linkModule(prepared: Prepared, code: string): Promise<Linked> {
     error.name = 'ImportError';
     return { error };
   }
-  const entry = isolate.compileModuleSync(ENTRY_SOURCE, { filename: ENTRY_FILENAME });
-  entry.instantiateSync(context, (specifier) => {
-    if (specifier === SNIPPET_SPECIFIER) return snippet;
-    throw new Error(`import of '${specifier}' is not available`);
-  });
-  return { entry, snippet };
+  try {
+    const entry = isolate.compileModuleSync(ENTRY_SOURCE, { filename: ENTRY_FILENAME });
+    entry.instantiateSync(context, (specifier) => {
+      if (specifier === SNIPPET_SPECIFIER) return snippet;
+      throw new Error(`import of '${specifier}' is not available`);
+    });
+    return { entry, snippet };
+  } catch (error) {
+    return { error }; // linking the snippet failed: V8's message, as a compile error
+  }
 }
 
 /**
