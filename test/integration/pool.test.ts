@@ -1,8 +1,28 @@
 // createPool end to end with the real thread module (workers/thread.ts): real executor processes,
 // real piscina threads, real isolated-vm isolates. Every status through the pool, cancellation of
 // a running snippet, a snippet that takes its executor down, and many jobs at once.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../../src/pool.ts';
+
+/** Pids of this process's executor children, from /proc. */
+function executorPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent !== process.pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes('executor')) pids.push(Number(entry));
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return pids;
+}
+
+const BUSY_300_MS = 'const end = Date.now() + 300; while (Date.now() < end) {} "done"';
 
 describe('createPool with real isolates', () => {
   let pool: Pool;
@@ -10,7 +30,10 @@ describe('createPool with real isolates', () => {
     // A low RSS ceiling, so that a snippet V8 cannot contain is stopped by the pool quickly.
     pool = await createPool({ executors: 1, threadsPerExecutor: 2, executorMemoryMb: 600 });
   });
-  afterAll(() => pool.close());
+  afterAll(async () => {
+    await pool.close();
+    expect(executorPids()).toEqual([]);
+  });
 
   it('ok: a script’s completion value, console output, metrics', async () => {
     const result = await pool.execute({ code: 'console.log("hi", input.n); [input.n * 2, "x"]', input: { n: 21 } });
@@ -69,6 +92,26 @@ describe('createPool with real isolates', () => {
     expect(['memory_limit', 'timeout']).toContain(result.status);
     const next = await pool.execute({ code: '"still serving"' });
     expect(next).toMatchObject({ status: 'ok', value: 'still serving' });
+  });
+
+  it('an executor killed from outside mid-snippet: the snippet runs again, the pool serves on', async () => {
+    const [executorPid] = executorPids();
+    expect(executorPid).toBeDefined();
+    const running = pool.execute({ code: BUSY_300_MS });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.kill(executorPid ?? 0, 'SIGKILL');
+    const result = await running;
+    expect(result).toMatchObject({ status: 'ok', value: 'done', metrics: { attempt: 2 } });
+    expect(result.metrics.worker.pid).not.toBe(executorPid);
+  });
+
+  it('the co-runner of a snippet that brings its executor down is not blamed', async () => {
+    const [innocent, culprit] = await Promise.all([
+      pool.execute({ code: BUSY_300_MS, limits: { timeoutMs: 10_000 } }),
+      pool.execute({ code: 'new Array(1e8).fill(0); 1' }),
+    ]);
+    expect(innocent).toMatchObject({ status: 'ok', value: 'done' });
+    expect(['memory_limit', 'timeout']).toContain(culprit.status);
   });
 
   it('runs 300 concurrent trivial jobs, all ok', async () => {
