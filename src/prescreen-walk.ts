@@ -143,7 +143,9 @@ export function screenProgram(
   const screenCodeArgument = (arg: AnyNode | undefined, what: string, at: number, rule: RuleId): void => {
     if (arg === undefined || arg.type === 'SpreadElement') return;
     const folded = foldConstant(arg, fold);
-    if (folded === undefined) {
+    if (folded === undefined && budget.chars <= 0) {
+      sink.add(rule, `more code is given to ${what} than this screen reads; the rest is not screened`, at);
+    } else if (folded === undefined) {
       sink.add(rule, `${what} runs code built at run time, which this screen cannot read`, at);
     } else if (typeof folded.value === 'string') {
       nested(folded.value, what, at);

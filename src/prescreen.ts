@@ -60,8 +60,11 @@ export function prescreen(code: string, options: CompiledPrescreenOptions): Pres
   }
   if (parsed.kind === 'syntax_error') return findings.report({ parsed: false });
 
-  // Total characters constant folding may produce, nested screens included: linear in the input.
+  // Work stays linear in the input: constant folding may produce 4× its length in characters, and
+  // nested screens may parse as much code as the snippet holds (a constant given to eval ten times
+  // is not screened ten times).
   const budget = { chars: 4 * code.length + 64 * 1024 };
+  let nestedChars = code.length + 16 * 1024;
   const screen = (program: Program, source: string, sink: FindingSink, level: number): void => {
     screenProgram(program, source, sink, (inner, what, offset) => {
       const nestedSink: FindingSink = {
@@ -71,7 +74,11 @@ export function prescreen(code: string, options: CompiledPrescreenOptions): Pres
         nestedSink.add('eval_usage', 'code is nested in eval too deeply to screen', 0);
         return;
       }
-      budget.chars -= inner.length;
+      if (inner.length > nestedChars) {
+        sink.add('eval_usage', `more code is given to ${what} than this screen reads; the rest is not screened`, offset);
+        return;
+      }
+      nestedChars -= inner.length;
       const innerBound = checkBounds(inner, options);
       if (innerBound !== undefined) return nestedSink.add(innerBound.rule, innerBound.message, 0);
       const innerParsed = parseCode(inner);

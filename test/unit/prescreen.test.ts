@@ -307,6 +307,14 @@ describe('hostile and odd input', () => {
     for (const code of inputs) expect(() => prescreen(code, defaults), JSON.stringify(code)).not.toThrow();
   });
 
+  it('screens a constant given to eval again and again only up to the snippet\'s own size', () => {
+    const body = `const v${'x'.repeat(30_000)} = 1;`;
+    const report = screen(`const code = "${body}";\n${'eval(code);\n'.repeat(10)}`);
+    expect(report.blocked).toEqual([]);
+    expect(report.warnings.length).toBeGreaterThan(0);
+    expect(report.warnings.every((warning) => /more code is given to eval/.test(warning.message))).toBe(true);
+  });
+
   it('follows eval of eval only two levels deep, and says so', () => {
     const report = screen('eval("eval(\\"eval(\'process\')\\")")');
     expect(report.warnings).toEqual([
