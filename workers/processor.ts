@@ -67,15 +67,30 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const parsed = parseRequest(job.data);
     const tenantId = parsed.ok ? parsed.request.tenantId : tenantOf(job.data);
     let result: Result;
+    // The job leaves its tenant's waiting count and its cancel mark is read in one round trip that
+    // runs beside the job rather than before it: a mark found (cancelled while it was being taken)
+    // stops the run; a cancel after that arrives through the cancel channel as `signal`.
+    const stop = new AbortController();
+    const forward = () => stop.abort(signal?.reason);
+    if (signal?.aborted) forward();
+    else signal?.addEventListener('abort', forward, { once: true });
+    let mark: Result | undefined;
+    const bookkeeping = redis
+      .multi()
+      .zrem(keys.tenantQueued(tenantId), id)
+      .get(keys.cancelled(id))
+      .exec()
+      .then((replies) => {
+        const value = replies?.[1]?.[1];
+        if (typeof value === 'string') {
+          mark = (JSON.parse(value) as { result: Result }).result;
+          stop.abort('cancelled');
+        }
+      });
     try {
-      // One round trip: the job leaves its tenant's waiting count, and a cancel mark is read.
-      const replies = await redis.multi().zrem(keys.tenantQueued(tenantId), id).get(keys.cancelled(id)).exec();
-      const mark = replies?.[1]?.[1];
       if (!parsed.ok) {
         // A producer that is not sandpool's client sent something malformed: a Result, not a retry.
         result = rejectedResult(parsed.issues, limitsOf(job.data, ceilings, defaults));
-      } else if (typeof mark === 'string') {
-        result = (JSON.parse(mark) as { result: Result }).result;
       } else {
         const request = parsed.request;
         const waitedMs = Date.now() - job.timestamp;
@@ -83,7 +98,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
           result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedMs, request.queueTimeoutMs);
         } else {
           result = await pool.execute(request, {
-            ...(signal ? { signal } : {}),
+            signal: stop.signal,
             id,
             // Queue wait covers the time in Redis, from the producer's add.
             acceptedAt: job.timestamp,
@@ -91,12 +106,18 @@ export function createProcessor(options: ProcessorOptions): Processor {
           });
         }
       }
+      await bookkeeping;
+      if (mark && result.status === 'cancelled') result = mark;
     } catch (cause) {
       active.delete(id);
+      bookkeeping.catch(() => {
+        // Already failing the attempt for the cause below.
+      });
       // Redis or the pool itself failed (pool.execute resolves for everything a snippet does).
       throw new InfrastructureError(`job ${id}: ${(cause as Error)?.message ?? cause}`, { cause });
     }
     active.delete(id);
+    signal?.removeEventListener('abort', forward);
 
     // Only a run the shutdown actually stopped goes back; one that finished anyway keeps its Result.
     if (handingBack.delete(id) && result.status === 'cancelled' && token !== undefined) {
