@@ -158,6 +158,8 @@ export class IsolateRunner {
   #target: number;
   #spareMemoryMb: number;
   #spares: Prepared[] = [];
+  /** The spare being prepared right now; a job that finds no ready spare claims it. */
+  #inFlight: { promise: Promise<Prepared>; claimed: boolean } | undefined;
   #refilling = false;
   #closed = false;
   #stats = { sparesTaken: 0, sparesMade: 0, inlineMade: 0 };
@@ -193,7 +195,7 @@ export class IsolateRunner {
     if (cancelled()) return notRun(task, startedAt, 'cancel');
 
     const setupStart = performance.now();
-    let prepared = task.limits.memoryMb === this.#spareMemoryMb ? this.#spares.pop() : undefined;
+    let prepared = task.limits.memoryMb === this.#spareMemoryMb ? await this.#takeSpare() : undefined;
     if (prepared) {
       this.#stats.sparesTaken++;
     } else {
@@ -213,20 +215,38 @@ export class IsolateRunner {
     }
   }
 
+  /**
+   * A ready spare, else the one being prepared (jobs back to back arrive while the refill is half
+   * done: finishing it costs less than starting another), else none.
+   */
+  async #takeSpare(): Promise<Prepared | undefined> {
+    const ready = this.#spares.pop();
+    if (ready) return ready;
+    const flight = this.#inFlight;
+    if (!flight || flight.claimed) return undefined;
+    flight.claimed = true;
+    return flight.promise.catch(() => undefined);
+  }
+
   #refill(): void {
     if (this.#refilling || this.#closed || this.#spares.length >= this.#target) return;
     this.#refilling = true;
     setImmediate(async () => {
       try {
         while (!this.#closed && this.#spares.length < this.#target) {
-          const spare = await prepareIsolate(this.#spareMemoryMb);
+          const flight = { promise: prepareIsolate(this.#spareMemoryMb), claimed: false };
+          this.#inFlight = flight;
+          const spare = await flight.promise;
+          this.#inFlight = undefined;
+          this.#stats.sparesMade++;
+          if (flight.claimed) continue; // a job took it: prepare the next one
           if (this.#closed) dispose(spare.isolate);
           else this.#spares.push(spare);
-          this.#stats.sparesMade++;
         }
       } catch {
         // Preparing failed (the process is short of memory): jobs make their isolate inline, and
         // the next finished job tries again.
+        this.#inFlight = undefined;
       } finally {
         this.#refilling = false;
       }
@@ -347,8 +367,12 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   const cpuTimeMs = Number(readCpu()) / 1e6;
   let heapUsedBytes = memoryHit ? limits.memoryMb * MIB : 0;
   if (idle && !isolate.isDisposed) {
-    const heap = isolate.getHeapStatisticsSync();
-    heapUsedBytes = heap.used_heap_size + heap.externally_allocated_size;
+    try {
+      const heap = isolate.getHeapStatisticsSync();
+      heapUsedBytes = heap.used_heap_size + heap.externally_allocated_size;
+    } catch {
+      // Disposed under us (memory limit reached while the outcome was read): no figure to report.
+    }
   } else {
     dispose(isolate);
   }

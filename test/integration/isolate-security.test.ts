@@ -90,6 +90,21 @@ describe('spares', () => {
     }
   });
 
+  test('a job arriving while a spare is being prepared takes that one', async () => {
+    const local = new IsolateRunner({ sparesPerThread: 1 });
+    try {
+      await new Promise((resolve) => setImmediate(resolve)); // the refill has started, not finished
+      expect(local.stats().sparesReady).toBe(0);
+      const outcome = await local.run(task('"claimed"'));
+      expect(valueOf(outcome)).toBe('claimed');
+      expect(local.stats()).toMatchObject({ sparesTaken: 1, inlineMade: 0 });
+      await local.ready();
+      expect(local.stats().sparesReady).toBe(1);
+    } finally {
+      local.close();
+    }
+  });
+
   test('a job with another memory limit makes its isolate inline', async () => {
     const local = new IsolateRunner({ sparesPerThread: 1 });
     try {
