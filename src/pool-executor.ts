@@ -20,11 +20,20 @@ export interface ExecutorExit {
   signal: NodeJS.Signals | null;
   /** The V8 or isolated-vm fatal out-of-memory banner was in its stderr. */
   outOfMemory: boolean;
+  /** The last line of its stderr, capped: why an executor could not start, for the operator. */
+  lastWords: string;
+}
+
+const LAST_WORDS_CHARS = 300;
+
+function lastLine(text: string): string {
+  const lines = text.trimEnd().split('\n');
+  return (lines[lines.length - 1] ?? '').slice(0, LAST_WORDS_CHARS);
 }
 
 // Flags of the parent that must not reach an executor: a debugger port it would fight the parent
 // for, and flags that make node run something other than the executor script.
-const DROPPED_FLAG = /^(--inspect|--debug|--test|--watch|--check$|-c$|--interactive$|-i$)/;
+const DROPPED_FLAG = /^(--inspect|--debug|--test|--watch|--input-type|--check$|-c$|--interactive$|-i$)/;
 const DROPPED_FLAG_WITH_VALUE = new Set(['-e', '--eval', '-p', '--print']);
 
 function executorExecArgv(): string[] {
@@ -74,7 +83,12 @@ export class ExecutorProcess {
     this.#child.on('message', onMessage);
     this.exited = new Promise((resolve) => {
       const settle = (code: number | null, signal: NodeJS.Signals | null) =>
-        resolve({ code, signal, outOfMemory: OUT_OF_MEMORY_PATTERN.test(this.#stderrTail) });
+        resolve({
+          code,
+          signal,
+          outOfMemory: OUT_OF_MEMORY_PATTERN.test(this.#stderrTail),
+          lastWords: lastLine(this.#stderrTail),
+        });
       this.#child.once('close', settle);
       // A spawn failure emits 'error' and may never 'close'.
       this.#child.once('error', () => {

@@ -80,6 +80,8 @@ type Death =
   | { kind: 'idle_spin' }
   | { kind: 'start_timeout' }
   | { kind: 'crash'; exit: ExecutorExit }
+  /** Exited by itself before `ready`: its last stderr line says why (bad flags, missing files). */
+  | { kind: 'start_failed'; exit: ExecutorExit }
   | { kind: 'shutdown' };
 
 interface Executor {
@@ -188,6 +190,8 @@ export class Supervisor {
   submit(job: Job): void {
     this.#queued++;
     this.#queue.push(job);
+    // A job now waits on any pending replacement: it must keep the process alive until then.
+    for (const timer of this.#respawns) timer.ref();
     this.#pump();
   }
 
@@ -383,7 +387,13 @@ export class Supervisor {
 
   #onExit(executor: Executor, exit: ExecutorExit): void {
     if (executor.state !== 'dead') {
-      this.#bury(executor, exit.outOfMemory ? { kind: 'oom' } : { kind: 'crash', exit });
+      const death: Death =
+        executor.state === 'starting' && exit.signal === null
+          ? { kind: 'start_failed', exit }
+          : exit.outOfMemory
+            ? { kind: 'oom' }
+            : { kind: 'crash', exit };
+      this.#bury(executor, death);
     }
     this.#options.logger?.info(
       { event: 'executor_exited', executor: executor.index, pid: executor.process.pid, code: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
@@ -399,6 +409,8 @@ export class Supervisor {
       this.#spawn(executor.index);
       this.#options.logger?.info({ event: 'executor_replaced', executor: executor.index, delayMs: delay }, 'executor replaced');
     }, delay);
+    // With nothing waiting, a pending replacement must not hold an idle caller's process open.
+    if (this.#queued === 0) timer.unref();
     this.#respawns.add(timer);
   }
 
@@ -566,6 +578,8 @@ function describeDeath(death: Death): string {
       return 'not ready in time';
     case 'crash':
       return death.exit.signal !== null ? `signal ${death.exit.signal}` : `exit code ${String(death.exit.code)}`;
+    case 'start_failed':
+      return `exit code ${String(death.exit.code)} before it was ready: ${death.exit.lastWords}`;
     case 'shutdown':
       return 'shut down';
   }

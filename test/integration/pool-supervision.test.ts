@@ -1,7 +1,9 @@
 // Supervision through real executor processes and real piscina threads: cancellation, the
 // executor's and the pool's deadlines, the RSS ceiling, dying executors and who gets blamed,
 // quarantine retries, concurrency and close(). The scripted fixture thread misbehaves on cue.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -297,6 +299,20 @@ describe('throughput and closing', () => {
     expect((await Promise.all(accepted)).map((result) => result.status)).toEqual(['ok', 'ok', 'ok']);
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
     await pool.close();
+  });
+
+  it('an idle pool never holds its process open, and its executors do not outlive it', async () => {
+    // A caller that forgets close(): its process must still end, and take the executors along.
+    const script = `
+      import { createPool } from ${JSON.stringify(new URL('../../src/pool.ts', import.meta.url).href)};
+      const pool = await createPool({ executors: 2, threadsPerExecutor: 1, threadModule: ${JSON.stringify(SCRIPTED.href)} });
+      const results = await Promise.all([pool.execute({ code: 'sleep 50' }), pool.execute({ code: 'sleep 50' })]);
+      console.log(JSON.stringify(results.map((result) => result.metrics.worker.pid)));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 });
+    const pids = JSON.parse(stdout) as number[];
+    expect(new Set(pids).size).toBe(2);
+    for (const pid of pids) await waitFor(() => (isAlive(pid) ? undefined : true), `executor ${pid} to end`);
   });
 
   it('close() answers what did not finish by its deadline with internal_error POOL_CLOSED', async () => {
