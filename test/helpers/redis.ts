@@ -24,6 +24,8 @@ export interface RedisServer {
 export interface RedisServerOptions {
   /** Append-only file with fsync on every write, so a restart loses nothing accepted. */
   appendOnly?: boolean;
+  /** An ACL user with every right; the default user is then turned off (AUTH required). */
+  user?: { name: string; password: string };
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
@@ -41,6 +43,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     // BullMQ asks for this; the default volatile-lru could evict queue keys under memory pressure.
     '--maxmemory-policy', 'noeviction',
     ...(options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+    ...(options.user
+      ? ['--user', options.user.name, 'on', `>${options.user.password}`, '~*', '&*', '+@all', '--user', 'default', 'off']
+      : []),
   ];
 
   async function start(): Promise<void> {
@@ -106,7 +111,9 @@ function ping(port: number): Promise<boolean> {
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.once('data', (data) => {
       socket.destroy();
-      resolve(data.toString().startsWith('+PONG'));
+      const reply = data.toString();
+      // An ACL-protected server answers PING with NOAUTH: it is up all the same.
+      resolve(reply.startsWith('+PONG') || reply.startsWith('-NOAUTH'));
     });
     socket.once('error', () => resolve(false));
     socket.once('timeout', () => {

@@ -284,6 +284,50 @@ describe('Redis unreachable', () => {
   });
 });
 
+describe('connections, key prefix, retention', () => {
+  it('takes an ACL user and password through the URL; a wrong password is a clear error', async () => {
+    const secured = await startRedis({ user: { name: 'sandpool', password: 's3cret' } });
+    closers.push(() => secured.dispose());
+    const url = `redis://sandpool:s3cret@127.0.0.1:${secured.port}`;
+    const queue = uniqueQueue('acl');
+    const handle = await createWorker({ connection: url, queue, pool, concurrency: 1 });
+    closers.push(() => handle.close({ graceMs: 1_000 }));
+    const c = await createClient({ connection: url, queue });
+    closers.push(() => c.close());
+    expect((await c.execute({ code: '"authenticated"' })).value).toBe('authenticated');
+    const error = await createClient({ connection: `redis://sandpool:wrong@127.0.0.1:${secured.port}`, redisTimeoutMs: 2_000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'REDIS_UNAVAILABLE' });
+  });
+
+  it('a hash-tag prefix (Redis Cluster) is only configuration: every key carries it', async () => {
+    const queue = uniqueQueue('tagged');
+    await worker(queue, { prefix: '{sp}' });
+    const c = await client(queue, { prefix: '{sp}' });
+    expect((await c.execute({ code: '7' })).value).toBe(7);
+    const { Redis } = await import('ioredis');
+    const plain = new Redis(redis.url);
+    closers.push(() => plain.quit());
+    const keys = await plain.keys(`*${queue}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.every((key) => key.startsWith(`{sp}:${queue}:`))).toBe(true);
+  });
+
+  it('keeps finished jobs by count and caps the events stream as configured', async () => {
+    const queue = uniqueQueue('retention');
+    await worker(queue, { keepCompleted: { ageSeconds: 3600, count: 2 }, eventsMaxLen: 500 });
+    const c = await client(queue, { keepCompleted: { ageSeconds: 3600, count: 2 }, eventsMaxLen: 500 });
+    for (let i = 0; i < 5; i++) await c.execute({ code: String(i) });
+    const { Redis } = await import('ioredis');
+    const plain = new Redis(redis.url);
+    closers.push(() => plain.quit());
+    // Read before any other Queue object opens this queue: BullMQ's meta is last-writer-wins.
+    expect(await plain.hget(`bull:${queue}:meta`, 'opts.maxLenEvents')).toBe('500');
+    expect(await rawQueue(queue).getCompletedCount()).toBe(2);
+  });
+});
+
 describe('worker side port', () => {
   it('answers /healthz, /readyz and /metrics with sandpool and BullMQ metrics', async () => {
     const queue = uniqueQueue('metrics');
