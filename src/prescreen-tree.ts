@@ -7,6 +7,8 @@ export interface Entry {
   node: AnyNode;
   parent: AnyNode | undefined;
   key: string;
+  /** The parent's own entry, for the few rules that look two levels up. */
+  up: Entry | undefined;
 }
 
 /** The keys holding child nodes, per ESTree node type acorn produces; a table beats for-in. */
@@ -42,7 +44,7 @@ const CHILD_KEYS: ReadonlyMap<string, readonly string[]> = new Map(Object.entrie
 /** Every node with its parent, depth-first, without recursion. */
 export function flatten(program: Program): Entry[] {
   const entries: Entry[] = [];
-  const stack: Entry[] = [{ node: program as AnyNode, parent: undefined, key: '' }];
+  const stack: Entry[] = [{ node: program as AnyNode, parent: undefined, key: '', up: undefined }];
   while (stack.length > 0) {
     const entry = stack.pop() as Entry;
     entries.push(entry);
@@ -53,10 +55,10 @@ export function flatten(program: Program): Entry[] {
       const value = node[key];
       if (Array.isArray(value)) {
         for (let i = value.length - 1; i >= 0; i--) {
-          if (isNode(value[i])) stack.push({ node: value[i] as AnyNode, parent: entry.node, key });
+          if (isNode(value[i])) stack.push({ node: value[i] as AnyNode, parent: entry.node, key, up: entry });
         }
       } else if (isNode(value)) {
-        stack.push({ node: value as AnyNode, parent: entry.node, key });
+        stack.push({ node: value as AnyNode, parent: entry.node, key, up: entry });
       }
     }
   }

@@ -172,7 +172,7 @@ export function screenProgram(
             `'${node.name}' is removed from the sandbox: this code path fails with a ReferenceError`,
             node.start,
           );
-        } else if (node.name === 'eval' && !(parent?.type === 'CallExpression' && entry.key === 'callee')) {
+        } else if (node.name === 'eval' && !isCallee(entry)) {
           sink.add('eval_usage', 'indirect reference to eval: the code it runs cannot be screened', node.start);
         }
         break;
@@ -202,14 +202,15 @@ export function screenProgram(
           sink.add('builtin_prototype_write', 'assigns __proto__; it affects only this job\'s isolate', node.start);
         } else if (isAssigned(entry) && isBuiltinPrototype(node.object)) {
           sink.add('builtin_prototype_write', 'writes to a built-in prototype; it affects only this job\'s isolate', node.start);
-        } else if (name === 'eval' && isGlobalRef(node, 'eval') && !(parent?.type === 'CallExpression' && entry.key === 'callee')) {
+        } else if (name === 'eval' && isGlobalRef(node, 'eval') && !isCallee(entry)) {
           sink.add('eval_usage', 'indirect reference to eval: the code it runs cannot be screened', node.start);
         }
         break;
       }
       case 'CallExpression':
       case 'NewExpression': {
-        const callee = node.callee;
+        // `(0, eval)(code)` calls the same eval, indirectly.
+        const callee = node.callee.type === 'SequenceExpression' ? (node.callee.expressions.at(-1) ?? node.callee) : node.callee;
         for (const arg of node.arguments) checkBuiltString(arg, arg.start);
         if (callee.type === 'Super') break;
         const calleeName = callee.type === 'Identifier' ? callee.name : nameOf(callee);
@@ -305,6 +306,17 @@ export function screenProgram(
         break;
     }
   }
+}
+
+/** Whether the node is what a call calls: `f(...)`, or the last of `(0, f)(...)`. */
+function isCallee({ node, parent, key, up }: Entry): boolean {
+  if (parent?.type === 'CallExpression') return key === 'callee';
+  return (
+    parent?.type === 'SequenceExpression' &&
+    parent.expressions.at(-1) === node &&
+    up?.parent?.type === 'CallExpression' &&
+    up.key === 'callee'
+  );
 }
 
 function isArguments(node: AnyNode): boolean {

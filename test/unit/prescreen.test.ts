@@ -176,7 +176,9 @@ describe('eval_usage and function_from_string', () => {
   it('warns when the code is built at run time', () => {
     expect(hits('eval(source)').warnings).toEqual(['eval_usage@1:1']);
     expect(hits('const e = eval;').warnings).toEqual(['eval_usage@1:11']);
-    expect(hits('(0, eval)(x)').warnings).toEqual(['eval_usage@1:5']);
+    expect(hits('(0, eval)(x)').warnings).toEqual(['eval_usage@1:1']);
+    expect(hits('(0, eval)("typeof process")').warnings).toEqual([]);
+    expect(hits('(0, eval)("process.exit()")').warnings).toEqual(['host_only_name@1:1']);
     expect(hits('new Function("data", body)').warnings).toEqual(['function_from_string@1:1']);
     expect(hits('Function.apply(null, args)').warnings).toEqual(['function_from_string@1:1']);
     expect(hits('Reflect.construct(Function, [src])').warnings).toEqual(['function_from_string@1:1']);
