@@ -126,6 +126,32 @@ describe('client and worker over real Redis', () => {
   });
 });
 
+describe('infrastructure failures', () => {
+  it('are retried with backoff; when the tries run out the caller gets internal_error', { timeout: 60_000 }, async () => {
+    // The pool's stand-in thread module (test/fixtures/threads/scripted.ts) aborts its executor on
+    // `abort`: the real pool answers internal_error after its own retries, every time.
+    const crashing = await createPool({
+      executors: 1,
+      threadsPerExecutor: 1,
+      maxAttempts: 1,
+      threadModule: new URL('../fixtures/threads/scripted.ts', import.meta.url),
+    });
+    closers.push(() => crashing.close({ deadlineMs: 1_000 }));
+    const queue = uniqueQueue('infra');
+    await worker(queue, { pool: crashing, concurrency: 1 });
+    const c = await client(queue, { attempts: 3, backoffMs: 50 });
+    const result = await c.execute({ code: 'abort' });
+    expect(result.status).toBe('internal_error');
+    expect(result.metrics.attempt).toBe(3);
+    const job = await rawQueue(queue).getJob(result.id as string);
+    expect(job?.attemptsMade).toBe(3);
+    // The last try completes the job with its Result, so a raw producer reads it as a return value too.
+    expect(await job?.getState()).toBe('completed');
+    const echo = await c.execute({ code: 'echo' });
+    expect(echo.status).toBe('ok');
+  });
+});
+
 describe('raw BullMQ producers (no sandpool code)', () => {
   it('a plain Queue.add gets the Result as the return value', async () => {
     const queue = uniqueQueue('raw-good');
