@@ -30,22 +30,35 @@ The pre-screen is a filter, not the boundary: the sandbox must be safe with it o
 
 ## Settings
 
-- Operator (\`compilePrescreenOptions(operator, tenant, request)\`): \`mode\` (\`enforce\` default,
-  \`report\` turns every block into a warning, \`off\` skips screening for everyone), \`ruleSet\`
-  (\`default\`: the severities below; \`strict\`: every syntax rule blocks), \`rules\`
-  (per-rule \`block\` / \`warn\` / \`off\`), \`allowLoosening\` (default false), \`maxBytes\`
-  (default ${DEFAULT_PRESCREEN.maxBytes / 1024} KiB), \`maxDepth\` (default ${DEFAULT_PRESCREEN.maxDepth}),
-  \`maxLineLength\` (default off).
-- Tenant policy (\`{ ruleSet, mode, rules }\`) and request (\`prescreen: { mode, rules }\`): producers
-  are not trusted, so they may only tighten (the strict set, a higher severity, report to enforce). A loosening request is not obeyed and
-  the Result carries a \`prescreen_override_refused\` warning, unless the operator set
-  \`allowLoosening: true\`. Unknown rule ids from a tenant or request are ignored with the same warning.
-- Bounds are checked before parsing, in linear time: size, line length, and bracket nesting (a
-  scan that skips strings, comments and regular expressions). The parser running out of stack is
-  reported as \`prescreen_too_deep\`, never as unparseable, so deep nesting cannot switch the screen off.
-- Code given to \`eval\`, \`Function\`, \`new Function\` or a string timer as a constant (after folding
-  \`'a' + 'b'\`, \`String.fromCharCode\`, \`split/reverse/join\`, \`atob\`...) is parsed and screened too;
-  its findings point at the call and say so.
+- Operator (\`compilePrescreenOptions(operator, tenant, request)\`): \`mode\` (\`enforce\` default;
+  \`report\` turns every block into a warning marked "rejected in enforce mode"; \`off\` skips
+  screening for everyone), \`ruleSet\` (\`default\`: the severities below; \`strict\`: every syntax
+  rule blocks), \`rules\` (per-rule \`block\` / \`warn\` / \`off\`), \`allowLoosening\` (default
+  false), \`maxBytes\` (default ${DEFAULT_PRESCREEN.maxBytes / 1024} KiB), \`maxDepth\` (default ${DEFAULT_PRESCREEN.maxDepth}), \`maxLineLength\` (default off).
+- Tenant policy (\`{ ruleSet, mode, rules }\`) and request (\`prescreen: { mode, rules }\`):
+  producers are not trusted, so they may only tighten (the strict set, a higher severity, report to
+  enforce). A loosening is not obeyed and the Result carries a \`prescreen_override_refused\`
+  warning, unless the operator set \`allowLoosening: true\`. Unknown rule ids from a tenant or
+  request are ignored with the same warning.
+- Bounds are checked before parsing, in linear time: size, line length, and bracket nesting (a scan
+  that skips strings, comments and regular expressions). The parser running out of stack is
+  reported as \`prescreen_too_deep\`, never as unparseable, so deep nesting cannot switch the
+  screen off. At most 20 findings per rule are listed; one more finding counts the rest.
+- Code given to \`eval\`, \`Function\`, \`new Function\` or a string timer as a constant (after
+  folding \`'a' + 'b'\`, \`String.fromCharCode\`, \`split/reverse/join\`, \`atob\`...) is parsed and
+  screened too, up to the snippet's own size in total; its findings point at the call and say so.
+- TypeScript is screened after strip-only type stripping, which keeps every position: lines and
+  columns are those of the TypeScript source.
+
+## Measuring it
+
+- \`node bench/prescreen-corpus.ts\`: the default rules over HumanEval-JS (\`../shared/corpus\`)
+  and every .js file of the dependency-free npm packages \`bash bench/corpus/fetch-packages.sh\`
+  fetches (not committed); exits non-zero on any block.
+- \`node bench/corpus/prescreen-escapes.ts\`: for each attack of \`test/escapes\`, whether the
+  default rules block it, warn about it, or leave it to the sandbox.
+- \`node --no-node-snapshot bench/prescreen.ts\`: the screen's cost on 2 KB, 100 KB and 256 KB
+  snippets and for the bounds, against a trivial job through \`createPool\` in the same run.
 
 ## Decisions on constructs real libraries use
 
