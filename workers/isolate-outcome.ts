@@ -130,6 +130,10 @@ function describeParts(name: string, message: string, stack: string, phase: Erro
  * errors, unhandled rejections): a host Error built from the guest's strings, or a plain copy.
  */
 export function describeHostCopy(thrown: unknown, phase: ErrorPhase): ThreadError {
+  // isolated-vm's stand-in for a thrown object that is not an Error (its content is not copied).
+  if (thrown instanceof Error && thrown.message.startsWith('An object was thrown from supplied code within isolated-vm')) {
+    return { name: 'NonError', message: 'thrown value: an object that is not an Error', phase };
+  }
   if (thrown instanceof Error) return describeParts(thrown.name, thrown.message, thrown.stack ?? '', phase);
   let text: string;
   try {

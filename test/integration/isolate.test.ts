@@ -87,6 +87,13 @@ describe('modules', () => {
     expect(outcome.error?.stack).toContain('snippet.mjs:2');
   });
 
+  test('a module that throws a non-Error is described as such', async () => {
+    const object = await runner.run(task('throw { code: 1 };', { form: 'module' }));
+    expect(object.error).toMatchObject({ name: 'NonError', phase: 'runtime' });
+    const text = await runner.run(task('throw "text";', { form: 'module' }));
+    expect(text.error).toMatchObject({ name: 'NonError', message: 'thrown value: text' });
+  });
+
   test('a default export that throws is a runtime error', async () => {
     const outcome = await runner.run(task('export default () => { throw new TypeError("nope") }', { form: 'module' }));
     expect(outcome.error).toMatchObject({ name: 'TypeError', message: 'nope', phase: 'runtime' });
@@ -172,6 +179,21 @@ describe('errors', () => {
     const outcome = await runner.run(task('throw new Error("é".repeat(10000))'));
     expect(Buffer.byteLength(outcome.error?.message ?? '', 'utf8')).toBeLessThanOrEqual(4096);
     expect(outcome.error?.message.startsWith('éé')).toBe(true);
+  });
+
+  test('an unhandled rejection with no result to come is the error', async () => {
+    const outcome = await runner.run(task('Promise.reject(new RangeError("unhandled")); new Promise(() => {})'));
+    expect(outcome.status).toBe('error');
+    expect(outcome.error).toMatchObject({ name: 'RangeError', message: 'unhandled', phase: 'runtime' });
+    expect(outcome.error?.stack ?? '').not.toMatch(/isolated-vm|file:|node:/);
+  });
+
+  test('a module that throws a hostile object ends within the limits', async () => {
+    const code = 'throw new Proxy({}, { get() { for (;;) {} }, getPrototypeOf() { for (;;) {} } });';
+    const outcome = await runner.run(task(code, { form: 'module', limits: { timeoutMs: 200 } }));
+    expect(['error', 'timeout']).toContain(outcome.status);
+    const next = await runner.run(task('"still serving"'));
+    expect(valueOf(next)).toBe('still serving');
   });
 
   test('an unhandled rejection does not replace a finished result', async () => {
