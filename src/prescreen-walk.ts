@@ -163,15 +163,11 @@ export function screenProgram(
         if (!isReference(entry) || !isFree(node.name)) break;
         const inTypeof = parent?.type === 'UnaryExpression' && parent.operator === 'typeof';
         if (inTypeof) break;
-        const hostMessage = HOST_ONLY[node.name];
-        if (hostMessage !== undefined && Object.hasOwn(HOST_ONLY, node.name)) {
+        const hostMessage = Object.hasOwn(HOST_ONLY, node.name) ? HOST_ONLY[node.name] : undefined;
+        if (hostMessage !== undefined) {
           sink.add('host_only_name', hostMessage, node.start);
         } else if (LIMIT_DEFEATING.has(node.name)) {
-          sink.add(
-            'limit_defeating_global',
-            `'${node.name}' is removed from the sandbox: this code path fails with a ReferenceError`,
-            node.start,
-          );
+          sink.add('limit_defeating_global', removedMessage(node.name), node.start);
         } else if (node.name === 'eval' && !isCallee(entry)) {
           sink.add('eval_usage', 'indirect reference to eval: the code it runs cannot be screened', node.start);
         }
@@ -204,6 +200,11 @@ export function screenProgram(
           sink.add('builtin_prototype_write', 'writes to a built-in prototype; it affects only this job\'s isolate', node.start);
         } else if (name === 'eval' && isGlobalRef(node, 'eval') && !isCallee(entry)) {
           sink.add('eval_usage', 'indirect reference to eval: the code it runs cannot be screened', node.start);
+        } else if (isGlobalRef(node, name) && !(parent?.type === 'UnaryExpression' && parent.operator === 'typeof')) {
+          // `globalThis.process` is the free name `process` by another road.
+          const hostMessage = Object.hasOwn(HOST_ONLY, name) ? HOST_ONLY[name] : undefined;
+          if (hostMessage !== undefined) sink.add('host_only_name', hostMessage, node.start);
+          else if (LIMIT_DEFEATING.has(name)) sink.add('limit_defeating_global', removedMessage(name), node.start);
         }
         break;
       }
@@ -306,6 +307,10 @@ export function screenProgram(
         break;
     }
   }
+}
+
+function removedMessage(name: string): string {
+  return `'${name}' is removed from the sandbox: this code path fails with a ReferenceError`;
 }
 
 /** Whether the node is what a call calls: `f(...)`, or the last of `(0, f)(...)`. */

@@ -211,6 +211,11 @@ describe('host_only_name', () => {
     ]);
     expect(report.warnings[0]?.message).toMatch(/modules are not available in the sandbox/);
     expect(hits('module.exports = 1; Buffer.from(""); global.x; __dirname').warnings).toHaveLength(4);
+    expect(hits('globalThis.process.exit(); self["require"]("fs"); globalThis.WebAssembly').warnings).toEqual([
+      'host_only_name@1:1',
+      'host_only_name@1:28',
+      'limit_defeating_global@1:51',
+    ]);
   });
 
   it('does not flag local bindings, properties, keys or typeof checks', () => {
@@ -218,6 +223,7 @@ describe('host_only_name', () => {
     expectClean('const require = (x) => x; require("a")');
     expectClean('obj.process; ({ module: 1 }); class A { global() {} }');
     expectClean('if (typeof process !== "undefined" && typeof module === "object") {}');
+    expectClean('if (typeof globalThis.process === "object") {}');
     expectClean('try {} catch (Buffer) { Buffer }');
   });
 });
