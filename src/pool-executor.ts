@@ -5,6 +5,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { ExecutorConfig, FromExecutor, ToExecutor } from '../workers/protocol.ts';
 
+/**
+ * Exit code of an executor that found itself unusable (its threads fail to start and piscina
+ * stopped replacing them): the pool counts it as a failed start, not as a job's crash. Defined
+ * here, in src, because workers may import src and not the other way round.
+ */
+export const EXECUTOR_EXIT_UNUSABLE = 70;
+
 /** Enough to hold V8's fatal-error banner; the rest of a dying executor's stderr is dropped. */
 const STDERR_TAIL_CHARS = 8 * 1024;
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks on every mainstream arch. */

@@ -15,7 +15,7 @@
 //   (memory_limit for memory, timeout for a deadline); with company nobody can be blamed, so each
 //   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
 //   internal_error. Dead executors are replaced with backoff; the pool keeps serving throughout.
-import { ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
+import { EXECUTOR_EXIT_UNUSABLE, ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
 import { cancelledError, type JobContext, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import type { Result, ResultError } from './result.ts';
@@ -388,7 +388,7 @@ export class Supervisor {
   #onExit(executor: Executor, exit: ExecutorExit): void {
     if (executor.state !== 'dead') {
       const death: Death =
-        executor.state === 'starting' && exit.signal === null
+        (executor.state === 'starting' && exit.signal === null) || exit.code === EXECUTOR_EXIT_UNUSABLE
           ? { kind: 'start_failed', exit }
           : exit.outOfMemory
             ? { kind: 'oom' }
@@ -429,7 +429,7 @@ export class Supervisor {
     executor.started.reject(new Error(`executor ${executor.index} died before it was ready (${describeDeath(death)})`));
     if (death.kind !== 'shutdown') {
       this.#consecutiveDeaths++;
-      if (!wasReady) this.#startFailures++;
+      if (!wasReady || death.kind === 'start_failed') this.#startFailures++;
       this.#options.logger?.warn(
         { event: 'executor_died', executor: executor.index, pid: executor.process.pid, cause: describeDeath(death), jobs: executor.jobs.size },
         'executor died',
@@ -579,7 +579,7 @@ function describeDeath(death: Death): string {
     case 'crash':
       return death.exit.signal !== null ? `signal ${death.exit.signal}` : `exit code ${String(death.exit.code)}`;
     case 'start_failed':
-      return `exit code ${String(death.exit.code)} before it was ready: ${death.exit.lastWords}`;
+      return `it could not start (exit code ${String(death.exit.code)}): ${death.exit.lastWords}`;
     case 'shutdown':
       return 'shut down';
   }

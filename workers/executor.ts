@@ -9,6 +9,7 @@
 import { writeSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { EXECUTOR_EXIT_UNUSABLE } from '../src/pool-executor.ts';
 import type {
   ExecutorConfig,
   FromExecutor,
@@ -65,9 +66,19 @@ const piscina = new Piscina<ThreadTask, ThreadOutcome>({
   workerData,
 });
 
-// A thread that dies with no task in hand (piscina replaces it) has nobody to answer; without a
-// listener the 'error' event would take this process down with every task of every other thread.
-piscina.on('error', () => {});
+// piscina replaces a dead thread at once, unless threads die while loading the thread module: then
+// it stops replacing them and tasks would wait forever, to be answered `timeout` — blaming the job
+// for a broken install. An executor short of threads says why on stderr and leaves; the pool
+// counts that as a failed start and replaces it with backoff.
+function checkThreads(cause: unknown): void {
+  if (piscina.threads.length >= config.threads) return;
+  writeSync(2, `sandpool executor: threads are not starting: ${describeFailure(cause)}\n`);
+  process.exit(EXECUTOR_EXIT_UNUSABLE);
+}
+
+// A thread that dies with no task in hand has nobody to answer; without a listener the 'error'
+// event would take this process down with every task of every other thread.
+piscina.on('error', checkThreads);
 
 // Every thread ever started, until it exits: a terminated thread that stays is stuck in native
 // code (an isolate that will not stop), burning a core; past that, only a new process helps.
@@ -156,6 +167,7 @@ function start(entry: Entry): void {
         return;
       }
       send({ type: 'failed', id: entry.task.id, reason: describeFailure(error) });
+      checkThreads(error);
     },
   );
 }

@@ -73,9 +73,3 @@ export interface ExecutorConfig {
   /** How long past a task's timeoutMs the executor waits before it terminates the thread. */
   graceMs: number;
 }
-
-/**
- * Exit code of an executor that found itself unusable (its threads fail to start and piscina
- * stopped replacing them): the pool counts it as a failed start, not as a job's crash.
- */
-export const EXECUTOR_EXIT_UNUSABLE = 70;

@@ -173,12 +173,19 @@ describe('pool options', () => {
     await expect(createPool({ ceilingMode: 'maybe' as 'clamp' })).rejects.toThrow(/options\.ceilingMode/);
   });
 
-  it('answers internal_error (EXECUTOR_FAILED) when the thread module cannot load', async () => {
-    const broken = new URL('../fixtures/threads/does-not-exist.ts', import.meta.url);
-    // A missing thread module is only noticed by a thread; the executor itself starts fine.
-    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: broken, maxAttempts: 1 });
-    const result = await pool.execute({ code: 'echo' });
-    expect(result).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_FAILED' } });
-    await pool.close();
+  it('a thread module that cannot load ends jobs internal_error naming why, never timeout', async () => {
+    const broken = new URL('../fixtures/threads/broken.ts', import.meta.url);
+    // The executor itself starts (threads load the module after it says ready); its threads do not.
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: broken });
+    try {
+      const result = await pool.execute({ code: 'echo' });
+      expect(result.status).toBe('internal_error');
+      expect(result.error?.code).toMatch(/^EXECUTOR_(DIED|FAILED|UNAVAILABLE)$/);
+      expect(result.error?.message).toContain('this thread module fails to load');
+      const later = await pool.execute({ code: 'echo' });
+      expect(later.status).toBe('internal_error');
+    } finally {
+      await pool.close();
+    }
   });
 });
