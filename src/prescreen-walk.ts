@@ -82,8 +82,13 @@ export function screenProgram(
       case 'ArrowFunctionExpression':
       case 'ClassExpression':
         return true;
-      case 'Identifier':
-        return (node.name === 'Function' && isFree('Function')) || functionNames.has(node.name);
+      case 'Identifier': {
+        if ((node.name === 'Function' && isFree('Function')) || functionNames.has(node.name)) return true;
+        const bound = constants.get(node.name);
+        return (
+          bound?.type === 'FunctionExpression' || bound?.type === 'ArrowFunctionExpression' || bound?.type === 'ClassExpression'
+        );
+      }
       case 'ParenthesizedExpression':
         return isFunctionish(node.expression, depth + 1);
       case 'CallExpression': {

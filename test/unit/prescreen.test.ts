@@ -82,6 +82,7 @@ describe('function_constructor_chain', () => {
     expect(hits('[].filter.constructor("return 1")()').blocked).toEqual(['function_constructor_chain@1:11']);
     expect(hits('Math.max.constructor').blocked).toEqual(['function_constructor_chain@1:10']);
     expect(hits('function f() {}\nf.constructor').blocked).toEqual(['function_constructor_chain@2:3']);
+    expect(hits('const g = async () => {};\nconst F = g.constructor').blocked).toEqual(['function_constructor_chain@2:13']);
   });
 
   it('blocks computed and destructured forms', () => {
