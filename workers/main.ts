@@ -33,6 +33,8 @@ const WORKER_DEFAULTS = Object.freeze({
   shutdownGraceMs: 30_000,
   /** After the grace, how long handed-back jobs get to reach the queue before a forced close. */
   handBackMs: 5_000,
+  /** How long closing connections may take once no job is in flight. */
+  teardownMs: 1_000,
   keepCompleted: Object.freeze({ ageSeconds: 24 * 3600, count: 10_000 }),
   keepFailed: Object.freeze({ ageSeconds: 7 * 24 * 3600, count: 10_000 }),
   eventsMaxLen: 10_000,
@@ -182,25 +184,27 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     const running = worker as Worker;
     log.info({ inFlight: processor.active.size, graceMs }, 'worker draining');
     const closed = running.close();
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace-over'>((resolve) => {
-      timer = setTimeout(() => resolve('grace-over'), graceMs);
-    });
-    if ((await Promise.race([closed, graceOver])) === 'grace-over') {
+    let settled = false;
+    closed.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    // In-flight jobs are what the grace is for; BullMQ's own teardown gets a short bound after.
+    const idle = () => settled || processor.active.size === 0;
+    if (!(await pollUntil(idle, graceMs))) {
       const ids = [...processor.active.keys()];
       log.warn({ jobs: ids }, 'grace over: handing in-flight jobs back to the queue');
       processor.handBack(ids, (id) => running.cancelJob(id, 'shutdown'));
-      const handBackOver = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), WORKER_DEFAULTS.handBackMs);
-      });
-      if ((await Promise.race([closed, handBackOver])) === 'late') {
-        // Whatever is still held comes back through stalled-job detection.
-        await running.close(true);
+      if (!(await pollUntil(idle, WORKER_DEFAULTS.handBackMs))) {
+        // Redis is away or a job would not stop: what is still held comes back through
+        // stalled-job detection once its lock expires.
+        log.warn({ jobs: [...processor.active.keys()] }, 'jobs not handed back in time: left to stalled-job detection');
       }
     }
-    clearTimeout(timer);
-    await Promise.allSettled([sidePort?.close(), queue.close(), quit(redis), quit(subscriber)]);
-    if (ownsPool) await pool.close?.({ deadlineMs: 5_000 });
+    // Every step is bounded: a shutdown never hangs on a Redis that does not answer.
+    await within(closed, WORKER_DEFAULTS.teardownMs);
+    await within(Promise.allSettled([sidePort?.close(), queue.close(), quit(redis), quit(subscriber)]), WORKER_DEFAULTS.teardownMs);
+    if (ownsPool) await pool.close?.({ deadlineMs: WORKER_DEFAULTS.handBackMs });
     log.info('worker closed');
   };
 
@@ -216,19 +220,37 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
   };
 }
 
+/** Resolves true once `condition()` holds, false when `ms` passes first. */
+async function pollUntil(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  return true;
+}
+
+/** Resolves 'done' when the promise settles, 'late' when `ms` passes first; never rejects. */
+async function within(promise: Promise<unknown>, ms: number): Promise<'done' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => 'done' as const, () => 'done' as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function keep(retention: { ageSeconds: number; count: number }) {
   return { age: retention.ageSeconds, count: retention.count };
 }
 
 async function quit(redis: Redis): Promise<void> {
-  try {
-    await redis.quit();
-  } catch {
-    // Already disconnected: nothing to say goodbye to.
-    redis.disconnect();
-  }
+  // QUIT waits for Redis; one that does not answer gets the socket closed instead.
+  if ((await within(redis.quit(), 1_000)) === 'late') redis.disconnect();
 }
-
 
 /** Serves a queue from a loaded Config (what `sandpool worker` runs). */
 export async function startWorker(config: Readonly<Config>, logger: Logger): Promise<WorkerHandle> {
@@ -274,6 +296,9 @@ Flags override the environment (SANDPOOL_*).
   --log-level LEVEL        fatal error warn info debug trace silent                       [SANDPOOL_LOG_LEVEL]
   --pretty                 human-readable logs instead of JSON lines
 `;
+
+/** After a clean drain, how long the process may linger on open handles before it exits. */
+const EXIT_BACKSTOP_MS = 3_000;
 
 const FLAG_TO_ENV = Object.freeze({
   redis: 'SANDPOOL_REDIS_URL',
@@ -363,6 +388,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
           process.off('SIGTERM', onSignal);
           process.off('SIGINT', onSignal);
           logger.flush();
+          // Drained: if a connection still retrying against an absent Redis keeps the event loop
+          // alive, end the process anyway (the timer itself holds nothing open).
+          setTimeout(() => process.exit(0), EXIT_BACKSTOP_MS).unref();
           resolve(0);
         },
         (error: unknown) => {

@@ -181,6 +181,19 @@ describe('worker processes', () => {
     expect(result.value).toBe('again');
   });
 
+  it('SIGTERM while Redis is down still ends the process, with exit code 0', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('down-term');
+    const worker = await spawnWorker(queue);
+    await redis.stop();
+    try {
+      worker.proc.kill('SIGTERM');
+      expect(await worker.exited).toBe(0);
+      running.delete(worker);
+    } finally {
+      await redis.start();
+    }
+  });
+
   it('a job that keeps killing its workers ends as internal_error instead of looping', { timeout: 90_000 }, async () => {
     const queue = uniqueQueue('poison');
     const q = rawQueue(queue);
