@@ -3,6 +3,7 @@
 // require, and snippets that hijack what the engine may use inside the isolate.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
+  CPU_BOUND,
   WALL_BOUND,
   expectNoHostLeak,
   expectOneOf,
@@ -98,11 +99,14 @@ test('a syntax error is a compile error naming no host file', async () => {
 });
 
 // engine: a huge error message
-test("a 10 MB error message comes back capped", async () => {
-  const result = await run(pool, { code: "throw new Error('m'.repeat(10e6))", limits: { memoryMb: 128 } });
+test('a 10 MB error message and a 1 MB error name come back capped', async () => {
+  const code = "const error = new Error('m'.repeat(10e6)); error.name = 'N'.repeat(1e6); throw error";
+  const result = await run(pool, { code, limits: { memoryMb: 128 } });
   expectStatus(result, 'error');
   expect(result.error?.message.length).toBeGreaterThan(0);
   expect(result.error?.message.length).toBeLessThanOrEqual(64 * 1024);
+  expect(result.error?.name.length).toBeGreaterThan(0);
+  expect(result.error?.name.length).toBeLessThanOrEqual(1024);
   await expectPoolServes(pool);
 });
 
@@ -163,4 +167,51 @@ test('TypeScript with type-like text in strings and comments keeps its meaning',
   expectStatus(result, 'ok');
   expect(result.value).toBe('as any; process.exit(1); //: undefined');
   await expectPoolServes(pool, 'typescript');
+});
+
+// engine: importing the engine's own module names
+test("importing the engine's own specifiers (sandpool:snippet, sandpool:entry) is refused", async () => {
+  for (const specifier of ['sandpool:snippet', 'sandpool:entry', './snippet.mjs']) {
+    const result = await run(pool, { code: `import * as reached from '${specifier}';\nexport default () => Object.keys(reached);` });
+    expectStatus(result, 'error');
+    expect(result.error?.phase).toBe('compile');
+  }
+  await expectPoolServes(pool);
+});
+
+// engine: a default export that is a Proxy whose call spins
+test('a default export whose call spins is a CPU timeout', async () => {
+  const result = await run(pool, { code: 'export default new Proxy(function () {}, { apply() { for (;;) {} } });', limits: CPU_BOUND });
+  expectStatus(result, 'timeout', 'cpu');
+  await expectPoolServes(pool);
+});
+
+// engine: a default export that is a thenable whose then() spins
+test('a default export that is a spinning thenable is a CPU timeout', async () => {
+  const result = await run(pool, { code: 'export default { then() { for (;;) {} } };', limits: CPU_BOUND });
+  expectStatus(result, 'timeout', 'cpu');
+  await expectPoolServes(pool);
+});
+
+// engine, caller side: requests that are not requests at all
+test('hostile request objects are rejected, never thrown', async () => {
+  const cyclic: Record<string, unknown> = { code: 'input' };
+  const loop: Record<string, unknown> = {};
+  loop.self = loop;
+  cyclic.input = loop;
+  let deep: unknown = 1;
+  for (let depth = 0; depth < 100_000; depth++) deep = [deep];
+  const throwing = new Proxy({}, {
+    get() { throw new Error('trap'); },
+    has() { throw new Error('trap'); },
+    ownKeys() { throw new Error('trap'); },
+    getOwnPropertyDescriptor() { throw new Error('trap'); },
+    getPrototypeOf() { throw new Error('trap'); },
+  });
+  for (const request of [null, 42, 'code', { code: 42 }, { code: '1', limits: { timeoutMs: -1 } }, cyclic, { code: 'input', input: deep }, throwing]) {
+    const result = await pool.execute(request);
+    expectStatus(result, 'rejected');
+    expect(result.rejection?.reasons.length).toBeGreaterThan(0);
+  }
+  await expectPoolServes(pool);
 });

@@ -26,13 +26,18 @@ export function snippet(name: string): string {
 
 /**
  * A pool as an operator would run it, except that pre-screening is off: the sandbox must hold
- * without it. The option is given as data, not a literal, because the pool may not know it (the
- * pre-screen not wired in yet); a pool that does not screen is what these tests want either way.
+ * without it. A snippet every screen blocks is run first, so a screen that stayed on fails here
+ * rather than making every attack below look contained.
  */
 export async function startEscapePool(): Promise<Pool> {
   process.env.SANDPOOL_ESCAPE_CANARY = HOST_CANARY;
-  const options = { executors: 1, threadsPerExecutor: 2, prescreen: { mode: 'off' as const } };
-  return createPool(options);
+  const pool = await createPool({ executors: 1, threadsPerExecutor: 2, prescreen: { mode: 'off' } });
+  const screened = await pool.execute({ code: "this.constructor.constructor('return 1')()" });
+  if (screened.status !== 'ok' || screened.warnings.length > 0) {
+    await pool.close();
+    throw new Error(`pre-screening is not off: ${summary(screened)}`);
+  }
+  return pool;
 }
 
 /** Limits that make the CPU clock the first to run out for a busy snippet. */

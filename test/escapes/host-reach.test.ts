@@ -299,3 +299,11 @@ test('an error whose stack is a hostile object is still a clear error', async ()
   expectNoHostLeak(result);
   await expectPoolServes(pool);
 });
+
+// host reach: fn.caller from hooks the engine calls (then, toJSON) must not be an engine function
+test('functions the engine calls see a null caller, never an engine function', async () => {
+  const result = await run(pool, { code: snippet('caller-of-engine-called-hooks') });
+  expectStatus(result, 'ok');
+  expect(result.value).toEqual(['null', 'null']);
+  await expectPoolServes(pool);
+});

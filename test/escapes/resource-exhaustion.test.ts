@@ -26,6 +26,7 @@ afterAll(async () => {
 });
 
 const MEMORY_64 = Object.freeze({ memoryMb: 64, timeoutMs: 20_000, cpuTimeMs: 20_000 });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Builtins that ignore termination are stopped only by the executor's own deadline. */
 const SHORT_WALL = Object.freeze({ timeoutMs: 1_000, cpuTimeMs: 1_000 });
 
@@ -216,6 +217,32 @@ test('one 20 MB console.log is ok, truncated, and counted exactly', async () => 
   expect(result.output.stderr.totalBytes).toBe(3_000_001);
   expect(Buffer.byteLength(result.stdout)).toBeLessThanOrEqual(65_536 + 256);
   expect(Buffer.byteLength(result.stderr)).toBeLessThanOrEqual(65_536 + 256);
+  await expectPoolServes(pool);
+});
+
+// exhaustion: output cut on character boundaries, never half a surrogate pair
+test('an output flood of astral characters is cut on character boundaries', async () => {
+  const result = await run(pool, { code: snippet('output-flood-of-astral-characters'), limits: { maxOutputBytes: 1_001 } });
+  expectStatus(result, 'ok');
+  expect(result.truncated).toEqual({ stdout: true, stderr: true, value: false });
+  expect(result.output.stdout.totalBytes).toBe(29 * 1e5);
+  expect(result.output.stderr.totalBytes).toBe(31 * 1e5);
+  for (const text of [result.stdout, result.stderr]) {
+    expect(text).not.toMatch(LONE_SURROGATE);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(1_001 + 256);
+  }
+  await expectPoolServes(pool);
+});
+
+// exhaustion: a truncated result cut on a character boundary
+test('a truncated result of astral characters holds no half surrogate pair', async () => {
+  const maxResultBytes = 1_003;
+  const result = await run(pool, { code: "'a😀'.repeat(1e5)", limits: { maxResultBytes } });
+  expectStatus(result, 'ok');
+  expect(result.truncated.value).toBe(true);
+  const text = JSON.stringify(result.value ?? null);
+  expect(text).not.toMatch(LONE_SURROGATE);
+  expect(Buffer.byteLength(text)).toBeLessThanOrEqual(maxResultBytes);
   await expectPoolServes(pool);
 });
 
