@@ -12,7 +12,7 @@ export interface Folded {
 }
 
 export interface FoldContext {
-  /** `const NAME = <expr>` bindings of the program; null when a name is bound more than once. */
+  /** `const|let|var NAME = <expr>` bindings never assigned again; null when the name is not one. */
   readonly constants: ReadonlyMap<string, Expression | null>;
   /** Names declared anywhere in the program: such a `String`, `atob`... is not the builtin. */
   readonly declared: ReadonlySet<string>;

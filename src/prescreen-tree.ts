@@ -78,6 +78,7 @@ export function collectBindings(entries: readonly Entry[]): {
   const constants = new Map<string, Expression | null>();
   const functionNames = new Set<string>();
   const bindingCount = new Map<string, number>();
+  const reassigned = new Set<string>();
   const declare = (pattern: Pattern | null | undefined): void => {
     for (const name of patternNames(pattern)) {
       declared.add(name);
@@ -88,9 +89,20 @@ export function collectBindings(entries: readonly Entry[]): {
     switch (node.type) {
       case 'VariableDeclarator':
         declare(node.id);
-        if (parent?.type === 'VariableDeclaration' && parent.kind === 'const' && node.id.type === 'Identifier' && node.init) {
+        // var and let count too when never assigned again (checked below): `var k = 'constructor'`.
+        if (node.id.type === 'Identifier' && node.init && parent?.type === 'VariableDeclaration') {
           constants.set(node.id.name, constants.has(node.id.name) ? null : node.init);
         }
+        break;
+      case 'AssignmentExpression':
+        for (const name of patternNames(node.left as Pattern)) reassigned.add(name);
+        break;
+      case 'UpdateExpression':
+        if (node.argument.type === 'Identifier') reassigned.add(node.argument.name);
+        break;
+      case 'ForInStatement':
+      case 'ForOfStatement':
+        if (node.left.type !== 'VariableDeclaration') for (const name of patternNames(node.left)) reassigned.add(name);
         break;
       case 'FunctionDeclaration':
       case 'FunctionExpression':
@@ -121,9 +133,10 @@ export function collectBindings(entries: readonly Entry[]): {
     }
   }
   // Scopes are not modelled: a name bound more than once (a parameter elsewhere, a minifier's
-  // reused letter) may mean anything, so it is neither a known constant nor a known function.
+  // reused letter) or assigned anywhere may mean anything, so it is neither a known constant nor a
+  // known function.
   for (const [name, count] of bindingCount) {
-    if (count > 1) {
+    if (count > 1 || reassigned.has(name)) {
       constants.set(name, null);
       functionNames.delete(name);
     }

@@ -88,6 +88,8 @@ describe('function_constructor_chain', () => {
   it('blocks computed and destructured forms', () => {
     expect(hits('x["constructor"]["constructor"]').blocked).toEqual(['function_constructor_chain@1:18']);
     expect(hits('const { constructor: F } = () => 1').blocked).toEqual(['function_constructor_chain@1:9']);
+    expect(hits('var c = "constructor";\n[][c][c]("return this")()').blocked).toEqual(['function_constructor_chain@2:7']);
+    expect(hits('let c = "constructor"; c = "x";\n[][c][c]').blocked).toEqual([]);
     expect(hits('obj.constructor("return this")').blocked).toEqual(['function_constructor_chain@1:1']);
   });
 
