@@ -443,7 +443,8 @@ export class Supervisor {
       const wallTimeMs = job.runningSince === 0 ? 0 : now - job.runningSince;
       this.#detach(job);
       if (death.kind === 'deadline' && death.culprits.has(job)) {
-        this.#settle(job, this.#pipeline.withoutRun('timeout', job, timeoutError(job), { pid, wallTimeMs }));
+        const [status, error] = job.cancelRequested ? (['cancelled', cancelledError()] as const) : (['timeout', timeoutError(job)] as const);
+        this.#settle(job, this.#pipeline.withoutRun(status, job, error, { pid, wallTimeMs }));
       } else if (alone && (death.kind === 'memory' || death.kind === 'oom')) {
         const why = death.kind === 'memory' ? `grew its executor past ${this.#options.executorMemoryMb} MiB resident` : 'exhausted memory and crashed its executor';
         this.#settle(job, this.#pipeline.withoutRun('memory_limit', job, memoryError(`the job ${why}`), { pid, wallTimeMs }));

@@ -251,6 +251,12 @@ process.on('message', (message: ToExecutor) => {
   }
 });
 
+// Ctrl-C in a terminal, or systemd stopping a unit, signals every process of the group, executors
+// included. Their parent decides when they end (it drains its jobs first, then sends `shutdown`);
+// dying here at once would turn a graceful stop into crashed jobs. SIGKILL still ends this process.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+
 // The pool is gone (it exited, crashed or was killed): nobody will read an answer, and an
 // orphan executor would hold memory and maybe a spinning isolate. process.exit could wait on a
 // wedged thread; a signal cannot.

@@ -166,6 +166,15 @@ describe('dying executors', () => {
     expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
   });
 
+  it('SIGTERM or SIGINT to the process group does not kill executors under running jobs', async () => {
+    const { pidFile, pid } = pidProbe();
+    const job = pool.execute({ code: 'sleep 300', input: { pidFile } });
+    const executorPid = await pid();
+    process.kill(executorPid, 'SIGTERM');
+    process.kill(executorPid, 'SIGINT');
+    expect(await job).toMatchObject({ status: 'ok', metrics: { attempt: 1, worker: { pid: executorPid } } });
+  });
+
   it('a job that crashes its executor every time ends internal_error after maxAttempts, no loop', async () => {
     const restartsBefore = pool.stats().restarts;
     const result = await pool.execute({ code: 'abort' });
