@@ -7,8 +7,11 @@ import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } fro
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { compilePrescreenOptions, prescreen, type PrescreenOptions } from './prescreen.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
+import { createAdmission, type Admission } from './queue-admission.ts';
 import {
   CANCEL_MARK_TTL_SECONDS,
+  boundedBy,
+  tenantOf,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   JOB_NAME,
@@ -39,8 +42,6 @@ const CLIENT_DEFAULTS = Object.freeze({
   redisTimeoutMs: 5_000,
   /** Added to a job's own time budget to bound execute()'s wait. */
   waitSlackMs: 30_000,
-  /** A waiting job older than this no longer counts against its tenant's bound. */
-  tenantStaleMs: 24 * 3600 * 1000,
 });
 
 /** When to read the job directly while waiting, in case an event was missed (ms after submit). */
@@ -125,41 +126,6 @@ interface Compiled {
 
 type Checked = { ok: true; request: Request } | { ok: false; issues: RequestIssue[]; reasons?: RejectionReason[] };
 
-// Counts what waits in the queue (whoever produced it) and the tenant's waiting jobs, skips ids
-// that already exist (idempotency), and records the new ones, atomically.
-// KEYS: wait, prioritized, delayed, paused, then per job: tenant set, job hash.
-// ARGV: now, maxQueued, maxPerTenant, staleBefore, then the job ids.
-// Returns {1, s1..sn} (si = 1 new, 0 existing), {-1, total}, or {-2, count, tenantKey}.
-const ADMIT_SCRIPT = `
-local total = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('LLEN', KEYS[4])
-local n = #ARGV - 4
-local status = {}
-local perTenant = {}
-local fresh = 0
-for i = 1, n do
-  local tenantKey = KEYS[3 + 2 * i]
-  if redis.call('EXISTS', KEYS[4 + 2 * i]) == 1 then
-    status[i] = 0
-  else
-    status[i] = 1
-    fresh = fresh + 1
-    perTenant[tenantKey] = (perTenant[tenantKey] or 0) + 1
-  end
-end
-if fresh > 0 and total + fresh > tonumber(ARGV[2]) then return {-1, total} end
-for tenantKey, count in pairs(perTenant) do
-  redis.call('ZREMRANGEBYSCORE', tenantKey, '-inf', ARGV[4])
-  local queued = redis.call('ZCARD', tenantKey)
-  if queued + count > tonumber(ARGV[3]) then return {-2, queued, tenantKey} end
-end
-for i = 1, n do
-  if status[i] == 1 then redis.call('ZADD', KEYS[3 + 2 * i], 'NX', ARGV[1], ARGV[4 + i]) end
-end
-local reply = {1}
-for i = 1, n do reply[i + 1] = status[i] end
-return reply
-`;
-
 type Outcome = { result: Result };
 interface Waiter {
   limits: Readonly<Limits>;
@@ -172,6 +138,7 @@ class SandpoolClient implements Client {
   readonly #queue: Queue;
   readonly #redis: Redis;
   readonly #keys: QueueKeys;
+  readonly #admission: Admission;
   readonly #connection: Connection;
   #events: Promise<QueueEvents> | undefined;
   readonly #waiters = new Map<string, Set<Waiter>>();
@@ -183,6 +150,7 @@ class SandpoolClient implements Client {
     this.#queue = queue;
     this.#redis = redis;
     this.#keys = queueKeys(options.prefix, options.queue);
+    this.#admission = createAdmission(redis, (type) => queue.toKey(type), this.#keys, options);
   }
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
@@ -212,7 +180,7 @@ class SandpoolClient implements Client {
       });
     };
     try {
-      await this.#admit([{ id, request }]);
+      const fresh = await this.#admit([{ id, request }]);
       if (options.signal?.aborted) onAbort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -230,6 +198,11 @@ class SandpoolClient implements Client {
             .catch(() => scheduleRead());
         }, delay);
       };
+      // An idempotent repeat may have finished long ago: no event will come, read it at once.
+      if (!fresh.has(id)) {
+        const done = await this.#bounded(this.#readOutcome(id, request.tenantId, limits), 'read a job');
+        if (done) return withId(done.result, id);
+      }
       scheduleRead();
       const first = await Promise.race([promise, timedOut]);
       if (first !== 'timeout') return withId(first.result, id);
@@ -344,28 +317,13 @@ class SandpoolClient implements Client {
     return queueMs + runMs + backoffMs + CLIENT_DEFAULTS.waitSlackMs;
   }
 
-  async #admit(jobs: readonly { id: string; request: Request }[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const queue = this.#queue;
-    const keys = [queue.toKey('wait'), queue.toKey('prioritized'), queue.toKey('delayed'), queue.toKey('paused')];
-    for (const job of jobs) keys.push(this.#keys.tenantQueued(job.request.tenantId), queue.toKey(job.id));
-    const now = Date.now();
-    const args = [now, this.#options.maxQueued, this.#options.maxQueuedPerTenant, now - CLIENT_DEFAULTS.tenantStaleMs];
-    const reply = (await this.#bounded(
-      this.#redis.eval(ADMIT_SCRIPT, keys.length, ...keys, ...args, ...jobs.map((job) => job.id)),
-      'check the queue bounds',
-    )) as (number | string)[];
-    if (reply[0] === -1) {
-      throw new QueueError('QUEUE_FULL', `the queue holds ${reply[1]} waiting jobs, its bound is ${this.#options.maxQueued}`);
-    }
-    if (reply[0] === -2) {
-      throw new QueueError(
-        'TENANT_QUEUE_FULL',
-        `the tenant has ${reply[1]} waiting jobs, its bound is ${this.#options.maxQueuedPerTenant}`,
-      );
-    }
-    const fresh = jobs.filter((_, index) => reply[index + 1] === 1);
-    if (fresh.length === 0) return;
+  /** Adds the jobs that pass admission; resolves with the ids that were new (not idempotent repeats). */
+  async #admit(jobs: readonly { id: string; request: Request }[]): Promise<Set<string>> {
+    if (jobs.length === 0) return new Set();
+    const entries = jobs.map((job) => ({ id: job.id, tenantId: job.request.tenantId }));
+    const freshIds = await this.#bounded(this.#admission.admit(entries), 'check the queue bounds');
+    const fresh = jobs.filter((job) => freshIds.has(job.id));
+    if (fresh.length === 0) return freshIds;
     const o = this.#options;
     const opts = (id: string) => ({
       jobId: id,
@@ -376,20 +334,16 @@ class SandpoolClient implements Client {
     });
     try {
       const [only] = fresh;
-      if (fresh.length === 1 && only) await this.#bounded(queue.add(JOB_NAME, only.request, opts(only.id)), 'add a job');
+      if (fresh.length === 1 && only) await this.#bounded(this.#queue.add(JOB_NAME, only.request, opts(only.id)), 'add a job');
       else {
         const bulk = fresh.map((job) => ({ name: JOB_NAME, data: job.request, opts: opts(job.id) }));
-        await this.#bounded(queue.addBulk(bulk), 'add jobs');
+        await this.#bounded(this.#queue.addBulk(bulk), 'add jobs');
       }
     } catch (error) {
-      // Undo the tenant accounting; if Redis is gone too, the entries age out (tenantStaleMs).
-      const undo = this.#redis.multi();
-      for (const job of fresh) undo.zrem(this.#keys.tenantQueued(job.request.tenantId), job.id);
-      undo.exec().catch(() => {
-        // Redis unreachable: the stale entries are dropped by the next admit after tenantStaleMs.
-      });
+      this.#admission.release(entries.filter((entry) => freshIds.has(entry.id)));
       throw error;
     }
+    return freshIds;
   }
 
   async #cancel(id: string, tenantId: string): Promise<boolean> {
@@ -489,34 +443,6 @@ class SandpoolClient implements Client {
   #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
     return boundedBy(operation, this.#options.redisTimeoutMs, what);
   }
-}
-
-function boundedBy<T>(operation: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new QueueError('REDIS_UNAVAILABLE', `Redis did not answer within ${ms} ms (${what})`)),
-      ms,
-    );
-  });
-  return Promise.race([operation, deadline]).then(
-    (value) => {
-      clearTimeout(timer);
-      return value;
-    },
-    (error: unknown) => {
-      clearTimeout(timer);
-      if (error instanceof QueueError) throw error;
-      throw new QueueError('REDIS_UNAVAILABLE', `Redis failed to ${what}: ${(error as Error)?.message ?? error}`, {
-        cause: error,
-      });
-    },
-  );
-}
-
-function tenantOf(data: unknown): string {
-  const tenantId = typeof data === 'object' && data !== null ? (data as { tenantId?: unknown }).tenantId : undefined;
-  return typeof tenantId === 'string' ? tenantId : 'default';
 }
 
 function withId(result: Result, id: string): Result {

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { compileLimits, type Limits } from './limits.ts';
-import type { RequestIssue } from './request.ts';
+import { TENANT_ID_PATTERN, type RequestIssue } from './request.ts';
 import { resultWithoutRun, type Metrics, type Result } from './result.ts';
 
 /** A Redis URL (`redis://`, `rediss://` for TLS, user and password for AUTH/ACL) or ioredis options. */
@@ -138,4 +138,37 @@ export function internalErrorResult(reason: string, limits: Readonly<Limits>, at
     error: { name: 'InternalError', message: reason.slice(0, 1024), code: 'JOB_FAILED' },
     attempt,
   });
+}
+
+/**
+ * Bounds a Redis operation: an unreachable or failing Redis becomes QueueError REDIS_UNAVAILABLE
+ * within `ms`, never a hang.
+ */
+export function boundedBy<T>(operation: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new QueueError('REDIS_UNAVAILABLE', `Redis did not answer within ${ms} ms (${what})`)),
+      ms,
+    );
+  });
+  return Promise.race([operation, deadline]).then(
+    (value) => {
+      clearTimeout(timer);
+      return value;
+    },
+    (error: unknown) => {
+      clearTimeout(timer);
+      if (error instanceof QueueError) throw error;
+      throw new QueueError('REDIS_UNAVAILABLE', `Redis failed to ${what}: ${(error as Error)?.message ?? error}`, {
+        cause: error,
+      });
+    },
+  );
+}
+
+/** The tenant a job's data names, `default` when it names none (or nothing valid). */
+export function tenantOf(data: unknown): string {
+  const tenantId = typeof data === 'object' && data !== null ? (data as { tenantId?: unknown }).tenantId : undefined;
+  return typeof tenantId === 'string' && TENANT_ID_PATTERN.test(tenantId) ? tenantId : 'default';
 }

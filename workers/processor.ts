@@ -11,6 +11,7 @@ import {
   limitsOf,
   queueTimeoutResult,
   rejectedResult,
+  tenantOf,
   type QueueKeys,
 } from '../src/queue.ts';
 import { parseRequest } from '../src/request.ts';
@@ -182,9 +183,4 @@ function handedBack(): Error {
   const error = new Error('job handed back to the queue at shutdown');
   error.name = 'WaitingError';
   return error;
-}
-
-function tenantOf(data: unknown): string {
-  const tenantId = typeof data === 'object' && data !== null ? (data as { tenantId?: unknown }).tenantId : undefined;
-  return typeof tenantId === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(tenantId) ? tenantId : 'default';
 }

@@ -212,6 +212,9 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     const result = await c.execute({ code: '3', idempotencyKey: 'order:17' });
     expect(result.id).toBe(first);
     expect(result.value).toBe(1);
+    // Once finished, a repeat is answered from the stored Result (no event will come for it).
+    const repeat = await c.execute({ code: '4', idempotencyKey: 'order:17' });
+    expect([repeat.id, repeat.value]).toEqual([first, 1]);
   });
 
   it('fails fast with typed errors past the queue bound and the tenant bound', async () => {
