@@ -42,6 +42,12 @@ export interface ThreadOutcome {
   heapUsedBytes: number;
   /** worker_threads threadId of the thread that ran it. */
   thread: number;
+  /**
+   * True when the isolate did not stop once disposed at a limit (a builtin deaf to termination,
+   * such as indexOf over a huge array-like): it keeps a core busy on isolated-vm's threads until
+   * this process exits. The executor should stop taking jobs and have itself replaced.
+   */
+  isolateStillRunning?: boolean;
 }
 
 /** The thread's workerData, set by the executor. */
