@@ -262,4 +262,31 @@ process.on('SIGTERM', () => {});
 // wedged thread; a signal cannot.
 process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
 
-send({ type: 'ready', pid: process.pid, threads: config.threads });
+// `ready` waits until every thread has loaded the thread module, so that a broken install (a
+// native module built for another Node, a missing file) fails createPool() with its reason instead
+// of failing jobs later, and the first jobs do not wait on module loading. piscina tells a thread's
+// readiness only internally: each posts { _WORKER_READY: true } once its module is loaded. Should
+// a piscina upgrade change that, this waits THREADS_READY_TIMEOUT_MS and goes on: slower, not wrong.
+const PISCINA_READY_KEY = '_WORKER_READY';
+const THREADS_READY_TIMEOUT_MS = 15_000;
+
+function whenThreadsLoaded(): Promise<void> {
+  const loading = piscina.threads.map(
+    (thread) =>
+      new Promise<void>((resolve) => {
+        const onMessage = (message: unknown) => {
+          if (typeof message !== 'object' || message === null || !(PISCINA_READY_KEY in message)) return;
+          thread.off('message', onMessage);
+          resolve();
+        };
+        thread.on('message', onMessage);
+      }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const fallback = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, THREADS_READY_TIMEOUT_MS);
+  });
+  return Promise.race([Promise.all(loading).then(() => undefined), fallback]).finally(() => clearTimeout(timer));
+}
+
+void whenThreadsLoaded().then(() => send({ type: 'ready', pid: process.pid, threads: config.threads }));

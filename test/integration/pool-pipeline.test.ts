@@ -173,19 +173,11 @@ describe('pool options', () => {
     await expect(createPool({ ceilingMode: 'maybe' as 'clamp' })).rejects.toThrow(/options\.ceilingMode/);
   });
 
-  it('a thread module that cannot load ends jobs internal_error naming why, never timeout', async () => {
+  it('fails to create, naming why, when the thread module cannot load', async () => {
     const broken = new URL('../fixtures/threads/broken.ts', import.meta.url);
-    // The executor itself starts (threads load the module after it says ready); its threads do not.
-    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: broken });
-    try {
-      const result = await pool.execute({ code: 'echo' });
-      expect(result.status).toBe('internal_error');
-      expect(result.error?.code).toMatch(/^EXECUTOR_(DIED|FAILED|UNAVAILABLE)$/);
-      expect(result.error?.message).toContain('this thread module fails to load');
-      const later = await pool.execute({ code: 'echo' });
-      expect(later.status).toBe('internal_error');
-    } finally {
-      await pool.close();
-    }
+    const creating = createPool({ executors: 2, threadsPerExecutor: 1, threadModule: broken });
+    await expect(creating).rejects.toThrow('the executors failed to start');
+    const error = await creating.catch((caught: unknown) => caught as Error);
+    expect(String((error.cause as Error).message)).toContain('this thread module fails to load');
   });
 });
