@@ -92,6 +92,8 @@ export function screenProgram(
       case 'ParenthesizedExpression':
         return isFunctionish(node.expression, depth + 1);
       case 'CallExpression': {
+        // Reflect.get(x, 'constructor') is x.constructor; getPrototypeOf(fn) is a Function.prototype.
+        if (isReflectGetConstructor(node)) return true;
         const [arg] = node.arguments;
         const callee = node.callee;
         return (
@@ -123,6 +125,13 @@ export function screenProgram(
         return false;
     }
   };
+  const isReflectGetConstructor = (node: AnyNode): boolean => {
+    if (node.type !== 'CallExpression' || !isGlobalMethod(node.callee, 'Reflect', 'get')) return false;
+    const key = node.arguments[1];
+    return key !== undefined && key.type !== 'SpreadElement' && foldConstant(key, fold)?.value === 'constructor';
+  };
+  const isGlobalMethod = (node: AnyNode, object: string, method: string): boolean =>
+    node.type === 'MemberExpression' && nameOf(node) === method && isGlobalRef(node.object, object);
   const isBuiltinPrototype = (node: AnyNode): boolean =>
     node.type === 'MemberExpression' &&
     nameOf(node) === 'prototype' &&
@@ -244,7 +253,12 @@ export function screenProgram(
         if (callee.type !== 'MemberExpression') break;
         const method = calleeName;
         const [first, second] = node.arguments;
-        if (method === 'constructor' && !isFunctionish(callee.object) && callee.object.type !== 'ThisExpression') {
+        if (isReflectGetConstructor(node)) {
+          const [target] = node.arguments;
+          if (target !== undefined && target.type !== 'SpreadElement' && isFunctionish(target)) {
+            sink.add('function_constructor_chain', 'reads the constructor of a function through Reflect.get, which is the Function constructor', node.start);
+          }
+        } else if (method === 'constructor' && !isFunctionish(callee.object) && callee.object.type !== 'ThisExpression') {
           if (node.arguments.some((arg) => isStringish(arg))) {
             sink.add('function_constructor_chain', 'calls a .constructor with a string, the way the Function constructor is reached', node.start);
           }

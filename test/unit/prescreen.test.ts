@@ -90,6 +90,9 @@ describe('function_constructor_chain', () => {
     expect(hits('const { constructor: F } = () => 1').blocked).toEqual(['function_constructor_chain@1:9']);
     expect(hits('var c = "constructor";\n[][c][c]("return this")()').blocked).toEqual(['function_constructor_chain@2:7']);
     expect(hits('let c = "constructor"; c = "x";\n[][c][c]').blocked).toEqual([]);
+    expect(hits('Reflect.get(Reflect.get(f, "constructor"), "constructor")').blocked).toEqual(['function_constructor_chain@1:1']);
+    expect(hits('Reflect.get(() => 1, "constructor")').blocked).toEqual(['function_constructor_chain@1:1']);
+    expectClean('Reflect.get(obj, "constructor")');
     expect(hits('obj.constructor("return this")').blocked).toEqual(['function_constructor_chain@1:1']);
   });
 
