@@ -29,6 +29,8 @@ const POLL_MS = 5;
 const WALL_GRACE_MS = 20;
 /** Collecting the output of a stopped (idle) isolate may take no longer than this. */
 const COLLECT_MS = 20;
+/** A disposed isolate whose running call has not ended after this is taken as still running. */
+const DISPOSE_GRACE_MS = 250;
 const MIB = 1024 * 1024;
 
 export interface IsolateRunnerOptions {
@@ -63,7 +65,7 @@ type Stop = 'wall' | 'cpu' | 'cancel';
 type CallEnd<T> =
   | { kind: 'value'; value: T }
   | { kind: 'threw'; error: unknown }
-  | { kind: 'stop'; reason: Stop; idle: boolean };
+  | { kind: 'stop'; reason: Stop; idle: boolean; busyCall?: Promise<unknown> };
 
 /** The host end of one isolate's flush/settle callbacks: what the harness handed over so far. */
 class Channel {
@@ -320,7 +322,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     if (first.reason === 'wall' && (await Promise.race([ended.then(() => true), sleep(WALL_GRACE_MS)]))) {
       return { kind: 'stop', reason: 'wall', idle: true };
     }
-    return first;
+    return { ...first, busyCall: ended };
   }
 
   channel.open(limits.maxOutputBytes);
@@ -366,6 +368,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   if (idle && stale) output = (await collect(harness)) ?? output;
   const cpuTimeMs = Number(readCpu()) / 1e6;
   let heapUsedBytes = memoryHit ? limits.memoryMb * MIB : 0;
+  let stillRunning = false;
   if (idle && !isolate.isDisposed) {
     try {
       const heap = isolate.getHeapStatisticsSync();
@@ -375,7 +378,16 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     }
   } else {
     dispose(isolate);
+    // A disposed isolate's pending call rejects within milliseconds, unless the isolate is stuck in
+    // a builtin that never checks for termination: then it spins on, and only the process ending
+    // stops it. The executor learns it from the outcome.
+    if (end.kind === 'stop' && end.busyCall) {
+      stillRunning = !(await Promise.race([end.busyCall.then(() => true), sleep(DISPOSE_GRACE_MS)]));
+    }
   }
+  // isolated-vm stops an isolate at a full GC over its limit; one huge allocation can get past it
+  // and finish. A job that ends holding more than its limit is over its limit all the same.
+  const overMemory = idle && heapUsedBytes > limits.memoryMb * MIB;
   const wallTimeMs = performance.now() - runStart;
   const kept = capOutput(output, limits.maxOutputBytes);
   const base = {
@@ -388,9 +400,12 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     cpuTimeMs,
     heapUsedBytes,
     thread: threadId,
+    ...(stillRunning ? { isolateStillRunning: true } : {}),
   };
 
-  if (memoryHit) return { ...base, status: 'memory_limit', error: limitError('memory', limits) };
+  if (memoryHit || (overMemory && end.kind !== 'stop' && !timedOut)) {
+    return { ...base, status: 'memory_limit', error: limitError('memory', limits) };
+  }
   if (end.kind === 'stop' || timedOut) {
     const reason: Stop = end.kind === 'stop' ? end.reason : 'wall';
     return { ...base, status: reason === 'cancel' ? 'cancelled' : 'timeout', error: limitError(reason, limits) };
