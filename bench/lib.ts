@@ -98,9 +98,10 @@ export function peakRssMbOfPid(pid: number): number | undefined {
   }
 }
 
-/** Rounds for display: 3 significant decimals below 10, 1 above. */
+/** Rounds for display: integers as they are, 3 decimals below 10, 1 below 100, none above. */
 export function formatNumber(value: number | undefined): string {
   if (value === undefined || Number.isNaN(value)) return '-';
+  if (Number.isInteger(value)) return String(value);
   if (Math.abs(value) >= 100) return value.toFixed(0);
   if (Math.abs(value) >= 10) return value.toFixed(1);
   return value.toFixed(3);
