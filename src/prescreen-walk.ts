@@ -166,6 +166,16 @@ export function screenProgram(
     }
   };
 
+  /** The parameters and body given to the Function constructor, as constants, or undefined. */
+  const screenFunctionBody = (texts: string[] | undefined, at: number): void => {
+    if (texts === undefined) {
+      sink.add('function_from_string', 'builds a function from a string made at run time, which this screen cannot read', at);
+      return;
+    }
+    const body = texts.pop() ?? '';
+    nested(`(function anonymous(${texts.join(',')}\n) {\n${body}\n})`, 'Function', at);
+  };
+
   for (const entry of entries) {
     const { node, parent } = entry;
     switch (node.type) {
@@ -236,13 +246,10 @@ export function screenProgram(
         }
         if (calleeName === 'Function' && isGlobalRef(callee, 'Function')) {
           const args = node.arguments.map((arg) => (arg.type === 'SpreadElement' ? undefined : foldConstant(arg, fold)));
-          if (args.every((arg) => arg !== undefined && typeof arg.value !== 'object')) {
-            const texts = args.map((arg) => String(arg?.value));
-            const body = texts.pop() ?? '';
-            nested(`(function anonymous(${texts.join(',')}\n) {\n${body}\n})`, 'Function', node.start);
-          } else {
-            sink.add('function_from_string', 'builds a function from a string made at run time, which this screen cannot read', node.start);
-          }
+          const texts = args.every((arg) => arg !== undefined && typeof arg.value !== 'object')
+            ? args.map((arg) => String(arg?.value))
+            : undefined;
+          screenFunctionBody(texts, node.start);
           break;
         }
         if (node.type === 'CallExpression' && (calleeName === 'setTimeout' || calleeName === 'setInterval') && isGlobalRef(callee, calleeName)) {
@@ -267,7 +274,10 @@ export function screenProgram(
         } else if ((method === 'call' || method === 'apply' || method === 'bind') && isGlobalRef(callee.object, 'Function')) {
           sink.add('function_from_string', 'calls the Function constructor indirectly; the code it builds cannot be screened', node.start);
         } else if ((method === 'construct' || method === 'apply') && first !== undefined && isGlobalRef(first, 'Function')) {
-          sink.add('function_from_string', 'calls the Function constructor through Reflect; the code it builds cannot be screened', node.start);
+          // Reflect.construct(Function, [params..., body]) / Reflect.apply(Function, this, [...]).
+          const list = node.arguments[method === 'construct' ? 1 : 2];
+          const folded = list === undefined || list.type === 'SpreadElement' ? undefined : foldConstant(list, fold);
+          screenFunctionBody(folded !== undefined && typeof folded.value === 'object' ? [...folded.value] : undefined, node.start);
         } else if (
           (method === 'defineProperty' || method === 'defineProperties' || method === 'setPrototypeOf' || method === 'assign') &&
           first !== undefined

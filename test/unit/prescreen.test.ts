@@ -188,6 +188,7 @@ describe('eval_usage and function_from_string', () => {
     expect(hits('new Function("data", body)').warnings).toEqual(['function_from_string@1:1']);
     expect(hits('Function.apply(null, args)').warnings).toEqual(['function_from_string@1:1']);
     expect(hits('Reflect.construct(Function, [src])').warnings).toEqual(['function_from_string@1:1']);
+    expect(hits('Reflect.construct(Function, ["return process"])').warnings).toEqual(['host_only_name@1:1']);
   });
 
   it('does not flag Function used as a value', () => {
