@@ -228,6 +228,20 @@ describe('resource ceilings', () => {
     }
   });
 
+  it('RSS ceiling with company: nobody is blamed at first, the grower is found in quarantine', async () => {
+    const pool = await scriptedPool({ threadsPerExecutor: 2, executorMemoryMb: 300 });
+    try {
+      const [innocent, grower] = await Promise.all([
+        pool.execute({ code: 'sleep 400' }),
+        pool.execute({ code: 'grow', limits: { timeoutMs: 60_000 } }),
+      ]);
+      expect(innocent).toMatchObject({ status: 'ok', metrics: { attempt: 2 } });
+      expect(grower).toMatchObject({ status: 'memory_limit', metrics: { attempt: 2 } });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('replaces an executor whose timed-out thread cannot be terminated (stuck in native code)', async () => {
     const pool = await scriptedPool();
     try {
@@ -253,6 +267,34 @@ describe('resource ceilings', () => {
       await waitFor(() => (isAlive(executorPid) ? undefined : true), 'the spinning executor to be killed');
       await waitFor(() => (pool.stats().executors === 1 ? true : undefined), 'a replacement executor');
       expect(pool.stats().restarts).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('executors that cannot start', () => {
+  const FRAGILE = new URL('../fixtures/threads/fragile.ts', import.meta.url);
+  afterAll(() => {
+    delete process.env.SANDPOOL_TEST_BREAK_THREADS;
+  });
+
+  it('backs off, answers waiting jobs EXECUTOR_UNAVAILABLE, and recovers when starts succeed again', async () => {
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: FRAGILE, maxAttempts: 1 });
+    try {
+      const { pidFile, pid } = pidProbe();
+      expect((await pool.execute({ code: 'echo', input: { pidFile } })).status).toBe('ok');
+      // Executors started from now on cannot load their threads.
+      process.env.SANDPOOL_TEST_BREAK_THREADS = '1';
+      process.kill(await pid(), 'SIGKILL');
+      await waitFor(() => (pool.stats().executors === 0 ? true : undefined), 'the pool to see the executor gone');
+      const waiting = await pool.execute({ code: 'echo' });
+      expect(waiting).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_UNAVAILABLE' } });
+      expect(waiting.error?.message).toMatch(/failing to start/);
+      expect(pool.stats().restarts).toBeGreaterThanOrEqual(4);
+      delete process.env.SANDPOOL_TEST_BREAK_THREADS;
+      await waitFor(() => (pool.stats().executors === 1 ? true : undefined), 'a working executor again');
+      expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
     } finally {
       await pool.close();
     }
