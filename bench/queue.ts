@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { createClient } from '../src/client.ts';
+import { createPool } from '../src/pool.ts';
 import { startRedis, uniqueQueue } from '../test/helpers/redis.ts';
 
 const BIN = fileURLToPath(new URL('../bin/sandpool.js', import.meta.url));
@@ -119,7 +120,18 @@ async function main(): Promise<void> {
     await client.close();
     await stop(worker);
 
+    // 1c. The engine alone (embedded pool.execute, same shape): what the queue adds is the rest.
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1 });
+    const embeddedSamples: number[] = [];
+    for (let i = 0; i < warmup + jobs; i++) {
+      const started = performance.now();
+      await pool.execute({ code: TRIVIAL });
+      if (i >= warmup) embeddedSamples.push(performance.now() - started);
+    }
+    await pool.close();
+
     const noop = summary(noopSamples);
+    const embedded = summary(embeddedSamples);
     const sandpool = summary(sandpoolSamples);
     const engine = summary(engineSamples);
     process.stdout.write('\nround trip (ms)                 p50      p99     mean\n');
@@ -128,7 +140,12 @@ async function main(): Promise<void> {
     row('bullmq no-op processor', noop);
     row('sandpool client.execute', sandpool);
     row('  of which isolate setup+run', engine);
+    row('embedded pool.execute', embedded);
     process.stdout.write(`ratio sandpool/no-op p50: ${(sandpool.p50 / noop.p50).toFixed(2)}x (goal <= 1.5x), p99: ${(sandpool.p99 / noop.p99).toFixed(2)}x\n`);
+    const queueSide = sandpool.p50 - embedded.p50;
+    process.stdout.write(
+      `queue side alone (sandpool p50 - embedded p50): ${queueSide.toFixed(2)} ms = ${(queueSide / noop.p50).toFixed(2)}x the no-op round trip\n`,
+    );
 
     // 2. Throughput with 1 and 2 worker processes.
     const throughput: number[] = [];
