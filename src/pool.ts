@@ -48,8 +48,9 @@ export interface Pool {
   execute(request: unknown, options?: ExecuteOptions): Promise<Result>;
   stats(): PoolStats;
   /**
-   * Stops accepting jobs, lets accepted ones finish for up to `deadlineMs`, answers what is left
-   * `internal_error` (code POOL_CLOSED), then stops the executors. Idempotent.
+   * Stops accepting jobs, lets accepted ones finish for up to `deadlineMs` (@default 10 000),
+   * answers what is left `internal_error` (code POOL_CLOSED), then stops the executors and
+   * resolves once every one has exited. Idempotent: later calls return the same promise.
    */
   close(options?: { deadlineMs?: number }): Promise<void>;
 }
