@@ -17,9 +17,29 @@ interface Attack {
   file: string;
   title: string;
   code: string | undefined;
+  typescript: boolean;
 }
 
-function codeOf(value: AnyNode): string | undefined {
+/** `const NAME = <init>` declarations of a test body, to follow `{ code }` to its text. */
+type Bindings = ReadonlyMap<string, AnyNode>;
+
+function codeOf(value: AnyNode, bindings: Bindings): string | undefined {
+  if (value.type === 'Identifier') {
+    const init = bindings.get(value.name);
+    return init === undefined ? undefined : codeOf(init, new Map());
+  }
+  // ['line', 'line'].join('\n')
+  if (
+    value.type === 'CallExpression' &&
+    value.callee.type === 'MemberExpression' &&
+    value.callee.object.type === 'ArrayExpression' &&
+    value.callee.property.type === 'Identifier' &&
+    value.callee.property.name === 'join'
+  ) {
+    const parts = value.callee.object.elements.map((element) => (element === null ? undefined : codeOf(element, bindings)));
+    const separator = value.arguments[0] === undefined ? ',' : codeOf(value.arguments[0], bindings);
+    return parts.every((part) => part !== undefined) && separator !== undefined ? parts.join(separator) : undefined;
+  }
   if (value.type === 'Literal' && typeof value.value === 'string') return value.value;
   if (value.type === 'TemplateLiteral' && value.expressions.length === 0) return value.quasis[0]?.value.cooked ?? undefined;
   if (
@@ -33,15 +53,26 @@ function codeOf(value: AnyNode): string | undefined {
   return undefined;
 }
 
-/** Every `code:` property under a node, in source order. */
-function codesUnder(root: AnyNode): (string | undefined)[] {
-  const found: (string | undefined)[] = [];
+function isProperty(node: AnyNode, name: string): node is Extract<AnyNode, { type: 'Property' }> {
+  return node.type === 'Property' && !node.computed && node.key.type === 'Identifier' && node.key.name === name;
+}
+
+/** Every `code:` property under a node, in source order, with whether it is TypeScript. */
+function codesUnder(root: AnyNode): { code: string | undefined; typescript: boolean }[] {
+  const found: { code: string | undefined; typescript: boolean }[] = [];
+  const bindings = new Map<string, AnyNode>();
   const visit = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(visit);
     if (typeof node !== 'object' || node === null || typeof (node as { type?: unknown }).type !== 'string') return;
     const typed = node as AnyNode;
-    if (typed.type === 'Property' && !typed.computed && typed.key.type === 'Identifier' && typed.key.name === 'code') {
-      found.push(codeOf(typed.value));
+    if (typed.type === 'VariableDeclarator' && typed.id.type === 'Identifier' && typed.init) bindings.set(typed.id.name, typed.init);
+    if (typed.type === 'ObjectExpression') {
+      const code = typed.properties.find((property) => isProperty(property as AnyNode, 'code'));
+      if (code !== undefined && code.type === 'Property') {
+        const language = typed.properties.find((property) => isProperty(property as AnyNode, 'language'));
+        const typescript = language?.type === 'Property' && codeOf(language.value, bindings) === 'typescript';
+        found.push({ code: codeOf(code.value, bindings), typescript });
+      }
     }
     for (const [key, child] of Object.entries(typed)) if (key !== 'type') visit(child);
   };
@@ -60,10 +91,12 @@ function attacksIn(file: string): Attack[] {
     if (call.callee.type !== 'Identifier' || (call.callee.name !== 'test' && call.callee.name !== 'it')) continue;
     const [title, body] = call.arguments;
     if (title === undefined || body === undefined || title.type === 'SpreadElement' || body.type === 'SpreadElement') continue;
-    const name = codeOf(title) ?? '(untitled)';
+    const name = codeOf(title, new Map()) ?? '(untitled)';
     const codes = codesUnder(body);
-    if (codes.length === 0) attacks.push({ file, title: name, code: undefined });
-    codes.forEach((code, index) => attacks.push({ file, title: codes.length > 1 ? `${name} [${index + 1}]` : name, code }));
+    if (codes.length === 0) attacks.push({ file, title: name, code: undefined, typescript: false });
+    codes.forEach(({ code, typescript }, index) =>
+      attacks.push({ file, title: codes.length > 1 ? `${name} [${index + 1}]` : name, code, typescript }),
+    );
   }
   return attacks;
 }
@@ -81,7 +114,14 @@ for (const attack of attacks) {
     rows.push([attack.file, attack.title, 'not read (code built in the test)', '']);
     continue;
   }
-  const report = prescreen(attack.code, options);
+  // TypeScript is screened after type stripping, as the engine does.
+  const stripped = attack.typescript ? stripTypes(attack.code) : { ok: true as const, code: attack.code };
+  if (!stripped.ok) {
+    counts.contained++;
+    rows.push([attack.file, attack.title, 'not screened: TypeScript the stripper refuses (a compile error)', '']);
+    continue;
+  }
+  const report = prescreen(stripped.code, options);
   const rules = (findings: { rule: string }[]) => [...new Set(findings.map((finding) => finding.rule))].join(', ');
   if (report.blocked.length > 0) {
     counts.blocked++;
