@@ -149,17 +149,42 @@ describe('worker processes', () => {
     const q = rawQueue(queue);
     const worker = await spawnWorker(queue);
     const client = await newClient(queue);
-    const inFlight = client.execute({ code: SLOW(1_500, 'finished'), limits: SLOW_LIMITS });
+    const inFlight = client.execute({ code: SLOW(1_500, 'value-e7d1'), limits: SLOW_LIMITS });
     await until('the job to run', async () => (await q.getActiveCount()) === 1);
     worker.proc.kill('SIGTERM');
     await until('the worker to drain', async () => worker.logs.some((l) => l.msg === 'worker draining'));
+    const ready = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain('draining');
     const late = await client.submit({ code: '"late"' });
-    expect((await inFlight).value).toBe('finished');
+    expect((await inFlight).value).toBe('value-e7d1');
     expect(await worker.exited).toBe(0);
     running.delete(worker);
+    // One audit line per job: who, which code (by hash), what happened, what it cost; never the
+    // code or its output.
+    const lines = worker.logs.filter((l) => l.msg === 'job finished');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ tenantId: 'default', status: 'ok', attempt: 1 });
+    expect(lines[0]?.codeHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(typeof lines[0]?.wallTimeMs).toBe('number');
+    expect(JSON.stringify(worker.logs)).not.toMatch(/Date\.now|value-e7d1/);
     expect(await (await q.getJob(late))?.getState()).toBe('waiting');
     await spawnWorker(queue);
     expect((await until('the late job', () => client.getResult(late)))?.value).toBe('late');
+  });
+
+  it('a second signal forces the exit at once', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('force');
+    const q = rawQueue(queue);
+    const worker = await spawnWorker(queue);
+    const client = await newClient(queue);
+    void client.submit({ code: SLOW(20_000, 'never'), limits: SLOW_LIMITS });
+    await until('the job to run', async () => (await q.getActiveCount()) === 1);
+    worker.proc.kill('SIGTERM');
+    await until('the worker to drain', async () => worker.logs.some((l) => l.msg === 'worker draining'));
+    worker.proc.kill('SIGINT');
+    expect(await worker.exited).toBe(1);
+    running.delete(worker);
   });
 
   it('past its grace a draining worker hands its jobs back; another worker runs them', { timeout: 60_000 }, async () => {
