@@ -124,10 +124,18 @@ const REMOVED = ['WebAssembly', 'FinalizationRegistry', 'WeakRef', 'SharedArrayB
 for (let i = 0; i < REMOVED.length; i++) deleteProperty(G, REMOVED[i]);
 
 // ---- UTF-8 measuring and cutting (never splits a surrogate pair) ------------------------------
+const NON_ASCII = /[^\x00-\x7f]/;
 function utf8Length(s) {
   const n = s.length;
   let bytes = n;
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  if (n > 64) {
+    // Long text is mostly ASCII: let the regexp engine find the first byte that is not.
+    const m = regexpExec(NON_ASCII, s);
+    if (m === null) return n;
+    i = m.index;
+  }
+  for (; i < n; i++) {
     const c = charCodeAt(s, i);
     if (c < 0x80) continue;
     if (c < 0x800) { bytes += 1; continue; }
