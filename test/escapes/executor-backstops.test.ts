@@ -101,7 +101,7 @@ test('sixteen spinning jobs at once all end as CPU timeouts', { timeout: 60_000 
 // exhaustion: a spinning job the caller gives up on
 test('cancelling a spinning job answers cancelled and frees its thread', async () => {
   const controller = new AbortController();
-  const pending = pool.execute({ code: 'for (;;) {}', limits: { timeoutMs: 30_000, cpuTimeMs: 30_000 } }, { signal: controller.signal });
+  const pending = run(pool, { code: 'for (;;) {}', limits: { timeoutMs: 30_000, cpuTimeMs: 30_000 } }, { signal: controller.signal });
   // Give it a moment to get a thread, so the cancel reaches a running isolate, not a queue entry.
   await new Promise((resolve) => setTimeout(resolve, 300));
   controller.abort();

@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { expect } from 'vitest';
 import { createPool } from '../../src/pool.ts';
-import type { RequestInput } from '../../src/request.ts';
 import type { Result, Status, TimeoutLimit } from '../../src/result.ts';
 
 export type Pool = Awaited<ReturnType<typeof createPool>>;
@@ -45,8 +44,11 @@ export const CPU_BOUND = Object.freeze({ cpuTimeMs: 400, timeoutMs: 10_000 });
 /** Limits that make the wall clock the first to run out for an idle (or busy) snippet. */
 export const WALL_BOUND = Object.freeze({ cpuTimeMs: 10_000, timeoutMs: 400 });
 
-export function run(pool: Pool, request: RequestInput): Promise<Result> {
-  return pool.execute(request);
+/** Runs one request and checks, whatever came back, that nothing of the host rode along. */
+export async function run(pool: Pool, request: unknown, options?: { signal?: AbortSignal }): Promise<Result> {
+  const result = await pool.execute(request, options);
+  expectNoHostLeak(result);
+  return result;
 }
 
 /** Strings that only the host has: its paths, its module layout, its environment. */
