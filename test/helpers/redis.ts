@@ -1,7 +1,8 @@
 // Test helper, runs in the vitest process: starts a real redis-server on a free loopback port in its
 // own temporary directory, and stops it by its pid. Never a mock: the queue tests need real Redis.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as connectTls } from 'node:tls';
 import { createServer, createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +10,11 @@ import { randomUUID } from 'node:crypto';
 
 export interface RedisServer {
   port: number;
+  /** redis:// or, with `tls`, rediss://. */
   url: string;
   dir: string;
+  /** With `tls`: the server's self-signed certificate (PEM), to trust as a CA. */
+  ca: string | undefined;
   /** SIGTERM (Redis writes its AOF and exits), waits for the exit. */
   stop(): Promise<void>;
   /** SIGKILL: no shutdown work at all. */
@@ -26,15 +30,29 @@ export interface RedisServerOptions {
   appendOnly?: boolean;
   /** An ACL user with every right; the default user is then turned off (AUTH required). */
   user?: { name: string; password: string };
+  /** TLS only (no plain port), with a self-signed certificate for 127.0.0.1 made by openssl. */
+  tls?: boolean;
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sandpool-redis-'));
   let child: ChildProcess | undefined;
+  let ca: string | undefined;
+  const tlsArgs: string[] = [];
+  if (options.tls) {
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ], { stdio: 'ignore' });
+    ca = readFileSync(cert, 'utf8');
+    tlsArgs.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-auth-clients', 'no');
+  }
 
   const args = [
-    '--port', String(port),
+    ...(options.tls ? tlsArgs : ['--port', String(port)]),
     '--bind', '127.0.0.1',
     '--dir', dir,
     '--save', '',
@@ -51,7 +69,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   async function start(): Promise<void> {
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
     child = proc;
-    await waitForPing(port, proc);
+    await waitForPing(port, proc, ca);
   }
 
   async function signal(sig: NodeJS.Signals): Promise<void> {
@@ -66,8 +84,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     dir,
+    ca,
     start,
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
@@ -95,20 +114,21 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number, proc: ChildProcess): Promise<void> {
+async function waitForPing(port: number, proc: ChildProcess, ca: string | undefined): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with code ${proc.exitCode}`);
-    if (await ping(port)) return;
+    if (await ping(port, ca)) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`redis-server did not answer on port ${port}`);
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, ca: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
+    const socket = ca
+      ? connectTls({ port, host: '127.0.0.1', ca }, () => socket.write('PING\r\n'))
+      : createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
     socket.setTimeout(500);
-    socket.once('connect', () => socket.write('PING\r\n'));
     socket.once('data', (data) => {
       socket.destroy();
       const reply = data.toString();

@@ -330,6 +330,21 @@ describe('connections, key prefix, retention', () => {
     expect(error).toMatchObject({ code: 'REDIS_UNAVAILABLE' });
   });
 
+  it('speaks TLS: ioredis options with the CA work; a rediss:// URL alone refuses the unknown certificate', async () => {
+    const secured = await startRedis({ tls: true });
+    closers.push(() => secured.dispose());
+    const connection = { host: '127.0.0.1', port: secured.port, tls: { ca: secured.ca as string } };
+    const queue = uniqueQueue('tls');
+    const handle = await createWorker({ connection, queue, pool, concurrency: 1 });
+    closers.push(() => handle.close({ graceMs: 1_000 }));
+    const c = await createClient({ connection, queue });
+    closers.push(() => c.close());
+    expect((await c.execute({ code: '"over tls"' })).value).toBe('over tls');
+    expect(secured.url.startsWith('rediss://')).toBe(true);
+    const error = await createClient({ connection: secured.url, redisTimeoutMs: 1_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'REDIS_UNAVAILABLE' });
+  });
+
   it('a hash-tag prefix (Redis Cluster) is only configuration: every key carries it', async () => {
     const queue = uniqueQueue('tagged');
     await worker(queue, { prefix: '{sp}' });
