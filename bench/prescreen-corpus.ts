@@ -23,6 +23,7 @@ interface Tally {
   overSizeBound: number;
   deeperThan64: number;
   blockedFiles: number;
+  warnedFiles: number;
   blocks: Map<string, number>;
   warnings: Map<string, number>;
   screenMs: number;
@@ -30,7 +31,7 @@ interface Tally {
 
 function newTally(): Tally {
   return {
-    files: 0, unparsed: 0, overSizeBound: 0, deeperThan64: 0, blockedFiles: 0,
+    files: 0, unparsed: 0, overSizeBound: 0, deeperThan64: 0, blockedFiles: 0, warnedFiles: 0,
     blocks: new Map(), warnings: new Map(), screenMs: 0,
   };
 }
@@ -42,6 +43,7 @@ function record(tally: Tally, name: string, code: string, report: PrescreenRepor
   if (Buffer.byteLength(code) > defaults.maxBytes) tally.overSizeBound++;
   if (findDeepNesting(code, 64) !== undefined) tally.deeperThan64++;
   if (report.blocked.length > 0) tally.blockedFiles++;
+  if (report.warnings.length > 0) tally.warnedFiles++;
   for (const finding of report.blocked) {
     tally.blocks.set(finding.rule, (tally.blocks.get(finding.rule) ?? 0) + 1);
     if (print) console.log(`BLOCK ${name}:${finding.line}:${finding.column} ${finding.rule}: ${finding.message}`);
@@ -63,10 +65,10 @@ function summary(label: string, tally: Tally): string {
     [...counts].sort((a, b) => b[1] - a[1]).map(([rule, n]) => `${rule}=${n}`).join(' ') || '-';
   return [
     `${label}: ${tally.files} files, ${tally.unparsed} not parsed, ${tally.overSizeBound} over the size bound, ` +
-      `${tally.deeperThan64} nested deeper than 64, ${tally.blockedFiles} files blocked, ` +
+      `${tally.deeperThan64} nested deeper than 64, ${tally.blockedFiles} files blocked, ${tally.warnedFiles} warned, ` +
       `screen time ${tally.screenMs.toFixed(0)} ms`,
     `  blocks:   ${rules(tally.blocks)}`,
-    `  warnings: ${rules(tally.warnings)}`,
+    `  warnings (listed; at most 20 per rule and file, plus one that counts the rest): ${rules(tally.warnings)}`,
   ].join('\n');
 }
 
