@@ -206,3 +206,39 @@ test('hostile request objects are rejected, never thrown', async () => {
   }
   await expectPoolServes(pool);
 });
+
+// engine: every builtin the in-isolate half might use for its caps, replaced before the output
+test('output and result caps hold after the snippet poisons every builtin', async () => {
+  const maxOutputBytes = 1_000;
+  const result = await run(pool, { code: snippet('builtins-poisoned-before-output'), limits: { maxOutputBytes } });
+  expectStatus(result, 'ok');
+  expect(result.value).toEqual({ big: 'v', lines: 10_000 });
+  expect(result.truncated.stdout).toBe(true);
+  // 10 000 lines of `line N 😀\n`: 11 bytes plus the digits of N.
+  expect(result.output.stdout.totalBytes).toBe(148_890);
+  expect(Buffer.byteLength(result.stdout)).toBeLessThanOrEqual(maxOutputBytes + 256);
+  expect(result.stdout.startsWith('line 0 😀\n')).toBe(true);
+  expect(result.stdout.endsWith('line 9999 😀\n')).toBe(true);
+  await expectPoolServes(pool);
+});
+
+// engine: the console called with the stack all but exhausted
+test('printing at the edge of the stack keeps the console working', async () => {
+  const result = await run(pool, { code: snippet('console-at-the-stack-edge') });
+  expectStatus(result, 'ok');
+  expect(result.value).toBe('number');
+  expect(result.stdout).toMatch(/^(edge\n)+final\n$/);
+  await expectPoolServes(pool);
+});
+
+// engine: an error whose cause is itself, and a value nested far deeper than any formatter goes
+test('a self-caused error and a 100 000-deep object are described without recursion trouble', async () => {
+  const cyclic = await run(pool, { code: "const error = new Error('a'); error.cause = error; throw error" });
+  expectStatus(cyclic, 'error');
+  expect(cyclic.error?.message).toBe('a');
+  const deep = await run(pool, { code: "let node = {}; for (let i = 0; i < 1e5; i++) node = { node }; console.log(node); 'after'" });
+  expectStatus(deep, 'ok');
+  expect(deep.value).toBe('after');
+  expect(Buffer.byteLength(deep.stdout)).toBeLessThan(1_000);
+  await expectPoolServes(pool);
+});
