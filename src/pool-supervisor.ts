@@ -10,7 +10,9 @@
 //   still has not answered. It mirrors which of an executor's jobs are running (the executor starts
 //   them FIFO, `threads` at a time), so that clock starts when the job got a thread.
 // - Memory: every executor's RSS is read from /proc each SAMPLE_MS; above executorMemoryMb it dies.
-//   An executor burning CPU with no job (an isolate that would not stop) dies too.
+//   An isolate that would not stop after its job was answered is reported by its thread
+//   (isolateStillRunning): that executor is retired — replaced at once, killed once its other jobs
+//   are done. One nobody reported is noticed as CPU burnt while the executor has no job.
 // - Death: every job in flight on a dead executor is answered. Alone, it is the cause
 //   (memory_limit for memory, timeout for a deadline); with company nobody can be blamed, so each
 //   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
@@ -82,6 +84,7 @@ type Death =
   | { kind: 'crash'; exit: ExecutorExit }
   /** Exited by itself before `ready`: its last stderr line says why (bad flags, missing files). */
   | { kind: 'start_failed'; exit: ExecutorExit }
+  | { kind: 'retired' }
   | { kind: 'shutdown' };
 
 interface Executor {
@@ -151,6 +154,8 @@ export class Supervisor {
   #config: ExecutorConfig;
   #capacity: number;
   #executors: Executor[] = [];
+  /** Replaced executors finishing the jobs they hold; killed when they hold none. */
+  #retiring = new Set<Executor>();
   #queue = new JobQueue();
   #quarantine = new JobQueue();
   /** While quarantined jobs wait, this executor takes no new jobs so that it drains. */
@@ -318,7 +323,9 @@ export class Supervisor {
         if (job === undefined) return;
         this.#detach(job);
         this.#consecutiveDeaths = 0;
+        if (message.outcome.isolateStillRunning === true) this.#retire(executor);
         this.#settle(job, this.#pipeline.fromOutcome(message.outcome, job, executor.process.pid));
+        this.#reapRetired(executor);
         this.#pump();
         return;
       }
@@ -326,6 +333,7 @@ export class Supervisor {
         const job = executor.jobs.get(message.id);
         if (job === undefined) return;
         this.#detach(job);
+        this.#reapRetired(executor);
         if (message.reason.startsWith('ERR_WORKER_OUT_OF_MEMORY')) {
           // The thread's own heap gave out while it ran only this job.
           this.#settle(job, this.#pipeline.withoutRun('memory_limit', job, memoryError('the thread running it ran out of memory'), { pid: executor.process.pid }));
@@ -414,6 +422,26 @@ export class Supervisor {
     this.#respawns.add(timer);
   }
 
+  /**
+   * An isolate of this executor keeps a core busy after its job was answered, until the process
+   * ends. New jobs go to a replacement started now; this one finishes what it holds, then dies.
+   */
+  #retire(executor: Executor): void {
+    if (this.#executors[executor.index] !== executor || this.#stopping) return;
+    this.#retiring.add(executor);
+    if (this.#reserved === executor) this.#reserved = undefined;
+    this.#options.logger?.warn(
+      { event: 'executor_retired', executor: executor.index, pid: executor.process.pid, jobs: executor.jobs.size },
+      'executor retired: an isolate would not stop',
+    );
+    this.#restarts++;
+    this.#spawn(executor.index);
+  }
+
+  #reapRetired(executor: Executor): void {
+    if (executor.jobs.size === 0 && this.#retiring.has(executor)) this.#kill(executor, { kind: 'retired' });
+  }
+
   /** Kills an executor on the pool's own judgement and answers its jobs now. */
   #kill(executor: Executor, death: Death): void {
     if (executor.state === 'dead') return;
@@ -425,9 +453,10 @@ export class Supervisor {
   #bury(executor: Executor, death: Death): void {
     const wasReady = executor.state === 'ready';
     executor.state = 'dead';
+    this.#retiring.delete(executor);
     if (this.#reserved === executor) this.#reserved = undefined;
     executor.started.reject(new Error(`executor ${executor.index} died before it was ready (${describeDeath(death)})`));
-    if (death.kind !== 'shutdown') {
+    if (death.kind !== 'shutdown' && death.kind !== 'retired') {
       this.#consecutiveDeaths++;
       if (!wasReady || death.kind === 'start_failed') this.#startFailures++;
       this.#options.logger?.warn(
@@ -476,7 +505,8 @@ export class Supervisor {
   /** Every SAMPLE_MS: memory ceilings, the pool's deadlines, start timeouts, idle spinning. */
   #sample(): void {
     const now = Date.now();
-    for (const executor of this.#executors) {
+    const executors = this.#retiring.size === 0 ? this.#executors : [...this.#executors, ...this.#retiring];
+    for (const executor of executors) {
       if (executor.state === 'dead') continue;
       if (executor.state === 'starting' && now - executor.spawnedAt > READY_TIMEOUT_MS) {
         this.#kill(executor, { kind: 'start_timeout' });
@@ -497,7 +527,7 @@ export class Supervisor {
         if (culprits !== undefined) this.#kill(executor, { kind: 'deadline', culprits });
         continue;
       }
-      if (executor.state === 'ready') this.#checkIdleSpin(executor, now);
+      if (executor.state === 'ready' && !this.#retiring.has(executor)) this.#checkIdleSpin(executor, now);
     }
   }
 
@@ -534,7 +564,8 @@ export class Supervisor {
     this.#stopping = true;
     const closedError: ResultError = { name: 'InternalError', message: 'the pool closed before the job finished', code: POOL_ERROR_CODES.POOL_CLOSED };
     this.#answerWaitingJobs('internal_error', closedError);
-    for (const executor of this.#executors) {
+    const executors = [...this.#executors, ...this.#retiring];
+    for (const executor of executors) {
       for (const job of [...executor.jobs.values()]) {
         this.#detach(job);
         this.#settle(job, this.#pipeline.withoutRun('internal_error', job, closedError, { pid: executor.process.pid }));
@@ -543,7 +574,7 @@ export class Supervisor {
     clearInterval(this.#sampler);
     for (const timer of this.#respawns) clearTimeout(timer);
     this.#respawns.clear();
-    await Promise.all(this.#executors.map((executor) => this.#stop(executor)));
+    await Promise.all(executors.map((executor) => this.#stop(executor)));
   }
 
   async #stop(executor: Executor): Promise<void> {
@@ -581,6 +612,8 @@ function describeDeath(death: Death): string {
       return death.exit.signal !== null ? `signal ${death.exit.signal}` : `exit code ${String(death.exit.code)}`;
     case 'start_failed':
       return `it could not start (exit code ${String(death.exit.code)}): ${death.exit.lastWords}`;
+    case 'retired':
+      return 'retired: an isolate would not stop';
     case 'shutdown':
       return 'shut down';
   }

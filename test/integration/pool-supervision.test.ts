@@ -258,6 +258,27 @@ describe('resource ceilings', () => {
     }
   });
 
+  it('retires an executor whose thread reports an isolate still running, without waiting for it to idle', async () => {
+    const pool = await scriptedPool({ threadsPerExecutor: 2 });
+    try {
+      const { pidFile, pid } = pidProbe();
+      // A lane of jobs keeps the executor busy the whole time.
+      const lane = pool.execute({ code: 'sleep 600', input: { pidFile } });
+      const stuckPid = await pid();
+      const stuck = await pool.execute({ code: 'stuck' });
+      expect(stuck).toMatchObject({ status: 'timeout', metrics: { worker: { pid: stuckPid } } });
+      // New jobs go to the replacement at once; the job already running finishes where it is.
+      const next = await pool.execute({ code: 'echo' });
+      expect(next.status).toBe('ok');
+      expect(next.metrics.worker.pid).not.toBe(stuckPid);
+      expect(await lane).toMatchObject({ status: 'ok', metrics: { attempt: 1, worker: { pid: stuckPid } } });
+      await waitFor(() => (isAlive(stuckPid) ? undefined : true), 'the retired executor to be killed');
+      expect(pool.stats()).toMatchObject({ executors: 1, restarts: 1 });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('replaces an executor that burns CPU with no job in flight (an isolate that would not stop)', async () => {
     const pool = await scriptedPool();
     try {
