@@ -14,9 +14,12 @@
 // isolated-vm Callbacks with `ignored: true` (fire-and-forget, arguments copied).
 //
 // Dispatcher operations (op, ...args):
-//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'pending'
+//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'timers' | 'pending'
 //   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
-//   'module'  (entryNamespace)                                  → 'done' | 'pending'
+//   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending'
+//   'tick'    ()                                                → 'done' | 'timers' | 'pending'
+// 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
+// not settled and nothing in the isolate can move any more; only a limit ends the job.
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'warm'    ()                                                → 'done'   (once, while a spare)
 // The outcome always travels through settle(), never as a return value: an unhandled rejection
@@ -30,6 +33,7 @@
 // in maxResultBytes, and flagged truncated.
 
 import { CONSOLE_SOURCE } from './isolate-console.ts';
+import { TIMERS_SOURCE } from './isolate-timers.ts';
 
 /** The snippet's file name in stack frames (scripts). Modules use SNIPPET_MODULE_FILENAME. */
 export const SNIPPET_FILENAME = 'snippet.js';
@@ -65,7 +69,7 @@ export const MAX_ERROR_STACK_BYTES = 16 * 1024;
 
 // Plain JavaScript (no template substitutions in these strings): it runs inside the isolate as is.
 // The harness is PRELUDE (intrinsics, UTF-8, output streams), CONSOLE_SOURCE (isolate-console.ts),
-// then CORE (errors, results, the dispatcher), all in one closure.
+// TIMERS_SOURCE (isolate-timers.ts), then CORE (errors, results, the dispatcher), all in one closure.
 const PRELUDE = String.raw`
 'use strict';
 const flushHost = $0;
@@ -412,6 +416,33 @@ function finish(value) {
   }
   return settled ? 'done' : 'pending';
 }
+// What the host does next: 'done' (settled), 'timers' (ask for a tick), or 'pending' (nothing in
+// the isolate can move any more: only a limit ends the job).
+function afterRun(state) {
+  if (state === 'done' || settled) return 'done';
+  return liveTimerCount > 0 ? 'timers' : 'pending';
+}
+// The module form, once its entry module was evaluated (and again after timers, while pending).
+let pendingEntry;
+function moduleStep(entry) {
+  let snippet;
+  try {
+    snippet = entry.done; // throws while the entry module (so the snippet) has not finished evaluating
+  } catch (ignored) {
+    pendingEntry = entry;
+    return afterRun('pending');
+  }
+  pendingEntry = undefined;
+  let value;
+  try {
+    value = snippet.default;
+    if (typeof value === 'function') value = apply(value, undefined, [G.input]);
+  } catch (e) {
+    settleError(e, 'runtime');
+    return 'done';
+  }
+  return afterRun(finish(value));
+}
 function begin(inputJson, maxOutputBytes, resultCap) {
   out = makeStream(0, maxOutputBytes);
   err = makeStream(1, maxOutputBytes);
@@ -431,25 +462,18 @@ return function harness(op, a, b, c, d) {
       settleError(e, isCompileError(e) ? 'compile' : 'runtime');
       return 'done';
     }
-    return finish(value);
+    return afterRun(finish(value));
   }
   if (op === 'begin') { begin(a, b, c); return 'done'; }
-  if (op === 'module') {
-    let snippet;
-    try {
-      snippet = a.done; // throws while the entry module (so the snippet) has not finished evaluating
-    } catch (ignored) {
-      return 'pending'; // microtasks are drained: nothing can finish it any more but the deadline
+  if (op === 'module') return moduleStep(a);
+  if (op === 'tick') {
+    if (settled) return 'done';
+    if (pendingEntry !== undefined) {
+      const state = moduleStep(pendingEntry);
+      if (pendingEntry === undefined) return state; // the module finished: its default export ran
     }
-    let value;
-    try {
-      value = snippet.default;
-      if (typeof value === 'function') value = apply(value, undefined, [G.input]);
-    } catch (e) {
-      settleError(e, 'runtime');
-      return 'done';
-    }
-    return finish(value);
+    if (!runOneTimer()) return afterRun('pending');
+    return settled ? 'done' : 'timers'; // this timer's microtasks run next: look again after them
   }
   if (op === 'collect') return snapshot();
   if (op === 'warm') {
@@ -471,4 +495,4 @@ return function harness(op, a, b, c, d) {
 `;
 
 /** The closure body handed to isolated-vm's evalClosure ($0 = flush, $1 = settle). */
-export const HARNESS_SOURCE: string = PRELUDE + CONSOLE_SOURCE + CORE;
+export const HARNESS_SOURCE: string = PRELUDE + CONSOLE_SOURCE + TIMERS_SOURCE + CORE;

@@ -348,6 +348,10 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     } else {
       end = await call(harness.apply(undefined, ['script', task.code, task.inputJson, limits.maxOutputBytes, limits.maxResultBytes], { timeout: remainingMs() }));
     }
+    // 'timers': the snippet waits on its timers, which run in virtual time, one per tick.
+    while (end.kind === 'value' && end.value === 'timers' && !channel.outcome) {
+      end = await call(harness.apply(undefined, ['tick'], { timeout: remainingMs() }));
+    }
     // 'pending': the isolate is idle and the outcome comes through settle(), or never.
     if (end.kind === 'value' && !channel.outcome) {
       const reason = await Promise.race([channel.waitOutcome().then(() => undefined), stopped]);

@@ -13,8 +13,8 @@ beforeAll(async () => {
 afterAll(() => runner.close());
 
 const HOST_NAMES = [
-  'process', 'require', 'module', 'exports', 'global', 'Buffer', 'setTimeout', 'setInterval',
-  'setImmediate', 'clearTimeout', 'queueMicrotask', 'fetch', 'performance', 'ivm', '_ivm',
+  'process', 'require', 'module', 'exports', 'global', 'Buffer', 'setImmediate', 'fetch',
+  'performance', 'ivm', '_ivm', 'harness', 'flushHost', 'settleHost',
 ];
 const REMOVED = ['WebAssembly', 'FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics'];
 
@@ -33,7 +33,8 @@ describe('globals', () => {
     const code = `Object.getOwnPropertyNames(globalThis).filter((name) => !/^[A-Z]/.test(name))`;
     const names = valueOf(await runner.run(task(code))) as string[];
     const standard = ['globalThis', 'parseFloat', 'parseInt', 'decodeURI', 'decodeURIComponent', 'encodeURI',
-      'encodeURIComponent', 'escape', 'unescape', 'eval', 'isFinite', 'isNaN', 'undefined', 'console', 'input'];
+      'encodeURIComponent', 'escape', 'unescape', 'eval', 'isFinite', 'isNaN', 'undefined', 'console', 'input',
+      'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'queueMicrotask'];
     expect(names.filter((name) => !standard.includes(name))).toEqual([]);
   });
 
@@ -44,6 +45,11 @@ describe('globals', () => {
       (() => { try { return typeof (async () => {}).constructor('return this')().require; } catch (e) { return e.name; } })(),
     ]`;
     expect(valueOf(await runner.run(task(code)))).toEqual(['undefined', 'undefined', 'undefined']);
+  });
+
+  test('the timer functions are made inside the isolate, not bridged from the host', async () => {
+    const code = `[setTimeout, setInterval, clearTimeout, clearInterval, queueMicrotask].map((f) => Object.getOwnPropertyNames(f).sort().join())`;
+    expect(valueOf(await runner.run(task(code)))).toEqual(Array(5).fill('length,name'));
   });
 
   test('console functions hold no host references a snippet can walk to', async () => {
