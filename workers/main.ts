@@ -7,7 +7,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
-import { createPool, type PoolOptions } from '../src/pool.ts';
+import { createPool, type Pool, type PoolOptions } from '../src/pool.ts';
 import { compilePoolOptions } from '../src/pool-options.ts';
 import {
   DEFAULT_PREFIX,
@@ -97,7 +97,7 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
   const log = logger.child({ queue: queueName, worker: name });
 
   const ownsPool = options.pool === undefined;
-  const pool: Executor & { close?(options?: { deadlineMs?: number }): Promise<void>; stats?(): unknown } =
+  const pool: Executor & Partial<Pick<Pool, 'close' | 'stats'>> =
     options.pool ?? (await createPool({ ...options.poolOptions, logger: logger.child({ component: 'pool' }) }));
   // The engine's own view of its limits and size, for Results of jobs that never reach it.
   const engine = options.pool ? undefined : compilePoolOptions(options.poolOptions);
@@ -128,6 +128,7 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     utilisation: () => ({ active: processor.active.size, capacity }),
     queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
     bullmqExport: () => queue.exportPrometheusMetrics({ worker: name }),
+    ...(isPool(pool) ? { poolStats: () => pool.stats() } : {}),
   });
 
   // One subscription per worker: a cancelled job id reaches every worker, the one running it stops it.
@@ -218,6 +219,10 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
       return closing;
     },
   };
+}
+
+function isPool(pool: Executor & Partial<Pick<Pool, 'stats'>>): pool is Executor & Pick<Pool, 'stats'> {
+  return typeof pool.stats === 'function';
 }
 
 /** Resolves true once `condition()` holds, false when `ms` passes first. */

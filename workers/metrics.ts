@@ -11,6 +11,8 @@ export interface MetricsSources {
   queueCounts(): Promise<Record<string, number>>;
   /** BullMQ's own Prometheus export of the queue. */
   bullmqExport(): Promise<string>;
+  /** The engine's own counts, when the worker made the engine. */
+  poolStats?(): { executors: number; inFlight: number; queued: number; restarts: number };
 }
 
 export interface WorkerMetrics {
@@ -70,6 +72,25 @@ export function createWorkerMetrics(sources: MetricsSources): WorkerMetrics {
       this.set(sources.utilisation().active);
     },
   });
+  if (sources.poolStats) {
+    const stats = sources.poolStats.bind(sources);
+    const gauges = [
+      ['sandpool_pool_executors', 'Executor processes ready to take jobs', 'executors'],
+      ['sandpool_pool_in_flight', 'Jobs the engine has dispatched to an executor and not yet answered', 'inFlight'],
+      ['sandpool_pool_queued', 'Jobs waiting inside the engine for an executor', 'queued'],
+      ['sandpool_pool_executor_restarts', 'Executors started to replace dead ones since the worker started', 'restarts'],
+    ] as const;
+    for (const [name, help, field] of gauges) {
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(stats()[field]);
+        },
+      });
+    }
+  }
   new Gauge({
     name: 'sandpool_queue_depth',
     help: 'Jobs of the queue by state',

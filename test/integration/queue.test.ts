@@ -391,6 +391,8 @@ describe('worker side port', () => {
     expect(text).toContain('sandpool_pool_utilisation');
     expect(text).toMatch(/sandpool_queue_depth\{state="completed"\} 2/);
     expect(text).toContain('bullmq_job_count');
+    expect(text).toMatch(/sandpool_pool_executors 1/);
+    expect(text).toContain('sandpool_pool_executor_restarts');
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     await handle.close({ graceMs: 1_000 });
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
