@@ -261,3 +261,15 @@ test('a self-caused error and a 100 000-deep object are described without recurs
   expect(Buffer.byteLength(deep.stdout)).toBeLessThan(1_000);
   await expectPoolServes(pool);
 });
+
+// engine: code nested past V8's own parser depth (no TypeScript involved)
+test('JavaScript nested past the parser depth is a compile error, not a runtime one', async () => {
+  const depth = 200_000;
+  for (const code of [`${'('.repeat(depth)}1${')'.repeat(depth)}`, `${'['.repeat(depth)}${']'.repeat(depth)}.length`]) {
+    const result = await run(pool, { code });
+    expectStatus(result, 'error');
+    // The snippet never ran a line: V8 could not parse it.
+    expect(result.error?.phase, summary(result)).toBe('compile');
+  }
+  await expectPoolServes(pool);
+});
