@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { compilePrescreenOptions, prescreen, type PrescreenOptions } from './prescreen.ts';
+import { stripTypes } from './typescript.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import { createAdmission, type Admission } from './queue-admission.ts';
 import {
@@ -75,8 +76,8 @@ export interface ClientOptions {
   /** Code and input bigger than this are rejected here, before Redis. */
   sizeLimits?: SizeLimits;
   /**
-   * Pre-screening of JavaScript before it is queued (the worker screens again, with its own
-   * settings, and is the authority). Keep it no stricter than the workers'.
+   * Pre-screening before a job is queued (the worker screens again, with its own settings, and is
+   * the authority). Keep it no stricter than the workers'.
    * @default the pre-screen's defaults (enforce)
    */
   prescreen?: PrescreenOptions;
@@ -291,9 +292,16 @@ class SandpoolClient implements Client {
       if (bytes > maxInputBytes) issues.push({ field: 'input', message: `at most ${maxInputBytes} bytes as JSON, got ${bytes}` });
     }
     if (issues.length > 0) return { ok: false, issues };
-    // TypeScript is screened by the worker after type stripping; JavaScript can be screened here.
-    if (request.code !== undefined && request.language === 'javascript' && this.#options.prescreen.mode !== 'off') {
-      const report = prescreen(request.code, compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen));
+    // Screened as the worker will screen it: TypeScript after type stripping (which keeps
+    // positions). Code that does not strip is left to the worker, whose Result reports the error.
+    const stripped =
+      request.code === undefined || this.#options.prescreen.mode === 'off'
+        ? undefined
+        : request.language === 'typescript'
+          ? stripTypes(request.code)
+          : { ok: true as const, code: request.code };
+    if (stripped?.ok) {
+      const report = prescreen(stripped.code, compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen));
       if (report.blocked.length > 0) {
         const reasons = report.blocked;
         const at = (r: RejectionReason) => (r.line !== undefined ? ` (line ${r.line}, column ${r.column ?? 0})` : '');

@@ -80,12 +80,18 @@ describe('client and worker over real Redis', () => {
     expect(await rawQueue(queue).count()).toBe(0);
   });
 
-  it('pre-screens JavaScript on the client: a blocked construct never reaches Redis', async () => {
+  it('pre-screens on the client (TypeScript after stripping): a blocked construct never reaches Redis', async () => {
     const queue = uniqueQueue('prescreen');
     const c = await client(queue);
     const result = await c.execute({ code: 'this.constructor.constructor("return process")()' });
     expect(result.status).toBe('rejected');
     expect(result.rejection?.reasons.length).toBeGreaterThan(0);
+    const typed = await c.execute({
+      code: 'const f: Function = this.constructor.constructor;\nf("return process")()',
+      language: 'typescript',
+    });
+    expect(typed.status).toBe('rejected');
+    expect(typed.rejection?.reasons[0]?.line).toBe(1);
     expect(await rawQueue(queue).count()).toBe(0);
   });
 
