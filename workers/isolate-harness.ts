@@ -331,11 +331,12 @@ function describe(e, phase) {
     return { __proto__: null, name: 'NonError', message: 'a value was thrown that could not be described', phase };
   }
 }
-// A SyntaxError with no snippet frame was raised by parsing the snippet itself. The host confirms
-// it by compiling the code (which also yields the line and column V8 does not put in the message).
+// An error with no snippet frame may have been raised by parsing the snippet itself (a SyntaxError,
+// or a RangeError when the code nests deeper than the parser's stack). The host confirms it by
+// compiling the code, which also yields the line and column V8 does not put in the message.
 function isCompileError(e) {
   try {
-    if (e === null || typeof e !== 'object' || !isPrototypeOf(SyntaxError.prototype, e)) return false;
+    if (e === null || typeof e !== 'object' || !isPrototypeOf(ErrorProto, e)) return false;
     const stack = e.stack;
     return typeof stack !== 'string' || indexOf(stack, 'snippet.js:') === -1;
   } catch (ignored) {

@@ -124,6 +124,17 @@ describe('errors', () => {
     expect(outcome.error?.message).toMatch(/snippet\.js:1:\d+/);
   });
 
+  test('code nested deeper than the parser can go is a compile error', async () => {
+    const outcome = await runner.run(task(`${'['.repeat(100_000)}${']'.repeat(100_000)}.length`));
+    expect(outcome.status).toBe('error');
+    expect(outcome.error?.phase).toBe('compile');
+  });
+
+  test('an error thrown with no stack frames is still a runtime error', async () => {
+    const outcome = await runner.run(task('Error.stackTraceLimit = 0; throw new RangeError("frameless")'));
+    expect(outcome.error).toMatchObject({ name: 'RangeError', message: 'frameless', phase: 'runtime' });
+  });
+
   test('a SyntaxError thrown at run time is a runtime error', async () => {
     const outcome = await runner.run(task('JSON.parse("{")'));
     expect(outcome.error).toMatchObject({ name: 'SyntaxError', phase: 'runtime' });
