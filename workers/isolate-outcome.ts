@@ -114,10 +114,13 @@ export function sandboxStack(name: string, message: string, rawStack: string): s
   return `${name}: ${message}\n${frames.slice(0, last + 1).join('\n')}`;
 }
 
+/** isolated-vm's suffix on a compile error whose location it does not know. */
+const UNKNOWN_LOCATION = / \[<isolated-vm>:\d+:\d+\]$/;
+
 function describeParts(name: string, message: string, stack: string, phase: ErrorPhase): ThreadError {
   const error: ThreadError = {
     name: utf8Head(name, MAX_ERROR_NAME_BYTES) || 'Error',
-    message: utf8Head(message, MAX_ERROR_MESSAGE_BYTES),
+    message: utf8Head(message.replace(UNKNOWN_LOCATION, ''), MAX_ERROR_MESSAGE_BYTES),
     phase,
   };
   const sandboxed = stack ? sandboxStack(error.name, error.message, utf8Head(stack, MAX_ERROR_STACK_BYTES)) : undefined;
