@@ -5,8 +5,8 @@
 //
 //   node --no-node-snapshot bench/engine.ts [--quick]
 //
-// Per workload and engine: latency p50/p99 one job at a time, then jobs/s with cores × 2 jobs in
-// flight. Prints a table and the ratios; writes bench/results/engine-<timestamp>.json.
+// Per workload and engine, in interleaved rounds: latency p50/p99 one job at a time, then jobs/s
+// with cores × 2 jobs in flight. Prints a table and the ratios; writes bench/results/engine-<timestamp>.json.
 import { availableParallelism } from 'node:os';
 import vm from 'node:vm';
 import { createPool, type Pool } from '../src/pool.ts';
@@ -39,6 +39,8 @@ interface Workload {
 const QUICK = hasFlag('--quick');
 const SCALE = QUICK ? 0.25 : 1;
 const CONCURRENCY = availableParallelism() * 2;
+/** Each workload is measured in this many interleaved rounds per engine. */
+const ROUNDS = QUICK ? 2 : 4;
 
 /** The goals this bench reports against. */
 const GOALS = Object.freeze({ trivialP50Ms: 0.35, cpuBoundRatioToRawIvm: 1.1 });
@@ -154,15 +156,45 @@ interface Measurement {
   throughput: ThroughputSummary;
 }
 
-async function measure(engine: Engine, workload: Workload, log?: ResultLog): Promise<Measurement> {
-  if (log) log.phase = 'warmup';
-  for (let index = 0; index < workload.warmup; index++) await engine.run(workload);
-  if (log) log.phase = 'sequential';
-  const samples = await timeSequential(() => engine.run(workload), { runs: workload.runs, warmup: 0 });
-  if (log) log.phase = 'throughput';
-  // node:vm runs on this thread: concurrency cannot help it, but the figure is still jobs/s.
-  const throughput = await timeThroughput(() => engine.run(workload), { jobs: workload.throughputJobs, concurrency: CONCURRENCY });
-  return { engine: engine.name, workload: workload.name, latency: summarize(samples), throughput };
+/**
+ * Measures every engine on one workload in interleaved rounds (sandpool, raw-ivm, node:vm, then
+ * again), so a burst of load from elsewhere on the machine falls on all of them alike.
+ */
+async function measureInterleaved(engines: readonly Engine[], workload: Workload, log: ResultLog): Promise<Measurement[]> {
+  log.phase = 'warmup';
+  for (const engine of engines) {
+    for (let index = 0; index < workload.warmup; index++) await engine.run(workload);
+  }
+  const series = engines.map(() => ({ samples: [] as number[], jobs: 0, elapsedMs: 0 }));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [index, engine] of engines.entries()) {
+      const entry = series[index];
+      if (entry === undefined) continue;
+      log.phase = 'sequential';
+      const runs = Math.ceil(workload.runs / ROUNDS);
+      entry.samples.push(...(await timeSequential(() => engine.run(workload), { runs, warmup: 0 })));
+      log.phase = 'throughput';
+      // node:vm runs on this thread: concurrency cannot help it, but the figure is still jobs/s.
+      const jobs = Math.ceil(workload.throughputJobs / ROUNDS);
+      const throughput = await timeThroughput(() => engine.run(workload), { jobs, concurrency: CONCURRENCY });
+      entry.jobs += throughput.jobs;
+      entry.elapsedMs += throughput.elapsedMs;
+    }
+  }
+  return engines.map((engine, index) => {
+    const entry = series[index] ?? { samples: [], jobs: 0, elapsedMs: 0 };
+    return {
+      engine: engine.name,
+      workload: workload.name,
+      latency: summarize(entry.samples),
+      throughput: {
+        jobs: entry.jobs,
+        concurrency: CONCURRENCY,
+        elapsedMs: entry.elapsedMs,
+        jobsPerSecond: (entry.jobs / entry.elapsedMs) * 1000,
+      },
+    };
+  });
 }
 
 function ratio(numerator: number, denominator: number): number {
@@ -175,21 +207,25 @@ async function main(): Promise<void> {
   const executorPids = new Set<number>();
   const log: ResultLog = { phase: 'warmup', sequential: [] };
 
-  // sandpool first, so the caller's peak RSS below is the embedded engine's alone.
   const pool = await createPool();
   let executorPeakRssMb: Record<string, number | undefined> = {};
+  let callerPeakRssMbSandpool = Number.NaN;
   try {
-    const engine = sandpoolEngine(pool, executorPids, log);
-    for (const workload of WORKLOADS) measurements.push(await measure(engine, workload, log));
+    const sandpool = sandpoolEngine(pool, executorPids, log);
+    // A sandpool-only pass first (each workload, sequential and concurrent), so this process's peak
+    // RSS can be read before any in-process baseline has touched it.
+    for (const workload of WORKLOADS) {
+      for (let index = 0; index < workload.warmup; index++) await sandpool.run(workload);
+      await timeThroughput(() => sandpool.run(workload), { jobs: CONCURRENCY * 4, concurrency: CONCURRENCY });
+    }
+    callerPeakRssMbSandpool = peakRssMbOfSelf();
+    const engines = [sandpool, await rawIsolatedVmEngine(), nodeVmEngine()];
+    for (const workload of WORKLOADS) measurements.push(...(await measureInterleaved(engines, workload, log)));
     executorPeakRssMb = Object.fromEntries([...executorPids].map((pid) => [String(pid), peakRssMbOfPid(pid)]));
   } finally {
     await pool.close();
   }
-  const callerPeakRssMbSandpool = peakRssMbOfSelf();
-
-  for (const engine of [await rawIsolatedVmEngine(), nodeVmEngine()]) {
-    for (const workload of WORKLOADS) measurements.push(await measure(engine, workload));
-  }
+  // The baselines run in this process too: the peak at the end covers them as well.
   const callerPeakRssMbAll = peakRssMbOfSelf();
 
   const find = (engine: string, workload: string) =>
@@ -253,7 +289,7 @@ async function main(): Promise<void> {
       `goal trivial p50 <= ${GOALS.trivialP50Ms} ms: ${formatNumber(trivialP50)} ms — ${goals.trivialP50Ms.met ? 'met' : 'NOT met'}`,
       `goal cpu-bound p50 within ${GOALS.cpuBoundRatioToRawIvm}x raw isolated-vm: fib(25) ${formatNumber(cpuRatio)}x — ${goals.cpuBoundRatioToRawIvm.met ? 'met' : 'NOT met'}; ` +
         `fib(30) ${formatNumber(cpuRatioLarge)}x — ${goals.cpuBoundRatioToRawIvmFib30.met ? 'met' : 'NOT met'}`,
-      `peak RSS: caller ${formatNumber(callerPeakRssMbSandpool)} MiB after sandpool (${formatNumber(callerPeakRssMbAll)} MiB with the in-process baselines); ` +
+      `peak RSS: caller ${formatNumber(callerPeakRssMbSandpool)} MiB with sandpool alone (${formatNumber(callerPeakRssMbAll)} MiB once the in-process baselines ran); ` +
         `executors ${executorPeaks.length > 0 ? executorPeaks.map(formatNumber).join(', ') + ' MiB' : 'not reachable'}`,
       '',
     ].join('\n'),
@@ -271,7 +307,8 @@ async function main(): Promise<void> {
     ratios,
     sandpoolMetrics: breakdown,
     goals,
-    peakRssMb: { callerAfterSandpool: callerPeakRssMbSandpool, callerWithBaselines: callerPeakRssMbAll, executors: executorPeakRssMb },
+    rounds: ROUNDS,
+    peakRssMb: { callerSandpoolOnly: callerPeakRssMbSandpool, callerWithBaselines: callerPeakRssMbAll, executors: executorPeakRssMb },
   });
   process.stdout.write(`results: ${file}\n`);
 }
