@@ -366,10 +366,20 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   // disposed now, before anything else is read from it.
   const memoryHit = end.kind === 'threw' && (isolate.isDisposed || /memory limit/i.test(errorMessage(end.error)));
   const timedOut = end.kind === 'threw' && !memoryHit && /Script execution timed out/.test(errorMessage(end.error));
-  const idle = !memoryHit && (end.kind !== 'stop' || end.idle);
+  let idle = !memoryHit && (end.kind !== 'stop' || end.idle);
+  let busyCall = end.kind === 'stop' ? end.busyCall : undefined;
   let output: OutputSnapshot = channel.outcome ?? channel.flushed;
   const stale = channel.outcome ? channel.lateOutput : end.kind === 'stop' || timedOut;
-  if (idle && stale) output = (await collect(harness)) ?? output;
+  if (idle && stale) {
+    // Microtasks a stopped snippet left queued run in this call's wake and may never end: a
+    // collect that does not come back in time leaves the isolate busy, to be disposed, not read.
+    const collected = await collect(harness);
+    if (collected.snapshot) output = collected.snapshot;
+    else if (collected.busy) {
+      idle = false;
+      busyCall = collected.busy;
+    }
+  }
   const cpuTimeMs = Number(readCpu()) / 1e6;
   let heapUsedBytes = memoryHit ? limits.memoryMb * MIB : 0;
   let stillRunning = false;
@@ -385,8 +395,8 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     // A disposed isolate's pending call rejects within milliseconds, unless the isolate is stuck in
     // a builtin that never checks for termination: then it spins on, and only the process ending
     // stops it. The executor learns it from the outcome.
-    if (end.kind === 'stop' && end.busyCall) {
-      stillRunning = !(await Promise.race([end.busyCall.then(() => true), sleep(DISPOSE_GRACE_MS)]));
+    if (busyCall) {
+      stillRunning = !(await Promise.race([busyCall.then(() => true), sleep(DISPOSE_GRACE_MS)]));
     }
   }
   // isolated-vm stops an isolate at a full GC over its limit; one huge allocation can get past it
@@ -436,11 +446,13 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : '';
 }
 
-async function collect(harness: ivm.Reference): Promise<OutputSnapshot | undefined> {
-  const snapshot = harness
+/** The harness's output so far; `busy` is the collect call when it did not come back in time. */
+async function collect(harness: ivm.Reference): Promise<{ snapshot?: OutputSnapshot; busy?: Promise<unknown> }> {
+  const call = harness
     .apply(undefined, ['collect'], { timeout: COLLECT_MS, result: { copy: true } })
-    .then(readHarnessOutcome, () => undefined);
-  return Promise.race([snapshot, sleep(COLLECT_MS + 5)]);
+    .then((value: unknown) => ({ snapshot: readHarnessOutcome(value) }), () => ({}));
+  const late = await Promise.race([call, sleep(COLLECT_MS + 5).then(() => undefined)]);
+  return late ?? { busy: call };
 }
 
 type Linked = { entry: ivm.Module; snippet: ivm.Module } | { error: unknown };

@@ -53,6 +53,13 @@ describe('wall-clock limit', () => {
     await expectStillServing();
   });
 
+  test('a loop with a microtask flood queued behind it', async () => {
+    // isolated-vm's timeout ends the loop; the queued flood then runs in whatever call comes next.
+    const code = 'Promise.resolve().then(function f() { Promise.resolve().then(f); }); for (;;) {}';
+    expectWallTimeout(await runner.run(task(code, { limits: { timeoutMs: 100 } })));
+    await expectStillServing();
+  });
+
   test('a module whose top-level await never settles', async () => {
     const code = 'export default await new Promise(() => {});';
     expectWallTimeout(await runner.run(task(code, { form: 'module', limits: { timeoutMs: 100 } })));
