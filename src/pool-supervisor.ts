@@ -18,10 +18,12 @@
 //   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
 //   internal_error. Dead executors are replaced with backoff; the pool keeps serving throughout.
 import { EXECUTOR_EXIT_UNUSABLE, ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
-import { cancelledError, type JobContext, type JobPipeline } from './pool-job.ts';
+import { describeDeath, judgeExecutor, SAMPLE_MS, type Death, type Executor } from './pool-health.ts';
+import { JobQueue, type Job } from './pool-queue.ts';
+import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import type { Result, ResultError } from './result.ts';
-import type { ExecutorConfig, FromExecutor, ThreadTask } from '../workers/protocol.ts';
+import type { ExecutorConfig, FromExecutor } from '../workers/protocol.ts';
 
 /** Stable codes of the pool's own errors (Result.error.code for internal_error, or thrown). */
 export const POOL_ERROR_CODES = Object.freeze({
@@ -37,108 +39,13 @@ export const POOL_ERROR_CODES = Object.freeze({
   PIPELINE_FAILED: 'PIPELINE_FAILED',
 } as const);
 
-/** How often executors' RSS and the pool's deadlines are checked. */
-const SAMPLE_MS = 100;
-/** An executor not ready this long after its spawn is killed (a cold start loads isolated-vm). */
-const READY_TIMEOUT_MS = 30_000;
 /** close(): how long an executor gets to exit after `shutdown` before it is killed. */
 const SHUTDOWN_GRACE_MS = 2_000;
-/** An executor with no job that burns more than this share of a core over the window is wedged. */
-// A quarter of a core: a ghost on a machine shared with busier processes may get little more, while
-// an idle executor's own work (refilling spare isolates, GC) stays far below it.
-const IDLE_SPIN_WINDOW_MS = 2_000;
-const IDLE_SPIN_CPU_SHARE = 0.25;
-/** A young executor is still loading isolated-vm and preparing spares: not judged before this. */
-const IDLE_SPIN_AFTER_SPAWN_MS = 5_000;
 /** Replacement backoff after consecutive deaths: BASE × 2^(n−1), capped. */
 const RESPAWN_BASE_MS = 25;
 const RESPAWN_MAX_MS = 5_000;
 /** Consecutive executors dying before ready after which waiting jobs are answered. */
 const START_FAILURES_BEFORE_GIVING_UP = 5;
-
-export type JobPlace = 'queued' | 'executor' | 'done';
-
-/** One accepted job, from execute() until its Result. */
-export interface Job extends JobContext {
-  /** The job's name on the wire and in its executor: unique in this pool, unlike a caller's id. */
-  key: string;
-  task: ThreadTask;
-  /** Runs started by this pool (attempt counts from the caller's base). */
-  runs: number;
-  place: JobPlace;
-  executor: Executor | undefined;
-  /** Epoch ms the pool believes the job got a thread; 0 while it waits inside the executor. */
-  runningSince: number;
-  cancelRequested: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  resolve: (result: Result) => void;
-}
-
-type Death =
-  | { kind: 'memory'; residentMb: number }
-  | { kind: 'oom' }
-  | { kind: 'deadline'; culprits: ReadonlySet<Job> }
-  | { kind: 'idle_spin' }
-  | { kind: 'start_timeout' }
-  | { kind: 'crash'; exit: ExecutorExit }
-  /** Exited by itself before `ready`: its last stderr line says why (bad flags, missing files). */
-  | { kind: 'start_failed'; exit: ExecutorExit }
-  | { kind: 'retired' }
-  | { kind: 'shutdown' };
-
-interface Executor {
-  index: number;
-  process: ExecutorProcess;
-  state: 'starting' | 'ready' | 'dead';
-  jobs: Map<string, Job>;
-  running: number;
-  /** Running a quarantined job: nothing else may join it. */
-  exclusive: boolean;
-  spawnedAt: number;
-  idleMark: { at: number; cpuSeconds: number } | undefined;
-  started: PromiseWithResolvers<void>;
-}
-
-/** A FIFO over an array with a moving head: O(1) at both ends for the pool's use. */
-class JobQueue {
-  #items: (Job | undefined)[] = [];
-  #head = 0;
-  push(job: Job): void {
-    this.#items.push(job);
-  }
-  unshift(job: Job): void {
-    if (this.#head > 0) this.#items[--this.#head] = job;
-    else this.#items.unshift(job);
-  }
-  /** Next job still waiting; answered ones (cancelled while queued) are dropped on the way. */
-  shift(): Job | undefined {
-    while (this.#head < this.#items.length) {
-      const job = this.#items[this.#head];
-      this.#items[this.#head++] = undefined;
-      if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-        this.#items = this.#items.slice(this.#head);
-        this.#head = 0;
-      }
-      if (job !== undefined && job.place === 'queued') return job;
-    }
-    return undefined;
-  }
-  peek(): Job | undefined {
-    while (this.#head < this.#items.length) {
-      const job = this.#items[this.#head];
-      if (job !== undefined && job.place === 'queued') return job;
-      this.#items[this.#head++] = undefined;
-    }
-    return undefined;
-  }
-  drain(): Job[] {
-    const jobs = this.#items.slice(this.#head).filter((job): job is Job => job !== undefined && job.place === 'queued');
-    this.#items = [];
-    this.#head = 0;
-    return jobs;
-  }
-}
 
 /** Counts for PoolStats. */
 export interface SupervisorStats {
@@ -502,47 +409,15 @@ export class Supervisor {
     }
   }
 
-  /** Every SAMPLE_MS: memory ceilings, the pool's deadlines, start timeouts, idle spinning. */
+  /** Every SAMPLE_MS: each live executor judged from outside (src/pool-health.ts). */
   #sample(): void {
     const now = Date.now();
     const executors = this.#retiring.size === 0 ? this.#executors : [...this.#executors, ...this.#retiring];
     for (const executor of executors) {
       if (executor.state === 'dead') continue;
-      if (executor.state === 'starting' && now - executor.spawnedAt > READY_TIMEOUT_MS) {
-        this.#kill(executor, { kind: 'start_timeout' });
-        continue;
-      }
-      const residentMb = executor.process.residentMb();
-      if (residentMb !== undefined && residentMb > this.#options.executorMemoryMb) {
-        this.#kill(executor, { kind: 'memory', residentMb });
-        continue;
-      }
-      if (executor.jobs.size > 0) {
-        let culprits: Set<Job> | undefined;
-        for (const job of executor.jobs.values()) {
-          if (job.runningSince !== 0 && now > job.runningSince + job.limits.timeoutMs + this.#options.poolGraceMs) {
-            (culprits ??= new Set()).add(job);
-          }
-        }
-        if (culprits !== undefined) this.#kill(executor, { kind: 'deadline', culprits });
-        continue;
-      }
-      if (executor.state === 'ready' && !this.#retiring.has(executor)) this.#checkIdleSpin(executor, now);
+      const death = judgeExecutor(executor, now, this.#options, !this.#retiring.has(executor));
+      if (death !== undefined) this.#kill(executor, death);
     }
-  }
-
-  /** An isolate that keeps running after its job was answered shows up as CPU burnt while idle. */
-  #checkIdleSpin(executor: Executor, now: number): void {
-    if (now - executor.spawnedAt < IDLE_SPIN_AFTER_SPAWN_MS) return;
-    const mark = executor.idleMark;
-    if (mark !== undefined && now - mark.at < IDLE_SPIN_WINDOW_MS) return;
-    const cpuSeconds = executor.process.cpuSeconds();
-    if (cpuSeconds === undefined) return;
-    if (mark !== undefined && (cpuSeconds - mark.cpuSeconds) * 1000 > (now - mark.at) * IDLE_SPIN_CPU_SHARE) {
-      this.#kill(executor, { kind: 'idle_spin' });
-      return;
-    }
-    executor.idleMark = { at: now, cpuSeconds };
   }
 
   /**
@@ -593,29 +468,6 @@ export class Supervisor {
       if (!gone) executor.process.kill();
     }
     await executor.process.exited;
-  }
-}
-
-function describeDeath(death: Death): string {
-  switch (death.kind) {
-    case 'memory':
-      return `resident memory ${Math.round(death.residentMb)} MiB over the ceiling`;
-    case 'oom':
-      return 'V8 fatal out-of-memory';
-    case 'deadline':
-      return 'a job overran its deadline';
-    case 'idle_spin':
-      return 'burning CPU with no job';
-    case 'start_timeout':
-      return 'not ready in time';
-    case 'crash':
-      return death.exit.signal !== null ? `signal ${death.exit.signal}` : `exit code ${String(death.exit.code)}`;
-    case 'start_failed':
-      return `it could not start (exit code ${String(death.exit.code)}): ${death.exit.lastWords}`;
-    case 'retired':
-      return 'retired: an isolate would not stop';
-    case 'shutdown':
-      return 'shut down';
   }
 }
 

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
-import { POOL_ERROR_CODES, Supervisor, type Job } from './pool-supervisor.ts';
+import type { Job } from './pool-queue.ts';
+import { POOL_ERROR_CODES, Supervisor } from './pool-supervisor.ts';
 import type { Result } from './result.ts';
 
 export type { PoolOptions } from './pool-options.ts';

@@ -185,7 +185,7 @@ describe('dying executors', () => {
   });
 
   it('the innocent co-runner of a crasher succeeds on its quarantined retry', async () => {
-    const innocent = pool.execute({ code: 'sleep 400' });
+    const innocent = pool.execute({ code: 'sleep 1500' });
     const crasher = pool.execute({ code: 'abort 100' });
     const [innocentResult, crasherResult] = await Promise.all([innocent, crasher]);
     expect(innocentResult).toMatchObject({ status: 'ok', metrics: { attempt: 2 } });
@@ -198,7 +198,7 @@ describe('dying executors', () => {
   });
 
   it('a V8 out-of-memory death with company: the culprit is found in quarantine', async () => {
-    const [innocent, culprit] = await Promise.all([pool.execute({ code: 'sleep 400' }), pool.execute({ code: 'oom 100' })]);
+    const [innocent, culprit] = await Promise.all([pool.execute({ code: 'sleep 1500' }), pool.execute({ code: 'oom 100' })]);
     expect(innocent).toMatchObject({ status: 'ok', metrics: { attempt: 2 } });
     expect(culprit).toMatchObject({ status: 'memory_limit', metrics: { attempt: 2 } });
   });
@@ -232,7 +232,8 @@ describe('resource ceilings', () => {
     const pool = await scriptedPool({ threadsPerExecutor: 2, executorMemoryMb: 300 });
     try {
       const [innocent, grower] = await Promise.all([
-        pool.execute({ code: 'sleep 400' }),
+        // Long enough to be still running when the grower crosses the ceiling, however slow the machine.
+        pool.execute({ code: 'sleep 3000' }),
         pool.execute({ code: 'grow', limits: { timeoutMs: 60_000 } }),
       ]);
       expect(innocent).toMatchObject({ status: 'ok', metrics: { attempt: 2 } });
