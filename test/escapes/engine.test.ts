@@ -273,3 +273,40 @@ test('JavaScript nested past the parser depth is a compile error, not a runtime 
   }
   await expectPoolServes(pool);
 });
+
+// engine, caller side: results of concurrent jobs that share a caller-given id stay apart
+test('concurrent jobs sharing one caller id each get their own result', async () => {
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, index) => run(pool, { code: `console.log('job ${index}'); ${index}` })),
+  );
+  const shared = await Promise.all(
+    Array.from({ length: 8 }, (_, index) => pool.execute({ code: `console.log('job ${index}'); ${index}` }, { id: 'same-id' })),
+  );
+  for (const [index, result] of [...results, ...shared].entries()) {
+    expectStatus(result, 'ok');
+    expect(result.value).toBe(index % 8);
+    expect(result.stdout).toBe(`job ${index % 8}\n`);
+  }
+  await expectPoolServes(pool);
+});
+
+// engine, caller side: execute options that are not sane numbers must not poison the metrics
+test('nonsense acceptedAt / attempt options are refused or yield sane metrics', async () => {
+  const nonsense = [{ acceptedAt: Number.NaN }, { acceptedAt: 'soon' }, { attempt: Number.NaN }, { attempt: -5 }, { attempt: 1.5 }];
+  for (const options of nonsense) {
+    const named = Object.entries(options).map(([key, value]) => `${key}=${String(value)}`).join();
+    let result;
+    try {
+      result = await pool.execute({ code: '1' }, options as never);
+    } catch (error) {
+      // Refusing a programming error outright is fine: it names the option.
+      expect(String(error)).toMatch(/acceptedAt|attempt/);
+      continue;
+    }
+    expectStatus(result, 'ok');
+    expect(Number.isFinite(result.metrics.queueWaitMs), `queueWaitMs for ${named}: ${result.metrics.queueWaitMs}`).toBe(true);
+    expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(0);
+    expect(Number.isInteger(result.metrics.attempt) && result.metrics.attempt >= 1, `attempt for ${named}: ${result.metrics.attempt}`).toBe(true);
+  }
+  await expectPoolServes(pool);
+});
