@@ -2,7 +2,8 @@
 // isolate's context (via evalClosure, before any snippet runs), never on the host.
 //
 // It returns one dispatcher function that only the host holds (as a Reference): nothing of it is
-// put on the guest's global except `console` and, per job, `input`. Everything the snippet can
+// put on the guest's global except `console`, the timer functions (isolate-timers.ts) and, per
+// job, `input`. Everything the snippet can
 // make slow or hostile — its code, thenables, toJSON, getters, proxies, thrown values — is touched
 // here, inside the isolate, under the job's time limits; the host only ever receives strings and
 // numbers. Intrinsics are captured at bootstrap (before any snippet runs) and called uncurried, so
@@ -18,10 +19,15 @@
 //   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
 //   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending'
 //   'tick'    ()                                                → 'done' | 'timers' | 'pending'
-// 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
-// not settled and nothing in the isolate can move any more; only a limit ends the job.
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'warm'    ()                                                → 'done'   (once, while a spare)
+// 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
+// not settled and nothing in the isolate can move any more; only a limit ends the job.
+//
+// A classic script runs through an indirect eval named snippet.js (one call into the isolate per
+// job): its completion value is the script's, and a syntax error is told from a runtime one by its
+// frames (then confirmed by the host). Unlike a <script>, its top-level let/const/class live only
+// as long as the run, which no one can observe once the isolate is gone.
 // The outcome always travels through settle(), never as a return value: an unhandled rejection
 // left behind by the snippet makes isolated-vm reject the call itself, and the outcome must survive.
 //
@@ -67,7 +73,8 @@ export const MAX_ERROR_NAME_BYTES = 256;
 export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
 export const MAX_ERROR_STACK_BYTES = 16 * 1024;
 
-// Plain JavaScript (no template substitutions in these strings): it runs inside the isolate as is.
+// Plain JavaScript (no template substitutions; the prelude's @NAME@ placeholders are filled from the
+// constants above): it runs inside the isolate as is.
 // The harness is PRELUDE (intrinsics, UTF-8, output streams), CONSOLE_SOURCE (isolate-console.ts),
 // TIMERS_SOURCE (isolate-timers.ts), then CORE (errors, results, the dispatcher), all in one closure.
 const PRELUDE = String.raw`
@@ -120,11 +127,14 @@ const typedArrayLength = uncurry(getOwnPropertyDescriptor(TypedArrayProto, 'leng
 const typedArrayTag = uncurry(getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag).get);
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const SOURCE_URL = '\n//# sourceURL=snippet.js';
-const FLUSH_BYTES = 8192;
-const TAIL_FLUSH_INTERVAL_MS = 100;
+const FLUSH_BYTES = @FLUSH_BYTES@;
+const TAIL_FLUSH_INTERVAL_MS = @TAIL_FLUSH_INTERVAL_MS@;
+const MAX_ERROR_NAME_BYTES = @MAX_ERROR_NAME_BYTES@;
+const MAX_ERROR_MESSAGE_BYTES = @MAX_ERROR_MESSAGE_BYTES@;
+const MAX_ERROR_STACK_BYTES = @MAX_ERROR_STACK_BYTES@;
 
 // ---- globals that defeat the limits -------------------------------------------------------------
-const REMOVED = ['WebAssembly', 'FinalizationRegistry', 'WeakRef', 'SharedArrayBuffer', 'Atomics'];
+const REMOVED = @REMOVED_GLOBALS@;
 for (let i = 0; i < REMOVED.length; i++) deleteProperty(G, REMOVED[i]);
 
 // ---- UTF-8 measuring and cutting (never splits a surrogate pair) ------------------------------
@@ -318,14 +328,14 @@ function text(v) {
 function describe(e, phase) {
   try {
     if (e !== null && (typeof e === 'object' || typeof e === 'function') && isPrototypeOf(ErrorProto, e)) {
-      const name = capString(text(e.name), 256) || 'Error';
-      const message = capString(text(e.message), 4096);
+      const name = capString(text(e.name), MAX_ERROR_NAME_BYTES) || 'Error';
+      const message = capString(text(e.message), MAX_ERROR_MESSAGE_BYTES);
       const stack = e.stack;
       const d = { __proto__: null, name, message, phase };
-      if (typeof stack === 'string') d.stack = capString(stack, 16384);
+      if (typeof stack === 'string') d.stack = capString(stack, MAX_ERROR_STACK_BYTES);
       return d;
     }
-    return { __proto__: null, name: 'NonError', message: capString('thrown value: ' + formatValue(e), 4096), phase };
+    return { __proto__: null, name: 'NonError', message: capString('thrown value: ' + formatValue(e), MAX_ERROR_MESSAGE_BYTES), phase };
   } catch (ignored) {
     // The thrown value fought back (a throwing getter, a revoked proxy): describe it no further.
     return { __proto__: null, name: 'NonError', message: 'a value was thrown that could not be described', phase };
@@ -387,7 +397,7 @@ function settleValue(v) {
     json = stringify(v);
   } catch (e) {
     const d = describe(e, 'result');
-    d.message = capString('the result is not JSON-serialisable: ' + d.message, 4096);
+    d.message = capString('the result is not JSON-serialisable: ' + d.message, MAX_ERROR_MESSAGE_BYTES);
     settle({ __proto__: null, status: 'error', error: d });
     return;
   }
@@ -495,5 +505,16 @@ return function harness(op, a, b, c, d) {
 };
 `;
 
+// The prelude's @NAME@ placeholders take this module's constants, so each is declared once.
+const PRELUDE_CONSTANTS: Readonly<Record<string, string>> = {
+  REMOVED_GLOBALS: JSON.stringify(REMOVED_GLOBALS),
+  FLUSH_BYTES: String(FLUSH_BYTES),
+  TAIL_FLUSH_INTERVAL_MS: String(TAIL_FLUSH_INTERVAL_MS),
+  MAX_ERROR_NAME_BYTES: String(MAX_ERROR_NAME_BYTES),
+  MAX_ERROR_MESSAGE_BYTES: String(MAX_ERROR_MESSAGE_BYTES),
+  MAX_ERROR_STACK_BYTES: String(MAX_ERROR_STACK_BYTES),
+};
+const prelude = PRELUDE.replace(/@([A-Z_]+)@/g, (placeholder, name: string) => PRELUDE_CONSTANTS[name] ?? placeholder);
+
 /** The closure body handed to isolated-vm's evalClosure ($0 = flush, $1 = settle). */
-export const HARNESS_SOURCE: string = PRELUDE + CONSOLE_SOURCE + TIMERS_SOURCE + CORE;
+export const HARNESS_SOURCE: string = prelude + CONSOLE_SOURCE + TIMERS_SOURCE + CORE;
