@@ -3,7 +3,9 @@
 // got, so each test sees exactly what reached the thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CEILINGS, DEFAULT_LIMITS } from '../../src/limits.ts';
+import { availableParallelism } from 'node:os';
 import { createPool, type Pool } from '../../src/pool.ts';
+import { compilePoolOptions } from '../../src/pool-options.ts';
 import type { Result } from '../../src/result.ts';
 
 const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
@@ -166,6 +168,28 @@ describe('pool pipeline (reject mode, no tools)', () => {
 });
 
 describe('pool options', () => {
+  it('compiles defaults once into a frozen object, with derived deadlines and memory ceiling', () => {
+    const cores = availableParallelism();
+    const compiled = compilePoolOptions();
+    const executors = Math.min(2, cores);
+    const threads = Math.max(1, Math.ceil(cores / executors));
+    expect(compiled).toMatchObject({
+      executors,
+      threadsPerExecutor: threads,
+      sparesPerThread: 1,
+      ceilingMode: 'clamp',
+      maxAttempts: 2,
+      defaults: DEFAULT_LIMITS,
+      ceilings: DEFAULT_CEILINGS,
+      executorMemoryMb: 1024 + threads * DEFAULT_CEILINGS.memoryMb,
+    });
+    expect(Object.isFrozen(compiled)).toBe(true);
+    expect(compiled.poolGraceMs).toBeGreaterThan(compiled.executorGraceMs);
+    expect(compiled.threadModule).toMatch(/^file:.*\/workers\/thread\.ts$/);
+    expect(compiled.executorPath).toMatch(/\/workers\/executor\.ts$/);
+    expect(compilePoolOptions({ threadsPerExecutor: 3, ceilings: { memoryMb: 100 } }).executorMemoryMb).toBe(1024 + 300);
+  });
+
   it('refuses bad options, naming them', async () => {
     await expect(createPool({ executors: 0 })).rejects.toThrow(/options\.executors/);
     await expect(createPool({ maxAttempts: 1.5 })).rejects.toThrow(/options\.maxAttempts/);
