@@ -230,6 +230,7 @@ function Stream(index, cap) {
   this.headBytes = 0;
   this.headOpen = true;
   this.headFlushed = 0;
+  this.writes = 0;
   this.tail = '';
   this.tailBytes = 0;
   this.tailDirty = 0;
@@ -274,7 +275,10 @@ function write(st, text) {
     if (n <= room) {
       st.head += text;
       st.headBytes += n;
-      if (st.head.length - st.headFlushed >= FLUSH_BYTES) flushHead(st);
+      // Handed over at the 1st, 2nd, 4th, 8th... write and every FLUSH_BYTES: a job killed while
+      // busy keeps what it printed early, for a few calls per job however much it prints.
+      const writes = ++st.writes;
+      if ((writes & (writes - 1)) === 0 || st.head.length - st.headFlushed >= FLUSH_BYTES) flushHead(st);
       return;
     }
     const end = prefixUnits(text, room);

@@ -75,9 +75,10 @@ describe('wall-clock limit', () => {
 
 describe('CPU-time limit', () => {
   test('a busy loop stops at the CPU limit before the wall limit', async () => {
-    const outcome = await runner.run(task('while (true) {}', { limits: { cpuTimeMs: 50, timeoutMs: 10_000 } }));
+    const outcome = await runner.run(task('console.log("spinning"); while (true) {}', { limits: { cpuTimeMs: 50, timeoutMs: 10_000 } }));
     expect(outcome.status).toBe('timeout');
     expect(outcome.error).toMatchObject({ name: 'TimeoutError', limit: 'cpu' });
+    expect(outcome.stdout).toBe('spinning\n');
     expect(outcome.cpuTimeMs).toBeGreaterThanOrEqual(50);
     await expectStillServing();
   });
@@ -108,6 +109,7 @@ describe('cancellation', () => {
     const outcome = await running;
     expect(outcome.status).toBe('cancelled');
     expect(outcome.error?.name).toBe('AbortError');
+    expect(outcome.stdout).toBe('started\n'); // handed over before the loop: kept though the isolate was killed
     expect(Atomics.load(board, 1)).toBe(1); // the runner resets nothing: the executor owns the board
     Atomics.store(board, 1, 0);
     await expectStillServing();
