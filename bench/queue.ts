@@ -5,7 +5,7 @@
 //   2. throughput of a CPU-bound job with 1 and then 2 `sandpool worker` processes: jobs/s, ratio.
 // Baselines are measured in the same run, so the ratios survive a noisy machine.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, QueueEvents, Worker } from 'bullmq';
@@ -31,6 +31,10 @@ if (process.argv[2] === '--noop-worker') {
   });
 } else {
   await main();
+}
+
+function load(): string {
+  return `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -84,9 +88,10 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const children: ChildProcess[] = [];
   try {
-    process.stdout.write(`sandpool queue bench: ${jobs} sequential round trips (+${warmup} warm-up), ${throughputJobs} CPU-bound jobs for throughput, ${availableParallelism()} cores\n`);
+    process.stdout.write(`sandpool queue bench: ${jobs} sequential round trips (+${warmup} warm-up), ${throughputJobs} CPU-bound jobs for throughput, ${availableParallelism()} cores, ${load()}\n`);
 
-    // 1a. BullMQ no-op round trip.
+    // 1. Round trips, interleaved (no-op, sandpool, embedded, no-op, ...) so that all three see
+    // the same machine: a load change during the run moves them together, not one of them.
     const noopQueueName = uniqueQueue('bench-noop');
     const noopWorker = await spawnReady([SELF, '--noop-worker', redis.url, noopQueueName], (line) => line === 'ready');
     children.push(noopWorker);
@@ -95,43 +100,44 @@ async function main(): Promise<void> {
     // is positioned is not missed.
     const noopEvents = new QueueEvents(noopQueueName, { connection: { url: redis.url }, lastEventId: '0' });
     await noopEvents.waitUntilReady();
-    const noopSamples: number[] = [];
-    for (let i = 0; i < warmup + jobs; i++) {
-      const started = performance.now();
-      const job = await noopQueue.add('noop', { code: TRIVIAL });
-      await job.waitUntilFinished(noopEvents, 30_000);
-      if (i >= warmup) noopSamples.push(performance.now() - started);
-    }
-    await Promise.all([noopQueue.close(), noopEvents.close(), stop(noopWorker)]);
 
-    // 1b. sandpool round trip, same Redis, same shape (one worker process, one job at a time).
+    // sandpool: same Redis, same shape (one worker process, one job at a time).
     const sandpoolQueue = uniqueQueue('bench-sandpool');
     const worker = await sandpoolWorker(redis.url, sandpoolQueue);
     children.push(worker);
     const client = await createClient({ connection: redis.url, queue: sandpoolQueue });
+
+    // The engine alone (embedded pool.execute, same shape): what the queue adds is the rest.
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1 });
+
+    const noopSamples: number[] = [];
     const sandpoolSamples: number[] = [];
     const engineSamples: number[] = [];
-    for (let i = 0; i < warmup + jobs; i++) {
-      const started = performance.now();
-      const result = await client.execute({ code: TRIVIAL });
-      if (result.status !== 'ok') throw new Error(`bench job ended ${result.status}: ${result.error?.message}`);
-      if (i >= warmup) {
-        sandpoolSamples.push(performance.now() - started);
-        engineSamples.push(result.metrics.setupMs + result.metrics.wallTimeMs);
-      }
-    }
-    await client.close();
-    await stop(worker);
-
-    // 1c. The engine alone (embedded pool.execute, same shape): what the queue adds is the rest.
-    const pool = await createPool({ executors: 1, threadsPerExecutor: 1 });
     const embeddedSamples: number[] = [];
     for (let i = 0; i < warmup + jobs; i++) {
-      const started = performance.now();
+      let started = performance.now();
+      const job = await noopQueue.add('noop', { code: TRIVIAL });
+      await job.waitUntilFinished(noopEvents, 30_000);
+      const noopMs = performance.now() - started;
+
+      started = performance.now();
+      const result = await client.execute({ code: TRIVIAL });
+      const sandpoolMs = performance.now() - started;
+      if (result.status !== 'ok') throw new Error(`bench job ended ${result.status}: ${result.error?.message}`);
+
+      started = performance.now();
       await pool.execute({ code: TRIVIAL });
-      if (i >= warmup) embeddedSamples.push(performance.now() - started);
+      const embeddedMs = performance.now() - started;
+
+      if (i >= warmup) {
+        noopSamples.push(noopMs);
+        sandpoolSamples.push(sandpoolMs);
+        engineSamples.push(result.metrics.setupMs + result.metrics.wallTimeMs);
+        embeddedSamples.push(embeddedMs);
+      }
     }
-    await pool.close();
+    await Promise.all([noopQueue.close(), noopEvents.close(), stop(noopWorker), client.close(), pool.close()]);
+    await stop(worker);
 
     const noop = summary(noopSamples);
     const embedded = summary(embeddedSamples);
@@ -171,7 +177,9 @@ async function main(): Promise<void> {
       await Promise.all(workers.map(stop));
     }
     const [one = NaN, two = NaN] = throughput;
-    process.stdout.write(`\nthroughput (CPU-bound job)   1 process: ${one.toFixed(1)} jobs/s   2 processes: ${two.toFixed(1)} jobs/s\n`);
+    // Scaling needs the cores free: other work on the machine shows in the load average.
+    process.stdout.write(`\n${load()} after the throughput runs\n`);
+    process.stdout.write(`throughput (CPU-bound job)   1 process: ${one.toFixed(1)} jobs/s   2 processes: ${two.toFixed(1)} jobs/s\n`);
     process.stdout.write(`scaling 1 -> 2 processes: ${(two / one).toFixed(2)}x (goal >= 1.8x on 2 free cores)\n`);
   } finally {
     await Promise.all(children.map(stop));
