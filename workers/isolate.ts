@@ -145,8 +145,11 @@ async function prepareIsolate(memoryMb: number): Promise<Prepared> {
 }
 
 function dispose(isolate: ivm.Isolate): void {
-  // Already disposed by isolated-vm itself (memory limit): nothing left to free.
-  if (!isolate.isDisposed) isolate.dispose();
+  try {
+    if (!isolate.isDisposed) isolate.dispose();
+  } catch {
+    // isolated-vm disposed it in between (memory limit): nothing left to free.
+  }
 }
 
 const sleep = (ms: number) =>
