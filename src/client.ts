@@ -165,6 +165,8 @@ class SandpoolClient implements Client {
     }
     const request = checked.request;
     const limits = limitsOf(request);
+    // Given up before it was even submitted: nothing reaches Redis.
+    if (options.signal?.aborted) return cancelledResult(limits);
     const id = this.#jobIdFor(request);
     await this.#bounded(this.#startEvents(), 'start listening for results');
 

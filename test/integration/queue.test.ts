@@ -291,6 +291,10 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     await until('the job to run', async () => (await rawQueue(queue).getActiveCount()) > 0);
     abort.abort();
     expect((await running).status).toBe('cancelled');
+    // Already aborted: nothing is submitted at all.
+    const before = await rawQueue(queue).getJobCountByTypes('completed', 'failed', 'waiting', 'active');
+    expect((await c.execute({ code: '1' }, { signal: abort.signal })).status).toBe('cancelled');
+    expect(await rawQueue(queue).getJobCountByTypes('completed', 'failed', 'waiting', 'active')).toBe(before);
   });
 });
 
