@@ -139,7 +139,7 @@ async function prepareIsolate(memoryMb: number): Promise<Prepared> {
     await harness.apply(undefined, ['warm']);
     return { isolate, context, harness, channel, memoryMb };
   } catch (error) {
-    if (!isolate.isDisposed) isolate.dispose();
+    dispose(isolate);
     throw new Error('could not prepare an isolate', { cause: error });
   }
 }
