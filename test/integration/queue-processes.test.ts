@@ -246,6 +246,8 @@ describe('worker processes', () => {
     const before = await client.submitBatch(
       Array.from({ length: 6 }, (_, i) => ({ code: SLOW(300, String(i)), limits: SLOW_LIMITS })),
     );
+    // A caller waiting across the restart gets its Result too.
+    const waiting = client.execute({ code: SLOW(300, 'waited'), limits: SLOW_LIMITS });
     await spawnWorker(queue);
     await until('a job to run', async () => (await q.getActiveCount()) > 0);
     // SIGKILL, not a clean shutdown: what survives is what the append-only file had already
@@ -257,6 +259,7 @@ describe('worker processes', () => {
       [...before, after].map((id) => until(`job ${id}`, () => client.getResult(id), 1_200).then((r: Result) => r.value)),
     );
     expect(values).toEqual(['0', '1', '2', '3', '4', '5', 'after']);
+    expect((await waiting).value).toBe('waited');
     expect(await q.getFailedCount()).toBe(0);
   });
 });
