@@ -78,6 +78,10 @@ export class ExecutorProcess {
       // back as data. stderr is read only for a dying process's last words.
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
+      // An executor needs nothing from the environment, and the caller's may hold secrets (Redis
+      // passwords, API keys): should a snippet ever reach the executor's process, it finds none.
+      // Timezone and locale fall back to the system's (/etc/localtime, ICU's default).
+      env: {},
     });
     this.pid = this.#child.pid ?? 0;
     this.#statusPath = `/proc/${this.pid}/status`;

@@ -2,7 +2,7 @@
 // executor's and the pool's deadlines, the RSS ceiling, dying executors and who gets blamed,
 // quarantine retries, concurrency and close(). The scripted fixture thread misbehaves on cue.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -297,9 +297,8 @@ describe('resource ceilings', () => {
 
 describe('executors that cannot start', () => {
   const FRAGILE = new URL('../fixtures/threads/fragile.ts', import.meta.url);
-  afterAll(() => {
-    delete process.env.SANDPOOL_TEST_BREAK_THREADS;
-  });
+  const BREAK_MARKER = join(tmpdir(), `sandpool-fragile-${process.pid}`);
+  afterAll(() => rmSync(BREAK_MARKER, { force: true }));
 
   it('backs off, answers waiting jobs EXECUTOR_UNAVAILABLE, and recovers when starts succeed again', async () => {
     const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: FRAGILE, maxAttempts: 1 });
@@ -307,17 +306,30 @@ describe('executors that cannot start', () => {
       const { pidFile, pid } = pidProbe();
       expect((await pool.execute({ code: 'echo', input: { pidFile } })).status).toBe('ok');
       // Executors started from now on cannot load their threads.
-      process.env.SANDPOOL_TEST_BREAK_THREADS = '1';
+      writeFileSync(BREAK_MARKER, '');
       process.kill(await pid(), 'SIGKILL');
       await waitFor(() => (pool.stats().executors === 0 ? true : undefined), 'the pool to see the executor gone');
       const waiting = await pool.execute({ code: 'echo' });
       expect(waiting).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_UNAVAILABLE' } });
       expect(waiting.error?.message).toMatch(/failing to start/);
       expect(pool.stats().restarts).toBeGreaterThanOrEqual(4);
-      delete process.env.SANDPOOL_TEST_BREAK_THREADS;
+      rmSync(BREAK_MARKER);
       await waitFor(() => (pool.stats().executors === 1 ? true : undefined), 'a working executor again');
       expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
     } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('executor environment', () => {
+  it('executors start with an empty environment: no caller secret can reach them', async () => {
+    process.env.SANDPOOL_TEST_SECRET = 'hunter2';
+    const pool = await scriptedPool();
+    try {
+      expect(await pool.execute({ code: 'env' })).toMatchObject({ status: 'ok', value: [] });
+    } finally {
+      delete process.env.SANDPOOL_TEST_SECRET;
       await pool.close();
     }
   });
