@@ -211,7 +211,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       stderr: outcome.stderr,
       truncated: { stdout: stdout.omittedBytes > 0, stderr: stderr.omittedBytes > 0, value: outcome.truncatedValue },
       output: { stdout, stderr },
-      limits: job.limits,
+      limits: { ...job.limits },
       warnings: job.warnings,
       metrics: {
         queueWaitMs: Math.max(0, Math.round(outcome.startedAt - job.acceptedAt)),
