@@ -60,6 +60,8 @@ export class Supervisor {
   #pipeline: JobPipeline;
   #config: ExecutorConfig;
   #capacity: number;
+  /** Where the next search for an executor starts: ties between executors go round. */
+  #rotation = 0;
   #executors: Executor[] = [];
   /** Replaced executors finishing the jobs they hold; killed when they hold none. */
   #retiring = new Set<Executor>();
@@ -140,13 +142,23 @@ export class Supervisor {
     }
     const reserved = this.#quarantine.peek() === undefined ? undefined : this.#reserved;
     for (let job = this.#queue.peek(); job !== undefined; job = this.#queue.peek()) {
+      // Least loaded; ties go round the executors, so that jobs arriving one at a time alternate and
+      // each thread gets the time between its jobs to make its next spare isolate.
       let target: Executor | undefined;
-      for (const executor of this.#executors) {
+      let targetAt = 0;
+      const count = this.#executors.length;
+      for (let step = 0; step < count; step++) {
+        const at = (this.#rotation + step) % count;
+        const executor = this.#executors[at]!;
         if (executor.state !== 'ready' || executor.exclusive || executor === reserved) continue;
         if (executor.jobs.size >= this.#capacity) continue;
-        if (target === undefined || executor.jobs.size < target.jobs.size) target = executor;
+        if (target === undefined || executor.jobs.size < target.jobs.size) {
+          target = executor;
+          targetAt = at;
+        }
       }
       if (target === undefined) return;
+      this.#rotation = (targetAt + 1) % count;
       this.#queue.shift();
       this.#dispatch(target, job);
     }

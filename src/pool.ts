@@ -45,7 +45,10 @@ export interface PoolStats {
 }
 
 export interface Pool {
-  /** Runs one request. Resolves with a Result whatever the request or snippet did; rejects only with PoolClosedError. */
+  /**
+   * Runs one request. Resolves with a Result whatever the request or snippet did; rejects only with
+   * PoolClosedError after close(), or a TypeError for nonsense execute options (a bug in the caller).
+   */
   execute(request: unknown, options?: ExecuteOptions): Promise<Result>;
   stats(): PoolStats;
   /**
@@ -93,6 +96,13 @@ class EmbeddedPool implements Pool {
     const acceptedAt = options.acceptedAt ?? Date.now();
     const id = options.id ?? randomUUID();
     const attempt = options.attempt ?? 1;
+    // The options are the calling program's, not the producer's: nonsense there is a bug to name.
+    if (typeof acceptedAt !== 'number' || !Number.isFinite(acceptedAt)) {
+      throw new TypeError(`execute(): options.acceptedAt must be epoch milliseconds, got ${String(acceptedAt)}`);
+    }
+    if (!Number.isSafeInteger(attempt) || attempt < 1) {
+      throw new TypeError(`execute(): options.attempt must be a whole number from 1, got ${String(attempt)}`);
+    }
     let preparation;
     try {
       preparation = this.#pipeline.prepare(request, id);
