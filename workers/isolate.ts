@@ -340,12 +340,13 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         phaseHint = 'compile';
         end = { kind: 'threw', error: linked.error };
       } else {
-        end = await call(harness.apply(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]));
+        // An isolate runs its queued calls in order: input and caps are in place before the
+        // module evaluates, without waiting for a round trip. (Parsing the input can only fail on
+        // the memory limit, which the evaluation then reports.)
+        harness.applyIgnored(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
+        end = await call(linked.entry.evaluate({ timeout: remainingMs() }));
         if (end.kind === 'value') {
-          const evaluated = await call(linked.entry.evaluate({ timeout: remainingMs() }));
-          end = evaluated.kind === 'value'
-            ? await call(harness.apply(undefined, ['module', linked.entry.namespace.derefInto()], { timeout: remainingMs() }))
-            : evaluated;
+          end = await call(harness.apply(undefined, ['module', linked.entry.namespace.derefInto()], { timeout: remainingMs() }));
         }
       }
     } else {
