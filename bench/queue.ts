@@ -114,26 +114,34 @@ async function main(): Promise<void> {
     const sandpoolSamples: number[] = [];
     const engineSamples: number[] = [];
     const embeddedSamples: number[] = [];
-    for (let i = 0; i < warmup + jobs; i++) {
-      let started = performance.now();
-      const job = await noopQueue.add('noop', { code: TRIVIAL });
-      await job.waitUntilFinished(noopEvents, 30_000);
-      const noopMs = performance.now() - started;
-
-      started = performance.now();
-      const result = await client.execute({ code: TRIVIAL });
-      const sandpoolMs = performance.now() - started;
-      if (result.status !== 'ok') throw new Error(`bench job ended ${result.status}: ${result.error?.message}`);
-
-      started = performance.now();
-      await pool.execute({ code: TRIVIAL });
-      const embeddedMs = performance.now() - started;
-
-      if (i >= warmup) {
-        noopSamples.push(noopMs);
-        sandpoolSamples.push(sandpoolMs);
+    const series = [
+      async () => {
+        const job = await noopQueue.add('noop', { code: TRIVIAL });
+        await job.waitUntilFinished(noopEvents, 30_000);
+      },
+      async () => {
+        const result = await client.execute({ code: TRIVIAL });
+        if (result.status !== 'ok') throw new Error(`bench job ended ${result.status}: ${result.error?.message}`);
         engineSamples.push(result.metrics.setupMs + result.metrics.wallTimeMs);
-        embeddedSamples.push(embeddedMs);
+      },
+      async () => {
+        await pool.execute({ code: TRIVIAL });
+      },
+    ] as const;
+    const samples = [noopSamples, sandpoolSamples, embeddedSamples];
+    // Blocks of BLOCK jobs per series in turn: close enough in time to share the machine's state,
+    // long enough that one series' background work (the engine making its next spare isolate)
+    // lands on its own next job, not on the baseline's.
+    const BLOCK = 25;
+    for (let done = 0; done < warmup + jobs; done += BLOCK) {
+      for (const [index, run] of series.entries()) {
+        for (let i = done; i < Math.min(done + BLOCK, warmup + jobs); i++) {
+          const started = performance.now();
+          await run();
+          const ms = performance.now() - started;
+          if (i >= warmup) samples[index]?.push(ms);
+          else if (index === 1) engineSamples.pop();
+        }
       }
     }
     await Promise.all([noopQueue.close(), noopEvents.close(), stop(noopWorker), client.close(), pool.close()]);

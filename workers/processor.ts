@@ -81,13 +81,19 @@ export function createProcessor(options: ProcessorOptions): Processor {
       .zrem(keys.tenantQueued(tenantId), id)
       .get(keys.cancelled(id))
       .exec()
-      .then((replies) => {
-        const value = replies?.[1]?.[1];
-        if (typeof value === 'string') {
-          mark = (JSON.parse(value) as { result: Result }).result;
-          stop.abort('cancelled');
-        }
-      });
+      .then(
+        (replies) => {
+          const value = replies?.[1]?.[1];
+          if (typeof value === 'string') {
+            mark = (JSON.parse(value) as { result: Result }).result;
+            stop.abort('cancelled');
+          }
+        },
+        (error: unknown) => {
+          // Only bookkeeping: the tenant's count ages out, a cancel still arrives on the channel.
+          logger.warn({ jobId: id, err: (error as Error)?.message }, 'job bookkeeping failed');
+        },
+      );
     try {
       if (!parsed.ok) {
         // A producer that is not sandpool's client sent something malformed: a Result, not a retry.
@@ -107,13 +113,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
           });
         }
       }
-      await bookkeeping;
+      // A job faster than the round trip does not wait for it, unless it ended cancelled and the
+      // mark may be why.
+      if (result.status === 'cancelled') await bookkeeping;
       if (mark && result.status === 'cancelled') result = mark;
     } catch (cause) {
       active.delete(id);
-      bookkeeping.catch(() => {
-        // Already failing the attempt for the cause below.
-      });
       // Redis or the pool itself failed (pool.execute resolves for everything a snippet does).
       throw new InfrastructureError(`job ${id}: ${(cause as Error)?.message ?? cause}`, { cause });
     }
