@@ -48,7 +48,7 @@ export function summarize(samplesMs: readonly number[]): LatencySummary {
  */
 export async function timeSequential(
   job: () => Promise<unknown> | unknown,
-  { runs, warmup }: { runs: number; warmup: number },
+  { runs, warmup, gapMs = 0 }: { runs: number; warmup: number; gapMs?: number },
 ): Promise<number[]> {
   for (let index = 0; index < warmup; index++) await job();
   const samples: number[] = [];
@@ -56,6 +56,8 @@ export async function timeSequential(
     const started = performance.now();
     await job();
     samples.push(performance.now() - started);
+    // Paced: an idle gap between jobs, not timed (a caller whose jobs arrive at a sustainable rate).
+    if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
   }
   return samples;
 }
