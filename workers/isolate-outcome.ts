@@ -157,6 +157,6 @@ export function limitError(reason: 'wall' | 'cpu' | 'cancel' | 'memory', limits:
     case 'memory':
       return { name: 'MemoryLimitError', message: `isolate heap limit of ${limits.memoryMb} MB exceeded` };
     case 'cancel':
-      return { name: 'AbortError', message: 'the job was cancelled' };
+      return { name: 'CancelledError', message: 'The job was cancelled' };
   }
 }

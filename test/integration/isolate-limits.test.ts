@@ -108,7 +108,7 @@ describe('cancellation', () => {
     setTimeout(() => Atomics.store(board, 1, 1), 50);
     const outcome = await running;
     expect(outcome.status).toBe('cancelled');
-    expect(outcome.error?.name).toBe('AbortError');
+    expect(outcome.error?.name).toBe('CancelledError');
     expect(outcome.stdout).toBe('started\n'); // handed over before the loop: kept though the isolate was killed
     expect(Atomics.load(board, 1)).toBe(1); // the runner resets nothing: the executor owns the board
     Atomics.store(board, 1, 0);

@@ -114,6 +114,6 @@ describe('errors', () => {
     expect(limitError('wall', DEFAULT_LIMITS)).toMatchObject({ name: 'TimeoutError', limit: 'wall' });
     expect(limitError('cpu', DEFAULT_LIMITS)).toMatchObject({ name: 'TimeoutError', limit: 'cpu' });
     expect(limitError('memory', DEFAULT_LIMITS).message).toContain('64 MB');
-    expect(limitError('cancel', DEFAULT_LIMITS).name).toBe('AbortError');
+    expect(limitError('cancel', DEFAULT_LIMITS).name).toBe('CancelledError');
   });
 });
