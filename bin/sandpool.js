@@ -21,4 +21,4 @@ for (const stream of [process.stdout, process.stderr]) {
 const source = new URL('../src/cli.ts', import.meta.url);
 const inCheckout = existsSync(source) && !source.pathname.includes('/node_modules/');
 const { main } = await import(inCheckout ? source.href : new URL('../dist/src/cli.js', import.meta.url).href);
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2), process.env);

@@ -46,7 +46,8 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const RUN_OPTIONS = {
+/** Flags that shape the request, shared by `run` and `submit`. */
+export const REQUEST_FLAGS = {
   json: { type: 'boolean' },
   input: { type: 'string' },
   language: { type: 'string' },
@@ -56,12 +57,19 @@ const RUN_OPTIONS = {
   'max-output': { type: 'string' },
   'max-result': { type: 'string' },
   tenant: { type: 'string' },
-  tools: { type: 'string' },
   tool: { type: 'string' },
   redis: { type: 'string' },
-  'no-prescreen': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
+
+const RUN_OPTIONS = {
+  ...REQUEST_FLAGS,
+  tools: { type: 'string' },
+  'no-prescreen': { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** The environment, as the process entry handed it over; read only through loadConfig. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
@@ -107,10 +115,10 @@ async function readTools(path: string | undefined): Promise<ToolDefinitionInput[
 
 /** Builds the request of `run`/`submit` from flags; exported for the queue side's `submit`. */
 export async function requestFromFlags(
-  values: Partial<Record<keyof typeof RUN_OPTIONS, string | boolean | undefined>>,
+  values: Partial<Record<keyof typeof REQUEST_FLAGS, string | boolean | undefined>>,
   file: string | undefined,
 ): Promise<RequestInput> {
-  const str = (key: keyof typeof RUN_OPTIONS) => {
+  const str = (key: keyof typeof REQUEST_FLAGS) => {
     const value = values[key];
     return typeof value === 'string' ? value : undefined;
   };
@@ -184,7 +192,7 @@ export function printResult(result: Result, json: boolean): void {
   if (result.error?.stack && result.status === 'error') process.stderr.write(`${result.error.stack}\n`);
 }
 
-async function runCommand(argv: string[]): Promise<number> {
+async function runCommand(argv: string[], env: Env): Promise<number> {
   const { values, positionals } = parse(argv, RUN_OPTIONS);
   if (values.help) {
     process.stdout.write(USAGE);
@@ -200,8 +208,8 @@ async function runCommand(argv: string[]): Promise<number> {
   let result: Result;
   try {
     if (values.redis !== undefined) {
-      const { createClient } = await import('./client.ts');
-      const client = await createClient({ connection: values.redis });
+      const { connectClient } = await import('./submit.ts');
+      const client = await connectClient(env, { redis: values.redis });
       try {
         result = await client.execute(request, { signal: abort.signal });
       } finally {
@@ -254,22 +262,22 @@ async function benchCommand(argv: string[]): Promise<number> {
 }
 
 /** Runs the command line; resolves with the exit code. Never calls process.exit itself. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], env: Env): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'run':
-        return await runCommand(rest);
+        return await runCommand(rest, env);
       case 'worker': {
         // The worker side lives in workers/; src never imports it statically.
         const worker = (await import(new URL('../workers/main' + extname(import.meta.url), import.meta.url).href)) as {
-          main(argv: string[]): Promise<number>;
+          main(argv: string[], env: Env): Promise<number>;
         };
-        return await worker.main(rest);
+        return await worker.main(rest, env);
       }
       case 'submit': {
         const { submitMain } = await import('./submit.ts');
-        return await submitMain(rest);
+        return await submitMain(rest, env);
       }
       case 'bench':
         return await benchCommand(rest);

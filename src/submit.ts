@@ -1,8 +1,8 @@
 // `sandpool submit FILE|-`: runs in the CLI process (src/cli.ts dispatches here). Puts one job on
 // the queue and prints its id, or with --wait its Result, as `run` prints it.
 import { parseArgs } from 'node:util';
-import { EXIT_CODES, UsageError, printResult, requestFromFlags } from './cli.ts';
-import { createClient, QueueError } from './client.ts';
+import { EXIT_CODES, REQUEST_FLAGS, UsageError, printResult, requestFromFlags, type Env } from './cli.ts';
+import { createClient, QueueError, type Client } from './client.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
 const USAGE = `Usage: sandpool submit FILE|- [options]
@@ -21,28 +21,37 @@ its Result and prints it like \`sandpool run\` (exit code by status, see the REA
 `;
 
 const OPTIONS = {
-  redis: { type: 'string' },
+  ...REQUEST_FLAGS,
   queue: { type: 'string' },
   prefix: { type: 'string' },
   wait: { type: 'boolean' },
   'wait-ms': { type: 'string' },
-  json: { type: 'boolean' },
-  input: { type: 'string' },
-  language: { type: 'string' },
-  timeout: { type: 'string' },
-  'cpu-time': { type: 'string' },
-  memory: { type: 'string' },
-  'max-output': { type: 'string' },
-  'max-result': { type: 'string' },
-  tenant: { type: 'string' },
-  tool: { type: 'string' },
   'idempotency-key': { type: 'string' },
   'queue-timeout': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** A client configured from the environment (SANDPOOL_*), flags winning; throws ConfigError. */
+export async function connectClient(env: Env, flags: { redis?: string; queue?: string; prefix?: string }): Promise<Client> {
+  const config = loadConfig({
+    ...env,
+    ...(flags.redis !== undefined ? { SANDPOOL_REDIS_URL: flags.redis } : {}),
+    ...(flags.queue !== undefined ? { SANDPOOL_QUEUE: flags.queue } : {}),
+    ...(flags.prefix !== undefined ? { SANDPOOL_PREFIX: flags.prefix } : {}),
+  });
+  return createClient({
+    connection: config.redisUrl,
+    queue: config.queue,
+    prefix: config.prefix,
+    maxQueued: config.maxQueued,
+    maxQueuedPerTenant: config.maxQueuedPerTenant,
+    attempts: config.attempts,
+    backoffMs: config.backoffMs,
+    redisTimeoutMs: config.redisTimeoutMs,
+  });
+}
+
 /** Resolves with the exit code; never calls process.exit. */
-export async function submitMain(argv: string[], env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+export async function submitMain(argv: string[], env: Env): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -57,27 +66,16 @@ export async function submitMain(argv: string[], env: Readonly<Record<string, st
   }
   try {
     if (positionals.length > 1) throw new UsageError(`submit takes one FILE, got ${positionals.length}`);
-    const config = loadConfig({
-      ...env,
-      ...(values.redis !== undefined ? { SANDPOOL_REDIS_URL: values.redis } : {}),
-      ...(values.queue !== undefined ? { SANDPOOL_QUEUE: values.queue } : {}),
-      ...(values.prefix !== undefined ? { SANDPOOL_PREFIX: values.prefix } : {}),
-    });
     const request = await requestFromFlags(values, positionals[0]);
     if (values['idempotency-key'] !== undefined) request.idempotencyKey = values['idempotency-key'];
     const queueTimeout = positiveInteger('queue-timeout', values['queue-timeout']);
     if (queueTimeout !== undefined) request.queueTimeoutMs = queueTimeout;
     const waitMs = positiveInteger('wait-ms', values['wait-ms']);
 
-    const client = await createClient({
-      connection: config.redisUrl,
-      queue: config.queue,
-      prefix: config.prefix,
-      maxQueued: config.maxQueued,
-      maxQueuedPerTenant: config.maxQueuedPerTenant,
-      attempts: config.attempts,
-      backoffMs: config.backoffMs,
-      redisTimeoutMs: config.redisTimeoutMs,
+    const client = await connectClient(env, {
+      ...(values.redis !== undefined ? { redis: values.redis } : {}),
+      ...(values.queue !== undefined ? { queue: values.queue } : {}),
+      ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
     });
     try {
       if (!values.wait) {
