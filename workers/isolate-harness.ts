@@ -15,12 +15,15 @@
 // isolated-vm Callbacks with `ignored: true` (fire-and-forget, arguments copied).
 //
 // Dispatcher operations (op, ...args):
-//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'timers' | 'pending'
+//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'timers' | 'pending' | outcome
 //   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
-//   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending'
-//   'tick'    ()                                                → 'done' | 'timers' | 'pending'
+//   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending' | outcome
+//   'tick'    ()                                                → 'done' | 'timers' | 'pending' | outcome
 //   'collect' ()                                                → output snapshot (after a limit hit)
+//   'outcome' ()                                                → the outcome settled so far | 'none'
 //   'warm'    ()                                                → 'done'   (once, while a spare)
+// 'script', 'module' and 'tick' return the outcome itself (as settle() would hand it over) when
+// the job settled during that call.
 // 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
 // not settled and nothing in the isolate can move any more; only a limit ends the job.
 //
@@ -28,8 +31,9 @@
 // job): its completion value is the script's, and a syntax error is told from a runtime one by its
 // frames (then confirmed by the host). Unlike a <script>, its top-level let/const/class live only
 // as long as the run, which no one can observe once the isolate is gone.
-// The outcome always travels through settle(), never as a return value: an unhandled rejection
-// left behind by the snippet makes isolated-vm reject the call itself, and the outcome must survive.
+// An outcome settled during a dispatcher call is that call's value; one settled after it (by
+// microtasks or timers) travels through settle(). An unhandled rejection left behind by the snippet
+// makes isolated-vm reject the call itself: the host then asks for the outcome with 'outcome'.
 //
 // Result semantics (JSON.stringify, run here): functions, symbols and undefined are dropped in
 // objects and become null in arrays; a top-level undefined/function/symbol gives no value. Cycles
@@ -361,6 +365,10 @@ function isCompileError(e) {
 // ---- settling a job -----------------------------------------------------------------------------
 let settled = false;
 let warming = false;
+// While a dispatcher call runs, an outcome is held and returned as the call's value (one crossing
+// instead of a callback and a return); settled later, by microtasks or timers, it goes to settle().
+let inCall = false;
+let held;
 function settle(outcome) {
   if (settled) return;
   if (warming) {
@@ -368,7 +376,9 @@ function settle(outcome) {
     return;
   }
   settled = true;
-  settleHost(outcomeOf(outcome));
+  const o = outcomeOf(outcome);
+  held = o;
+  if (!inCall) settleHost(o);
 }
 function outcomeOf(outcome) {
   const o = snapshot();
@@ -467,7 +477,7 @@ function begin(inputJson, maxOutputBytes, resultCap) {
 }
 defineProperty(G, 'input', { __proto__: null, value: undefined, writable: true, enumerable: true, configurable: true });
 
-return function harness(op, a, b, c, d) {
+function dispatch(op, a, b, c, d) {
   if (op === 'script') {
     begin(b, c, d);
     let value;
@@ -491,6 +501,7 @@ return function harness(op, a, b, c, d) {
     return settled ? 'done' : 'timers'; // this timer's microtasks run next: look again after them
   }
   if (op === 'collect') return snapshot();
+  if (op === 'outcome') return held === undefined ? 'none' : held;
   if (op === 'warm') {
     // Run once while the isolate is a spare: V8 compiles functions on their first call, and the
     // job should not pay for compiling the harness. Nothing reaches the host; state is reset.
@@ -505,6 +516,18 @@ return function harness(op, a, b, c, d) {
     return 'done';
   }
   return 'unknown';
+}
+return function harness(op, a, b, c, d) {
+  inCall = true;
+  const wasSettled = settled;
+  let state;
+  try {
+    state = dispatch(op, a, b, c, d);
+  } finally {
+    inCall = false;
+  }
+  // Settled during this call: the outcome is the value (the host reads it like settle()'s).
+  return !wasSettled && settled ? held : state;
 };
 `;
 

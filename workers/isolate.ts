@@ -343,12 +343,22 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   const stopped = new Promise<Stop>((resolve) => {
     stopWith = resolve;
   });
-  const deadline = setTimeout(() => stopWith('wall'), limits.timeoutMs);
-  const poll = setInterval(() => {
-    if (job.cancelled()) stopWith('cancel');
+  // One timer per job, re-armed: it polls CPU time and the cancel board every POLL_MS and fires
+  // at the wall deadline itself (most jobs end before it first fires).
+  const deadlineAt = runStart + limits.timeoutMs;
+  const check = () => {
+    const left = deadlineAt - performance.now();
+    if (left <= 0) stopWith('wall');
+    else if (job.cancelled()) stopWith('cancel');
     else if (readCpu() > cpuLimitNs) stopWith('cpu');
-  }, POLL_MS);
-  const remainingMs = () => Math.max(1, Math.ceil(limits.timeoutMs - (performance.now() - runStart)));
+    else {
+      timer = setTimeout(check, Math.min(POLL_MS, Math.ceil(left)));
+      return;
+    }
+    timer = undefined;
+  };
+  let timer: NodeJS.Timeout | undefined = setTimeout(check, Math.min(POLL_MS, limits.timeoutMs));
+  const remainingMs = () => Math.max(1, Math.ceil(deadlineAt - performance.now()));
 
   async function call<T>(promise: Promise<T>): Promise<CallEnd<T>> {
     const ended: Promise<CallEnd<T>> = promise.then(
@@ -364,6 +374,14 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
       return { kind: 'stop', reason: 'wall', idle: true };
     }
     return { ...first, busyCall: ended };
+  }
+
+  /** A dispatcher call; an outcome settled during it comes back as its value and ends as 'done'. */
+  async function step(args: unknown[]): Promise<CallEnd<unknown>> {
+    const ended = await call(harness.apply(undefined, args, { timeout: remainingMs(), result: { copy: true } }));
+    if (ended.kind !== 'value' || typeof ended.value !== 'object' || ended.value === null) return ended;
+    channel.settle(ended.value);
+    return { kind: 'value', value: 'done' };
   }
 
   channel.open(limits.maxOutputBytes);
@@ -384,15 +402,15 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         harness.applyIgnored(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
         end = await call(linked.entry.evaluate({ timeout: remainingMs() }));
         if (end.kind === 'value') {
-          end = await call(harness.apply(undefined, ['module', linked.entry.namespace.derefInto()], { timeout: remainingMs() }));
+          end = await step(['module', linked.entry.namespace.derefInto()]);
         }
       }
     } else {
-      end = await call(harness.apply(undefined, ['script', task.code, task.inputJson, limits.maxOutputBytes, limits.maxResultBytes], { timeout: remainingMs() }));
+      end = await step(['script', task.code, task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
     }
     // 'timers': the snippet waits on its timers, which run in virtual time, one per tick.
     while (end.kind === 'value' && end.value === 'timers' && !channel.outcome) {
-      end = await call(harness.apply(undefined, ['tick'], { timeout: remainingMs() }));
+      end = await step(['tick']);
     }
     // 'pending': the isolate is idle and the outcome comes through settle(), or never.
     if (end.kind === 'value' && !channel.outcome) {
@@ -400,8 +418,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
       if (reason) end = { kind: 'stop', reason, idle: true };
     }
   } finally {
-    clearTimeout(deadline);
-    clearInterval(poll);
+    clearTimeout(timer);
   }
 
   // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is
@@ -410,13 +427,23 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   const timedOut = end.kind === 'threw' && !memoryHit && /Script execution timed out/.test(errorMessage(end.error));
   let idle = !memoryHit && (end.kind !== 'stop' || end.idle);
   let busyCall = end.kind === 'stop' ? end.busyCall : undefined;
+  if (end.kind === 'threw' && !memoryHit && !timedOut && !channel.outcome) {
+    // isolated-vm rejects a call that left an unhandled rejection behind, even one during which the
+    // job settled (the outcome was to be the call's value): the harness still holds it.
+    const asked = await collect(harness, 'outcome');
+    if (asked.busy) {
+      idle = false;
+      busyCall = asked.busy;
+    } else if (asked.value !== undefined) channel.settle(asked.value);
+  }
   let output: OutputSnapshot = channel.outcome ?? channel.flushed;
   const stale = channel.outcome ? channel.lateOutput : end.kind === 'stop' || timedOut;
   if (idle && stale) {
     // Microtasks a stopped snippet left queued run in this call's wake and may never end: a
     // collect that does not come back in time leaves the isolate busy, to be disposed, not read.
-    const collected = await collect(harness);
-    if (collected.snapshot) output = collected.snapshot;
+    const collected = await collect(harness, 'collect');
+    const snapshot = readHarnessOutcome(collected.value);
+    if (snapshot) output = snapshot;
     else if (collected.busy) {
       idle = false;
       busyCall = collected.busy;
@@ -488,11 +515,14 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : '';
 }
 
-/** The harness's output so far; `busy` is the collect call when it did not come back in time. */
-async function collect(harness: ivm.Reference): Promise<{ snapshot?: OutputSnapshot; busy?: Promise<unknown> }> {
+/**
+ * A harness call made once the job's own calls ended ('collect': the output so far; 'outcome': the
+ * outcome it holds); `busy` is the call when it did not come back in time.
+ */
+async function collect(harness: ivm.Reference, op: 'collect' | 'outcome'): Promise<{ value?: unknown; busy?: Promise<unknown> }> {
   const call = harness
-    .apply(undefined, ['collect'], { timeout: COLLECT_MS, result: { copy: true } })
-    .then((value: unknown) => ({ snapshot: readHarnessOutcome(value) }), () => ({}));
+    .apply(undefined, [op], { timeout: COLLECT_MS, result: { copy: true } })
+    .then((value: unknown) => ({ value }), () => ({}));
   const late = await Promise.race([call, sleep(COLLECT_MS + 5).then(() => undefined)]);
   return late ?? { busy: call };
 }
