@@ -21,7 +21,7 @@
 //   'tick'    ()                                                → 'done' | 'timers' | 'pending' | outcome
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'outcome' ()                                                → the outcome settled so far | 'none'
-//   'warm'    ()                                                → 'done'   (once, while a spare)
+//   'warm'    ()                                                → 'done'   (once, before the code cache is made)
 // 'script', 'module' and 'tick' return the outcome itself (as settle() would hand it over) when
 // the job settled during that call.
 // 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
@@ -503,10 +503,10 @@ function dispatch(op, a, b, c, d) {
   if (op === 'collect') return snapshot();
   if (op === 'outcome') return held === undefined ? 'none' : held;
   if (op === 'warm') {
-    // Run once while the isolate is a spare: V8 compiles functions on their first call, and the
-    // job should not pay for compiling the harness. Nothing reaches the host; state is reset.
-    // Only the common path (input, console, a JSON result): warming costs CPU per isolate, and
-    // errors or truncation are rare enough to compile on demand.
+    // Run in the isolate the code cache is made from (and in spares when there is no cache): V8
+    // compiles functions on their first call, and the job should not pay for compiling the harness.
+    // Nothing reaches the host; state is reset. Only the common path (input, console, a JSON
+    // result): errors or truncation are rare enough to compile on demand.
     warming = true;
     begin('{"warm":[1]}', 1024, 1024);
     emit(out, formatArgs(['warm %s', 1, { a: [1, 'b'] }, -0]));
