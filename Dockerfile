@@ -9,6 +9,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# msgpackr-extract (BullMQ's optional native MessagePack decoder) is overridden by an empty local
+# package: see stubs/msgpackr-extract and the README.
+COPY stubs ./stubs
 # --ignore-scripts skips the package's own `prepare` (a tsc build the image does not need);
 # the rebuild then runs isolated-vm's install script alone.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
@@ -22,6 +25,7 @@ WORKDIR /app
 RUN groupadd --system --gid 10001 sandpool \
  && useradd --system --uid 10001 --gid sandpool --no-create-home --shell /usr/sbin/nologin sandpool
 COPY --from=deps /app/node_modules ./node_modules
+COPY --from=deps /app/stubs ./stubs
 COPY package.json ./
 COPY bin ./bin
 COPY src ./src
