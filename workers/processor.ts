@@ -136,7 +136,10 @@ export function createProcessor(options: ProcessorOptions): Processor {
     result = { ...result, id };
     const tries = job.opts.attempts ?? 1;
     const retry = result.status === 'internal_error' && attempt < tries;
-    logLine(logger, job, tenantId, result, retry);
+    // Written on the next turn of the event loop: BullMQ sends the job's completion to Redis first,
+    // so the caller's round trip does not include the log write (a synchronous write to a pipe).
+    const finished = result;
+    setImmediate(() => logLine(logger, job, tenantId, finished, retry));
     if (retry) {
       throw new InfrastructureError(result.error?.message ?? 'the engine failed');
     }
