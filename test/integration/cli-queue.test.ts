@@ -1,45 +1,23 @@
 // The `sandpool` command against a real queue: a real redis-server on a free port, a real
 // `sandpool worker` process, and `sandpool submit` / `sandpool run --redis` as a user runs them.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/cli.ts';
 import type { Result } from '../../src/result.ts';
+import { BIN, cleanEnv, sandpool } from '../helpers/cli.ts';
 import { startRedis, uniqueQueue, type RedisServer } from '../helpers/redis.ts';
-
-const BIN = fileURLToPath(new URL('../../bin/sandpool.js', import.meta.url));
 
 let redis: RedisServer;
 let worker: ChildProcess;
 let workerExit: Promise<number | null>;
 const queue = uniqueQueue('cli');
 
-/** The environment without the developer's own SANDPOOL_* settings, plus the given ones. */
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const clean: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('SANDPOOL_')) clean[key] = value;
-  return { ...clean, ...extra };
-}
-
-function sandpool(args: string[], stdin: string, extraEnv: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: env(extraEnv) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   worker = spawn(
     process.execPath,
     [BIN, 'worker', '--redis', redis.url, '--queue', queue, '--executors', '1', '--metrics-port', '0'],
-    { env: env(), stdio: ['ignore', 'pipe', 'inherit'] },
+    { env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] },
   );
   workerExit = new Promise((resolve) => worker.once('exit', resolve));
   await new Promise<void>((resolve, reject) => {

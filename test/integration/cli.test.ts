@@ -1,32 +1,12 @@
 // The `sandpool` command as a user runs it: a real process through bin/sandpool.js, embedded mode
 // (no Redis), checking what it prints and the documented exit codes.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/cli.ts';
 import type { Result } from '../../src/result.ts';
+import { sandpool } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/sandpool.js', import.meta.url));
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function sandpool(args: string[], stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 describe('sandpool run', () => {
   it('runs a file embedded: echoes its output, prints the value, exits 0', async () => {
