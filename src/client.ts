@@ -8,7 +8,7 @@ import { parseRequest, type Request, type RequestInput, type RequestIssue } from
 import { compilePrescreenOptions, prescreen, type PrescreenOptions } from './prescreen.ts';
 import { stripTypes } from './typescript.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
-import { createAdmission, type Admission } from './queue-admission.ts';
+import { createAdmission, type Admission, type ScriptHost, type Transaction } from './queue-admission.ts';
 import {
   CANCEL_MARK_TTL_SECONDS,
   boundedBy,
@@ -145,13 +145,16 @@ class SandpoolClient implements Client {
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
 
-  constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis) {
+  readonly #bull: BullClient;
+
+  constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullClient) {
     this.#options = options;
     this.#connection = connection;
     this.#queue = queue;
     this.#redis = redis;
+    this.#bull = bull;
     this.#keys = queueKeys(options.prefix, options.queue);
-    this.#admission = createAdmission(redis, (type) => queue.toKey(type), this.#keys, options);
+    this.#admission = createAdmission(bull, redis, (type) => queue.toKey(type), this.#keys, options);
   }
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
@@ -327,13 +330,13 @@ class SandpoolClient implements Client {
     return queueMs + runMs + backoffMs + CLIENT_DEFAULTS.waitSlackMs;
   }
 
-  /** Adds the jobs that pass admission; resolves with the ids that were new (not idempotent repeats). */
+  /**
+   * Adds the jobs that pass admission; resolves with the ids that were new (not idempotent
+   * repeats). Check and adds go in one MULTI: one round trip, and atomic (see queue-admission.ts).
+   */
   async #admit(jobs: readonly { id: string; request: Request }[]): Promise<Set<string>> {
     if (jobs.length === 0) return new Set();
     const entries = jobs.map((job) => ({ id: job.id, tenantId: job.request.tenantId }));
-    const freshIds = await this.#bounded(this.#admission.admit(entries), 'check the queue bounds');
-    const fresh = jobs.filter((job) => freshIds.has(job.id));
-    if (fresh.length === 0) return freshIds;
     const o = this.#options;
     const opts = (id: string) => ({
       jobId: id,
@@ -342,16 +345,31 @@ class SandpoolClient implements Client {
       removeOnComplete: { age: o.keepCompleted.ageSeconds, count: o.keepCompleted.count },
       removeOnFail: { age: o.keepFailed.ageSeconds, count: o.keepFailed.count },
     });
-    try {
-      const [only] = fresh;
-      if (fresh.length === 1 && only) await this.#bounded(this.#queue.add(JOB_NAME, only.request, opts(only.id)), 'add a job');
-      else {
-        const bulk = fresh.map((job) => ({ name: JOB_NAME, data: job.request, opts: opts(job.id) }));
-        await this.#bounded(this.#queue.addBulk(bulk), 'add jobs');
-      }
-    } catch (error) {
+    const transaction = this.#bull.multi();
+    this.#admission.check(transaction, entries);
+    for (const job of jobs) {
+      // Job.addJob queues BullMQ's own add script on the transaction (synchronously; the promise
+      // it returns only reports the transaction object back).
+      new Job(this.#queue, JOB_NAME, job.request, opts(job.id), job.id).addJob(transaction as never).catch(() => {
+        // The reply is read from exec() below.
+      });
+    }
+    this.#admission.releaseHolds(transaction, jobs);
+    const replies = await this.#bounded(
+      transaction.exec().then((replies) => {
+        if (!replies) throw new Error('the transaction was aborted');
+        const [checkError, checkReply] = replies[0] ?? [];
+        if (checkError) throw checkError;
+        return replies;
+      }),
+      'add jobs',
+    );
+    const freshIds = this.#admission.outcome(replies[0]?.[1], entries);
+    const failed = replies.slice(1, 1 + jobs.length).find(([error, reply]) => error || (typeof reply === 'number' && reply < 0));
+    if (failed) {
       this.#admission.release(entries.filter((entry) => freshIds.has(entry.id)));
-      throw error;
+      const reason = failed[0]?.message ?? `BullMQ error code ${String(failed[1])}`;
+      throw new QueueError('REDIS_UNAVAILABLE', `Redis failed to add a job: ${reason}`, { cause: failed[0] ?? undefined });
     }
     return freshIds;
   }
@@ -455,6 +473,11 @@ class SandpoolClient implements Client {
   }
 }
 
+/** What the client uses of the BullMQ queue's connection (`await queue.client`). */
+interface BullClient extends ScriptHost {
+  multi(): Transaction & { exec(): Promise<[Error | null, unknown][] | null> };
+}
+
 function withId(result: Result, id: string): Result {
   return result.id === id ? result : { ...result, id };
 }
@@ -503,7 +526,9 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     });
     throw error;
   }
-  return new SandpoolClient(compiled, options.connection, queue, redis);
+  // The backend's Redis client (its documented escape hatch): the checks share the adds' MULTI.
+  const bull = (await queue.getBackend().client) as unknown as BullClient;
+  return new SandpoolClient(compiled, options.connection, queue, redis, bull);
 }
 
 export { QueueError, type QueueErrorCode } from './queue.ts';

@@ -5,6 +5,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, QueueError, type Client, type ClientOptions } from '../../src/client.ts';
 import { createPool } from '../../src/pool.ts';
+import { idempotentJobId } from '../../src/queue.ts';
 import { requestJsonSchema } from '../../src/request.ts';
 import type { Result } from '../../src/result.ts';
 import { createWorker, type WorkerHandle, type WorkerOptions } from '../../workers/main.ts';
@@ -236,11 +237,17 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     await expect(c.submitBatch([{ code: '1', tenantId: 'd' }, { code: '1', tenantId: 'd' }])).rejects.toMatchObject({
       code: 'QUEUE_FULL',
     });
+    // A refused job leaves nothing under its id (the check and the add share one transaction),
+    // so its idempotency key stays free.
+    const refused = { code: '6', tenantId: 'c', idempotencyKey: 'refused-once' };
+    await expect(c.submit(refused)).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+    expect(await rawQueue(queue).getJob(idempotentJobId('c', 'refused-once'))).toBeUndefined();
     expect(await rawQueue(queue).count()).toBe(4);
     // Once a worker has taken them, there is room again.
     await worker(queue);
     await until('the queue to drain', async () => (await rawQueue(queue).count()) === 0);
     expect((await c.execute({ code: '5', tenantId: 'a' })).value).toBe(5);
+    expect((await c.execute(refused)).value).toBe(6);
   });
 
   it('a job not started within queueTimeoutMs ends as timeout with limit queue', async () => {
