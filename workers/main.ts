@@ -323,7 +323,7 @@ const FLAG_TO_ENV = Object.freeze({
  * The `sandpool worker` process entry: serves until SIGTERM/SIGINT, drains, resolves with the exit
  * code (0 after a clean drain). A second signal exits at once with 1.
  */
-export async function main(argv: string[], env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
