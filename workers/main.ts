@@ -87,6 +87,10 @@ export interface WorkerHandle {
 
 let workerCount = 0;
 
+/** Fields never written to a log line, at the top level or one level down. */
+const LOG_REDACT_PATHS = ['code', 'input', 'stdout', 'stderr', 'value', 'redisUrl', 'connection', 'password']
+  .flatMap((field) => [field, `*.${field}`]);
+
 /** Starts serving a queue. Resolves once connected to Redis and ready to take jobs. */
 export async function createWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const queueName = options.queue ?? WORKER_DEFAULTS.queue;
@@ -365,7 +369,13 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   }
 
   const logger = pino(
-    { level: config.logLevel, base: { pid: process.pid, hostname: hostname() } },
+    {
+      level: config.logLevel,
+      base: { pid: process.pid, hostname: hostname() },
+      // Nothing logs these today; redaction keeps a future mistake from leaking code, outputs or
+      // credentials (a Redis URL may carry a password).
+      redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+    },
     values.pretty ? prettyDestination() : pino.destination({ dest: 1, sync: true }),
   );
   let handle: WorkerHandle;
