@@ -102,7 +102,8 @@ export function uniqueQueue(label: string): string {
   return `t-${label}-${randomUUID().slice(0, 8)}`;
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
