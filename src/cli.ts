@@ -42,6 +42,12 @@ Options for run:
   --no-prescreen    do not pre-screen (the sandbox does not depend on it)
 `;
 
+const TOOLS_USAGE = `Usage: sandpool tools [--tools FILE] [--format anthropic|openai]
+
+Prints tool definitions (JSON Schema) for an LLM API: the built-in execute_code, then the tools
+defined in FILE (a JSON array of { name, description, inputSchema, code }).
+`;
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -238,7 +244,11 @@ async function runCommand(argv: string[], env: Env): Promise<number> {
 }
 
 async function toolsCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { tools: { type: 'string' }, format: { type: 'string' } });
+  const { values } = parse(argv, { tools: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    process.stdout.write(TOOLS_USAGE);
+    return 0;
+  }
   const format = values.format ?? 'anthropic';
   if (format !== 'anthropic' && format !== 'openai') {
     throw new UsageError(`--format expects anthropic or openai, got '${format}'`);
@@ -255,6 +265,12 @@ async function toolsCommand(argv: string[]): Promise<number> {
 }
 
 async function benchCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(
+      'Usage: sandpool bench [--quick]\n\nRuns bench/engine.ts: sandpool against raw isolated-vm and node:vm, in one run.\n',
+    );
+    return 0;
+  }
   const { spawn } = await import('node:child_process');
   const script = new URL('../bench/engine.ts', import.meta.url);
   const child = spawn(process.execPath, ['--no-node-snapshot', script.pathname, ...argv], { stdio: 'inherit' });
