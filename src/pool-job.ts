@@ -7,7 +7,7 @@ import { detectCodeForm } from './code-form.ts';
 import { compileLimits, type Limits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import { compilePrescreenOptions, prescreen } from './prescreen.ts';
-import { parseRequest, type JsonValue } from './request.ts';
+import { parseRequest, validationReasons, type JsonValue } from './request.ts';
 import {
   resultWithoutRun,
   type Metrics,
@@ -88,13 +88,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
 
   function prepare(raw: unknown, id: string): Preparation {
     const parsed = parseRequest(raw);
-    if (!parsed.ok) {
-      return rejected(
-        id,
-        defaultLimits,
-        parsed.issues.map((issue) => ({ rule: 'validation', field: issue.field, message: `${issue.field}: ${issue.message}` })),
-      );
-    }
+    if (!parsed.ok) return rejected(id, defaultLimits, validationReasons(parsed.issues));
     const request = parsed.request;
     const labels = request.labels;
 

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { compileLimits, type Limits } from './limits.ts';
-import { TENANT_ID_PATTERN, type RequestIssue } from './request.ts';
+import { TENANT_ID_PATTERN, validationReasons, type RequestIssue } from './request.ts';
 import { resultWithoutRun, type Metrics, type Result } from './result.ts';
 
 /** A Redis URL (`redis://`, `rediss://` for TLS, user and password for AUTH/ACL) or ioredis options. */
@@ -110,7 +110,7 @@ export function limitsOf(data: unknown, ceilings?: Readonly<Limits>, defaults?: 
 
 export function rejectedResult(issues: readonly RequestIssue[], limits: Readonly<Limits>, worker = thisWorker()): Result {
   return resultWithoutRun('rejected', limits, worker, {
-    reasons: issues.map((issue) => ({ rule: 'validation', field: issue.field, message: `${issue.field}: ${issue.message}` })),
+    reasons: validationReasons(issues),
   });
 }
 

@@ -2,6 +2,7 @@
 // with zod at every edge (pool.execute, client.submit, the worker's job.data); its JSON Schema is
 // published for producers in other languages (`sandpool schema`, schema/request.schema.json).
 import { z } from 'zod';
+import type { RejectionReason } from './result.ts';
 
 /** Tenant ids appear in Redis keys, logs and metrics labels: keep them to a safe alphabet. */
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -107,6 +108,11 @@ export function parseRequest(data: unknown): ParseRequestResult {
       message: issue.message,
     })),
   };
+}
+
+/** Validation issues as the rejection reasons a `rejected` Result carries (rule `validation`). */
+export function validationReasons(issues: readonly RequestIssue[]): RejectionReason[] {
+  return issues.map((issue) => ({ rule: 'validation', field: issue.field, message: `${issue.field}: ${issue.message}` }));
 }
 
 /** The request's JSON Schema (draft 2020-12), for producers that do not use the sandpool client. */
