@@ -1,16 +1,11 @@
 // Attacks that try to reach the next job: prototype and builtin pollution, globals, and output that
 // keeps coming after the job's result. A fresh isolate per job means nothing of one job is ever
 // visible to another, whichever thread runs it.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { expectOneOf, expectPoolServes, expectStatus, type Pool, run, snippet, startEscapePool } from './harness.ts';
+import { expect, test } from 'vitest';
+import { expectOneOf, expectPoolServes, expectStatus, type Pool, run, snippet, useEscapePool } from './harness.ts';
 
 let pool: Pool;
-beforeAll(async () => {
-  pool = await startEscapePool();
-});
-afterAll(async () => {
-  await pool?.close();
-});
+useEscapePool((started) => (pool = started));
 
 const CLEAN_PROBE = {
   polluted: false,

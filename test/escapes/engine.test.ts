@@ -1,7 +1,7 @@
 // Attacks on the engine's own machinery: module imports of Node builtins, dynamic import, import.meta,
 // top-level await that never settles, TypeScript crafted to break the type stripper or smuggle in
 // require, and snippets that hijack what the engine may use inside the isolate.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   CPU_BOUND,
   WALL_BOUND,
@@ -10,17 +10,12 @@ import {
   type Pool,
   run,
   snippet,
-  startEscapePool,
+  useEscapePool,
   summary,
 } from './harness.ts';
 
 let pool: Pool;
-beforeAll(async () => {
-  pool = await startEscapePool();
-});
-afterAll(async () => {
-  await pool?.close();
-});
+useEscapePool((started) => (pool = started));
 
 const CLEAR_PHASES = ['compile', 'runtime'];
 

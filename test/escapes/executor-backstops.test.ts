@@ -2,7 +2,7 @@
 // (the executor's RSS ceiling), isolates that keep running after their job was answered (builtins
 // deaf to termination), many hostile jobs at once, and cancellation of a spinning job. Each test
 // that can kill an executor gets a pool of its own, so no other test pays for it.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { createPool } from '../../src/pool.ts';
 import {
   CPU_BOUND,
@@ -11,17 +11,12 @@ import {
   type Pool,
   run,
   snippet,
-  startEscapePool,
+  useEscapePool,
   summary,
 } from './harness.ts';
 
 let pool: Pool;
-beforeAll(async () => {
-  pool = await startEscapePool();
-});
-afterAll(async () => {
-  await pool?.close();
-});
+useEscapePool((started) => (pool = started));
 
 /** A pool whose executors may hold a few isolates but never half a gigabyte. */
 async function withSmallExecutors<T>(body: (small: Pool) => Promise<T>): Promise<T> {

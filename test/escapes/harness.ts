@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { createPool } from '../../src/pool.ts';
 import type { Result, Status, TimeoutLimit } from '../../src/result.ts';
 
@@ -28,7 +28,22 @@ export function snippet(name: string): string {
  * without it. A snippet every screen blocks is run first, so a screen that stayed on fails here
  * rather than making every attack below look contained.
  */
-export async function startEscapePool(): Promise<Pool> {
+/**
+ * Starts one escape pool for the calling test file (beforeAll) and closes it after (afterAll);
+ * `onStart` receives it. Every escape file uses this, so none can leave its executors behind.
+ */
+export function useEscapePool(onStart: (pool: Pool) => void): void {
+  let started: Pool | undefined;
+  beforeAll(async () => {
+    started = await startEscapePool();
+    onStart(started);
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+}
+
+async function startEscapePool(): Promise<Pool> {
   process.env.SANDPOOL_ESCAPE_CANARY = HOST_CANARY;
   const pool = await createPool({ executors: 1, threadsPerExecutor: 2, prescreen: { mode: 'off' } });
   const screened = await pool.execute({ code: "this.constructor.constructor('return 1')()" });

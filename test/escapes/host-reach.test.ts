@@ -1,7 +1,7 @@
 // Attacks that try to reach the host from inside the sandbox: Node's globals, constructor chains,
 // stack-trace CallSites, eval, Reflect/Proxy, the engine's own promise handling and the thrown-value
 // and result channels. Each runs with pre-screening off and must leave the pool serving.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   CPU_BOUND,
   expectOneOf,
@@ -11,16 +11,11 @@ import {
   run,
   snippet,
   summary,
-  startEscapePool,
+  useEscapePool,
 } from './harness.ts';
 
 let pool: Pool;
-beforeAll(async () => {
-  pool = await startEscapePool();
-});
-afterAll(async () => {
-  await pool?.close();
-});
+useEscapePool((started) => (pool = started));
 
 const UNDEFINED = 'undefined';
 

@@ -2,7 +2,7 @@
 // not interrupt), memory (heap, single huge allocations, off-heap buffers), output and result size,
 // and features that would let a snippet block a thread or watch the collector. Each must end in
 // the status its limit promises and leave the pool serving.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   CPU_BOUND,
   WALL_BOUND,
@@ -13,16 +13,11 @@ import {
   run,
   snippet,
   summary,
-  startEscapePool,
+  useEscapePool,
 } from './harness.ts';
 
 let pool: Pool;
-beforeAll(async () => {
-  pool = await startEscapePool();
-});
-afterAll(async () => {
-  await pool?.close();
-});
+useEscapePool((started) => (pool = started));
 
 const MEMORY_64 = Object.freeze({ memoryMb: 64, timeoutMs: 20_000, cpuTimeMs: 20_000 });
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
