@@ -2,7 +2,7 @@
 // Usage: node docs/readme-tables.ts   (test/unit/codes.test.ts fails when README.md is stale)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderRuleTable } from '../bench/prescreen-doc.ts';
+import { renderRuleTable } from './prescreen-doc.ts';
 import { ERROR_CODES, REJECTION_RULES } from '../src/codes.ts';
 
 export const README_PATH = fileURLToPath(new URL('../README.md', import.meta.url));

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PRESCREEN_DOC_PATH, renderPrescreenDoc } from '../../bench/prescreen-doc.ts';
+import { PRESCREEN_DOC_PATH, renderPrescreenDoc } from '../../docs/prescreen-doc.ts';
 import { RULES } from '../../src/prescreen.ts';
 
 describe('docs/prescreen-rules.md', () => {
-  it('is the output of bench/prescreen-doc.ts for the current rule table', () => {
-    // On failure: node bench/prescreen-doc.ts
+  it('is the output of docs/prescreen-doc.ts for the current rule table', () => {
+    // On failure: node docs/prescreen-doc.ts
     expect(readFileSync(PRESCREEN_DOC_PATH, 'utf8')).toBe(renderPrescreenDoc());
   });
 
