@@ -5,7 +5,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
-import { compilePrescreenOptions, prescreen, type PrescreenOptions } from './prescreen.ts';
+import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 import { stripTypes } from './typescript.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import { createAdmission, type Admission, type ScriptHost, type Transaction } from './queue-admission.ts';
@@ -123,6 +123,8 @@ interface Compiled {
   redisTimeoutMs: number;
   sizeLimits: SizeLimits;
   prescreen: PrescreenOptions;
+  /** The operator layer compiled once (a bad setting fails createClient, naming it). */
+  prescreenBase: CompiledPrescreenOptions;
 }
 
 type Checked = { ok: true; request: Request } | { ok: false; issues: RequestIssue[]; reasons?: RejectionReason[] };
@@ -300,13 +302,17 @@ class SandpoolClient implements Client {
     // Screened as the worker will screen it: TypeScript after type stripping (which keeps
     // positions). Code that does not strip is left to the worker, whose Result reports the error.
     const stripped =
-      request.code === undefined || this.#options.prescreen.mode === 'off'
+      request.code === undefined || this.#options.prescreenBase.mode === 'off'
         ? undefined
         : request.language === 'typescript'
           ? stripTypes(request.code)
           : { ok: true as const, code: request.code };
     if (stripped?.ok) {
-      const report = prescreen(stripped.code, compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen));
+      const screen =
+        request.prescreen === undefined
+          ? this.#options.prescreenBase
+          : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
+      const report = prescreen(stripped.code, screen);
       if (report.blocked.length > 0) {
         const reasons = report.blocked;
         const at = (r: RejectionReason) => (r.line !== undefined ? ` (line ${r.line}, column ${r.column ?? 0})` : '');
@@ -501,6 +507,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     redisTimeoutMs: options.redisTimeoutMs ?? CLIENT_DEFAULTS.redisTimeoutMs,
     sizeLimits: options.sizeLimits ?? DEFAULT_SIZE_LIMITS,
     prescreen: options.prescreen ?? {},
+    prescreenBase: compilePrescreenOptions(options.prescreen ?? {}),
   };
   // No offline queue: while Redis is away a command fails at once instead of waiting to be replayed
   // later (a submit that reported failure must not add its job afterwards).
