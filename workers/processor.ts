@@ -84,10 +84,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
       .then(
         (replies) => {
           const value = replies?.[1]?.[1];
-          if (typeof value === 'string') {
-            mark = (JSON.parse(value) as { result: Result }).result;
-            stop.abort('cancelled');
-          }
+          if (typeof value !== 'string') return;
+          mark = readMark(value);
+          stop.abort('cancelled');
         },
         (error: unknown) => {
           // Only bookkeeping: the tenant's count ages out, a cancel still arrives on the channel.
@@ -184,6 +183,16 @@ function logLine(logger: Logger, job: Job, tenantId: string, result: Result, ret
     },
     'job finished',
   );
+}
+
+/** A cancel mark's Result; a mark that is not one still cancels, with the pool's own Result. */
+function readMark(text: string): Result | undefined {
+  try {
+    const result = (JSON.parse(text) as { result?: unknown } | null)?.result;
+    return typeof result === 'object' && result !== null && (result as Result).status === 'cancelled' ? (result as Result) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** BullMQ recognises a moved-to-wait job by this error name (its WaitingError), whatever the class. */
