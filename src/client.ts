@@ -8,7 +8,14 @@ import { parseRequest, type Request, type RequestInput, type RequestIssue } from
 import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 import { stripTypes } from './typescript.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
-import { createAdmission, type Admission, type ScriptHost, type Transaction } from './queue-admission.ts';
+import {
+  createAdmission,
+  submitTransactions,
+  type Admission,
+  type BullConnection,
+  type CountedTransaction,
+  type SubmitTransactions,
+} from './queue-admission.ts';
 import {
   CANCEL_MARK_TTL_SECONDS,
   boundedBy,
@@ -147,16 +154,16 @@ class SandpoolClient implements Client {
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
 
-  readonly #bull: BullClient;
+  readonly #transactions: SubmitTransactions;
 
-  constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullClient) {
+  constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullConnection) {
     this.#options = options;
     this.#connection = connection;
     this.#queue = queue;
     this.#redis = redis;
-    this.#bull = bull;
     this.#keys = queueKeys(options.prefix, options.queue);
-    this.#admission = createAdmission(bull, redis, (type) => queue.toKey(type), this.#keys, options);
+    this.#admission = createAdmission([redis, bull], redis, (type) => queue.toKey(type), this.#keys, options);
+    this.#transactions = submitTransactions(redis, bull);
   }
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
@@ -351,16 +358,22 @@ class SandpoolClient implements Client {
       removeOnComplete: { age: o.keepCompleted.ageSeconds, count: o.keepCompleted.count },
       removeOnFail: { age: o.keepFailed.ageSeconds, count: o.keepFailed.count },
     });
-    const transaction = this.#bull.multi();
-    this.#admission.check(transaction, entries);
-    for (const job of jobs) {
-      // Job.addJob queues BullMQ's own add script on the transaction (synchronously; the promise
-      // it returns only reports the transaction object back).
-      new Job(this.#queue, JOB_NAME, job.request, opts(job.id), job.id).addJob(transaction as never).catch(() => {
-        // The reply is read from exec() below.
-      });
+    const build = (transaction: CountedTransaction) => {
+      this.#admission.check(transaction, entries);
+      for (const job of jobs) {
+        // Job.addJob queues BullMQ's own add script on the transaction (synchronously; the promise
+        // it returns only reports the transaction object back).
+        new Job(this.#queue, JOB_NAME, job.request, opts(job.id), job.id).addJob(transaction as never).catch(() => {
+          // The reply is read from exec() below; a command that could not be queued is counted.
+        });
+      }
+      return transaction;
+    };
+    let transaction = build(this.#transactions.make());
+    if (transaction.queued() !== 1 + jobs.length) {
+      // Never sent: a MULTI goes out with exec().
+      transaction = build(this.#transactions.fallback());
     }
-    this.#admission.releaseHolds(transaction, jobs);
     const replies = await this.#bounded(
       transaction.exec().then((replies) => {
         if (!replies) throw new Error('the transaction was aborted');
@@ -370,7 +383,13 @@ class SandpoolClient implements Client {
       }),
       'add jobs',
     );
-    const freshIds = this.#admission.outcome(replies[0]?.[1], entries);
+    const admitted = this.#admission.outcome(replies[0]?.[1], entries);
+    if ('refused' in admitted) {
+      // Fails fast all the same: the holds expire by themselves should Redis not answer now.
+      await this.#bounded(this.#admission.releaseHolds(entries), 'release refused job ids').catch(() => {});
+      throw admitted.refused;
+    }
+    const freshIds = admitted.fresh;
     const failed = replies.slice(1, 1 + jobs.length).find(([error, reply]) => error || (typeof reply === 'number' && reply < 0));
     if (failed) {
       this.#admission.release(entries.filter((entry) => freshIds.has(entry.id)));
@@ -479,11 +498,6 @@ class SandpoolClient implements Client {
   }
 }
 
-/** What the client uses of the BullMQ queue's connection (`await queue.client`). */
-interface BullClient extends ScriptHost {
-  multi(): Transaction & { exec(): Promise<[Error | null, unknown][] | null> };
-}
-
 function withId(result: Result, id: string): Result {
   return result.id === id ? result : { ...result, id };
 }
@@ -534,7 +548,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     throw error;
   }
   // The backend's Redis client (its documented escape hatch): the checks share the adds' MULTI.
-  const bull = (await queue.getBackend().client) as unknown as BullClient;
+  const bull = (await queue.getBackend().client) as unknown as BullConnection;
   return new SandpoolClient(compiled, options.connection, queue, redis, bull);
 }
 

@@ -1,8 +1,9 @@
 // Admission: the client's backpressure and idempotency check, run in the caller's process by
 // src/client.ts. It is queued in one MULTI with the BullMQ adds it guards, so a submit costs one
 // round trip: the check runs first; when it refuses, it holds the job ids so that BullMQ's add
-// takes them for existing jobs and adds nothing; a last script drops the holds. Atomic, so no
-// other client ever sees a hold or a job past a bound.
+// takes them for existing jobs and adds nothing. Only a refusal costs a second round trip, which
+// drops the holds before the client reports it; a hold also expires on its own (HOLD_TTL_MS),
+// should that client die in between. Atomic, so no other client ever sees a job past a bound.
 import type { Redis } from 'ioredis';
 import { QueueError, type QueueKeys } from './queue.ts';
 
@@ -11,17 +12,22 @@ export const TENANT_STALE_MS = 24 * 3600 * 1000;
 
 /** Field of a hold: never a field of a BullMQ job hash. */
 const HOLD_FIELD = 'sandpoolHold';
+/** A hold needs to live only until the adds of its own transaction ran; its client drops it then. */
+const HOLD_TTL_MS = 10_000;
 
 // Counts what waits in the queue (whoever produced it) and the tenant's waiting jobs, skips ids
 // that already exist (idempotency), and records the new ones, atomically. Past a bound it holds
-// the new ids instead (a hash with HOLD_FIELD where the job would go).
+// the new ids instead (a hash with HOLD_FIELD where the job would go, expiring after HOLD_TTL_MS).
 // KEYS: wait, prioritized, delayed, paused, then per job: tenant set, job hash.
 // ARGV: now, maxQueued, maxPerTenant, staleBefore, then the job ids.
 // Returns {1, s1..sn} (si = 1 new, 0 existing), {-1, total}, or {-2, count}.
 const ADMIT_SCRIPT = `
 local function hold(n, status)
   for i = 1, n do
-    if status[i] == 1 then redis.call('HSET', KEYS[4 + 2 * i], '${HOLD_FIELD}', '1') end
+    if status[i] == 1 then
+      redis.call('HSET', KEYS[4 + 2 * i], '${HOLD_FIELD}', '1')
+      redis.call('PEXPIRE', KEYS[4 + 2 * i], ${HOLD_TTL_MS})
+    end
   end
 end
 local total = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('LLEN', KEYS[4])
@@ -32,7 +38,7 @@ local fresh = 0
 for i = 1, n do
   local tenantKey = KEYS[3 + 2 * i]
   local jobKey = KEYS[4 + 2 * i]
-  -- A hold left by a transaction that failed half-way is no job.
+  -- A hold left by an earlier refusal is no job.
   if redis.call('HEXISTS', jobKey, '${HOLD_FIELD}') == 1 then redis.call('DEL', jobKey) end
   if redis.call('EXISTS', jobKey) == 1 then
     status[i] = 0
@@ -72,16 +78,89 @@ return 0
 `;
 
 const COMMAND = 'sandpoolAdmit';
-const RELEASE_HOLDS = 'sandpoolReleaseHolds';
 
 /** What the admission needs of a BullMQ transaction (IRedisTransaction): run a defined script. */
 export interface Transaction {
   runCommand(name: string, args: (string | number)[]): unknown;
 }
 
-/** The BullMQ connection a transaction is made on (`await queue.client`). */
+/** A connection scripts are defined on (ioredis's defineCommand). */
 export interface ScriptHost {
-  defineCommand(name: string, definition: { lua: string }): void;
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+}
+
+/** A transaction the client can send: the replies, one per queued command, or null if aborted. */
+export interface SubmitTransaction extends Transaction {
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/** A submit transaction that counts the commands it queued (a command it could not queue throws). */
+export interface CountedTransaction extends SubmitTransaction {
+  queued(): number;
+}
+
+/** The BullMQ connection (`queue.getBackend().client`), as far as submits use it. */
+export interface BullConnection extends ScriptHost {
+  multi(): SubmitTransaction;
+}
+
+interface ScriptSource {
+  lua: string;
+  numberOfKeys: number | null;
+}
+
+/** BullMQ's job-adding scripts (addStandardJob:<version>, addDelayedJob:…): what a submit runs. */
+const BULLMQ_ADD_SCRIPT = /^add[A-Za-z]*Job:/;
+
+export interface SubmitTransactions {
+  /** A transaction on the client's own connection, else (`lean` false) on BullMQ's. */
+  make(): CountedTransaction;
+  /** A transaction on BullMQ's connection, which has every BullMQ script. */
+  fallback(): CountedTransaction;
+  readonly lean: boolean;
+}
+
+/**
+ * The transactions that carry submits. ioredis copies every script defined on a connection into
+ * each MULTI made on it; BullMQ defines some 60 on its own, which cost ~25 µs of every submit. So
+ * submits go on the client's own connection `redis`, which holds only the admission script and
+ * BullMQ's add scripts, copied from BullMQ's connection (they are the installed version's). Should
+ * a BullMQ version add a job through a script not copied, `runCommand` throws, the transaction
+ * counts one command short, and the client makes it again with `fallback()`.
+ */
+export function submitTransactions(redis: Redis, bull: BullConnection): SubmitTransactions {
+  const scripts = (bull as { scriptsSet?: Record<string, ScriptSource> }).scriptsSet;
+  const adds = Object.entries(scripts ?? {}).filter(([name]) => BULLMQ_ADD_SCRIPT.test(name));
+  for (const [name, script] of adds) {
+    redis.defineCommand(name, script.numberOfKeys === null ? { lua: script.lua } : { lua: script.lua, numberOfKeys: script.numberOfKeys });
+  }
+  const counted = (transaction: SubmitTransaction, run: (name: string, args: (string | number)[]) => void): CountedTransaction => {
+    let queued = 0;
+    return Object.assign(transaction, {
+      runCommand(name: string, args: (string | number)[]) {
+        run(name, args);
+        queued++;
+        return transaction;
+      },
+      queued: () => queued,
+    });
+  };
+  const fallback = () => {
+    const transaction = bull.multi();
+    const run = transaction.runCommand.bind(transaction);
+    return counted(transaction, (name, args) => run(name, args));
+  };
+  const lean = adds.length > 0;
+  const make = () => {
+    if (!lean) return fallback();
+    const transaction = redis.multi() as unknown as SubmitTransaction & Record<string, unknown>;
+    return counted(transaction, (name, args) => {
+      const command = transaction[name];
+      if (typeof command !== 'function') throw new Error(`the submit connection has no script ${name}`);
+      command.call(transaction, args);
+    });
+  };
+  return { make, fallback, lean };
 }
 
 export interface AdmissionBounds {
@@ -90,28 +169,27 @@ export interface AdmissionBounds {
 }
 
 export interface Admission {
-  /**
-   * Queues the check on `transaction`, before the adds it guards; the adds must then be followed
-   * by `releaseHolds` in the same transaction.
-   */
+  /** Queues the check on `transaction`, before the adds it guards. */
   check(transaction: Transaction, jobs: readonly { id: string; tenantId: string }[]): void;
-  /** Queues the removal of what a refused check held, after the adds. */
-  releaseHolds(transaction: Transaction, jobs: readonly { id: string }[]): void;
   /**
    * The check's reply: the ids that did not exist yet (an existing id is the same idempotent
-   * job), recorded against their tenants. Throws QUEUE_FULL or TENANT_QUEUE_FULL past a bound.
+   * job), recorded against their tenants; or, past a bound, the QUEUE_FULL / TENANT_QUEUE_FULL
+   * error to throw once `releaseHolds` has run.
    */
-  outcome(reply: unknown, jobs: readonly { id: string }[]): Set<string>;
+  outcome(reply: unknown, jobs: readonly { id: string }[]): { fresh: Set<string> } | { refused: QueueError };
+  /** Drops the holds a refused check left for these jobs (their ids are free again at once). */
+  releaseHolds(jobs: readonly { id: string }[]): Promise<void>;
   /** Takes admitted jobs off their tenants' counts again (their add failed). Best effort. */
   release(jobs: readonly { id: string; tenantId: string }[]): void;
 }
 
 /**
- * `host` is the BullMQ queue's connection, whose transactions carry the checks; `bullKey` names a
- * key of the BullMQ queue (Queue.toKey); `redis` takes released entries off the tenants' counts.
+ * `hosts` are the connections whose transactions carry the checks (see submitTransactions);
+ * `bullKey` names a key of the BullMQ queue (Queue.toKey); `redis` takes released entries off the
+ * tenants' counts and releases holds.
  */
 export function createAdmission(
-  host: ScriptHost,
+  hosts: readonly ScriptHost[],
   redis: Redis,
   bullKey: (type: string) => string,
   keys: QueueKeys,
@@ -119,8 +197,7 @@ export function createAdmission(
 ): Admission {
   // Defined commands run by SHA (EVALSHA), so the script text crosses the wire once per
   // connection. No fixed key count: the first argument gives it (keys vary with the batch).
-  host.defineCommand(COMMAND, { lua: ADMIT_SCRIPT });
-  host.defineCommand(RELEASE_HOLDS, { lua: RELEASE_HOLDS_SCRIPT });
+  for (const host of hosts) host.defineCommand(COMMAND, { lua: ADMIT_SCRIPT });
   const fixed = [bullKey('wait'), bullKey('prioritized'), bullKey('delayed'), bullKey('paused')];
 
   return {
@@ -138,22 +215,20 @@ export function createAdmission(
         ...jobs.map((job) => job.id),
       ]);
     },
-    releaseHolds(transaction, jobs) {
-      transaction.runCommand(RELEASE_HOLDS, [jobs.length, ...jobs.map((job) => bullKey(job.id))]);
-    },
     outcome(value, jobs) {
       if (!Array.isArray(value)) throw new Error(`unexpected admission reply ${String(value)}`);
       const reply = value as (number | string)[];
       if (reply[0] === -1) {
-        throw new QueueError('QUEUE_FULL', `the queue holds ${reply[1]} waiting jobs, its bound is ${bounds.maxQueued}`);
+        return { refused: new QueueError('QUEUE_FULL', `the queue holds ${reply[1]} waiting jobs, its bound is ${bounds.maxQueued}`) };
       }
       if (reply[0] === -2) {
-        throw new QueueError(
-          'TENANT_QUEUE_FULL',
-          `the tenant has ${reply[1]} waiting jobs, its bound is ${bounds.maxQueuedPerTenant}`,
-        );
+        const message = `the tenant has ${reply[1]} waiting jobs, its bound is ${bounds.maxQueuedPerTenant}`;
+        return { refused: new QueueError('TENANT_QUEUE_FULL', message) };
       }
-      return new Set(jobs.filter((_, index) => reply[index + 1] === 1).map((job) => job.id));
+      return { fresh: new Set(jobs.filter((_, index) => reply[index + 1] === 1).map((job) => job.id)) };
+    },
+    async releaseHolds(jobs) {
+      await redis.eval(RELEASE_HOLDS_SCRIPT, jobs.length, ...jobs.map((job) => bullKey(job.id)));
     },
     release(jobs) {
       const undo = redis.multi();

@@ -1,11 +1,13 @@
 // Queue mode against a real redis-server and the real engine: client ⇄ BullMQ ⇄ worker ⇄ pool.
 // Each test serves its own uniquely named queue; the pool (executor processes) is shared.
 import { readFileSync } from 'node:fs';
-import { Queue, QueueEvents } from 'bullmq';
+import { Job, Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, QueueError, type Client, type ClientOptions } from '../../src/client.ts';
 import { createPool } from '../../src/pool.ts';
-import { idempotentJobId } from '../../src/queue.ts';
+import { submitTransactions, type BullConnection, type SubmitTransactions } from '../../src/queue-admission.ts';
+import { DEFAULT_LIMITS } from '../../src/limits.ts';
+import { cancelledResult, createRedis, idempotentJobId, queueKeys } from '../../src/queue.ts';
 import { requestJsonSchema } from '../../src/request.ts';
 import type { Result } from '../../src/result.ts';
 import { createWorker, type WorkerHandle, type WorkerOptions } from '../../workers/main.ts';
@@ -289,6 +291,31 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect(result.id).toBe(id);
   });
 
+  it('a job cancelled as a worker takes it ends cancelled, even when its cancel mark is garbage', async () => {
+    const queue = uniqueQueue('cancel-mark');
+    const keys = queueKeys('bull', queue);
+    const marks = createRedis(redis.url);
+    closers.push(async () => marks.disconnect());
+    const producer = rawQueue(queue);
+    // The marks are in place before any worker runs: each is read as its job is taken.
+    const marked = await producer.add('marked', { code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } });
+    const garbage = await producer.add('garbage', { code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } });
+    const mine = cancelledResult(DEFAULT_LIMITS);
+    mine.error = { name: 'CancelledError', message: 'cancelled by the test' };
+    await marks.set(keys.cancelled(marked.id as string), JSON.stringify({ tenantId: 'default', result: mine }));
+    await marks.set(keys.cancelled(garbage.id as string), '{"result": not json');
+    await worker(queue);
+    const events = new QueueEvents(queue, { connection: { url: redis.url }, lastEventId: '0' });
+    closers.push(() => events.close());
+    const [first, second] = (await Promise.all([marked.waitUntilFinished(events, 20_000), garbage.waitUntilFinished(events, 20_000)])) as Result[];
+    expect(first?.status).toBe('cancelled');
+    expect(first?.error?.message).toBe('cancelled by the test');
+    expect(second?.status).toBe('cancelled');
+    // The worker still serves.
+    const c = await client(queue);
+    expect((await c.execute({ code: '6 * 7' })).value).toBe(42);
+  });
+
   it('execute with an aborted signal cancels its job', async () => {
     const queue = uniqueQueue('abort');
     await worker(queue);
@@ -373,6 +400,35 @@ describe('connections, key prefix, retention', () => {
     const keys = await plain.keys(`*${queue}*`);
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((key) => key.startsWith(`{sp}:${queue}:`))).toBe(true);
+  });
+
+  it("submits travel in a MULTI on the client's own connection, or on BullMQ's when its add scripts cannot be copied", async () => {
+    const queue = uniqueQueue('submit-path');
+    const producer = rawQueue(queue);
+    const bull = (await producer.getBackend().client) as unknown as BullConnection;
+    const own = createRedis(redis.url);
+    closers.push(async () => own.disconnect());
+    // The same transaction shape the client sends: a command of its own, then BullMQ's add.
+    const addThrough = async (transactions: SubmitTransactions, id: string) => {
+      const transaction = transactions.make();
+      transaction.runCommand('echo', ['before the add']);
+      await new Job(producer, 'job', { code: '1' }, { jobId: id }, id).addJob(transaction as never);
+      expect(transaction.queued()).toBe(2);
+      const replies = await transaction.exec();
+      expect(replies?.map(([error]) => error)).toEqual([null, null]);
+      expect(replies?.[1]?.[1]).toBe(id);
+      expect((await producer.getJob(id))?.data).toEqual({ code: '1' });
+    };
+    own.defineCommand('echo', { lua: 'return ARGV[1]', numberOfKeys: 0 });
+    const lean = submitTransactions(own, bull);
+    expect(lean.lean).toBe(true);
+    await addThrough(lean, 'lean-1');
+    // A BullMQ connection whose scripts cannot be read: every submit goes on it, and still works.
+    bull.defineCommand('echo', { lua: 'return ARGV[1]', numberOfKeys: 0 });
+    const opaque: BullConnection = { multi: () => bull.multi(), defineCommand: (name, definition) => bull.defineCommand(name, definition) };
+    const fallback = submitTransactions(createRedis(redis.url, { lazyConnect: true }), opaque);
+    expect(fallback.lean).toBe(false);
+    await addThrough(fallback, 'fallback-1');
   });
 
   it('keeps finished jobs by count and caps the events stream as configured', async () => {
