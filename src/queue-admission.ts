@@ -15,11 +15,19 @@ const HOLD_FIELD = 'sandpoolHold';
 /** A hold needs to live only until the adds of its own transaction ran; its client drops it then. */
 const HOLD_TTL_MS = 10_000;
 
+/** Entries a tenant at its bound has checked, oldest first, for jobs a worker already took. */
+const SWEEP_ENTRIES = 100;
+
 // Counts what waits in the queue (whoever produced it) and the tenant's waiting jobs, skips ids
 // that already exist (idempotency), and records the new ones, atomically. Past a bound it holds
 // the new ids instead (a hash with HOLD_FIELD where the job would go, expiring after HOLD_TTL_MS).
+//
+// A tenant's set holds the ids it submitted; nobody removes an entry when a worker takes the job
+// (that would cost every job a round trip). A tenant that looks full instead has its oldest
+// entries swept: an id whose job a worker took (BullMQ set processedOn) or that is gone no longer
+// counts. Workers take jobs oldest first, so the oldest entries are the ones taken.
 // KEYS: wait, prioritized, delayed, paused, then per job: tenant set, job hash.
-// ARGV: now, maxQueued, maxPerTenant, staleBefore, then the job ids.
+// ARGV: now, maxQueued, maxPerTenant, staleBefore, job key prefix, then the job ids.
 // Returns {1, s1..sn} (si = 1 new, 0 existing), {-1, total}, or {-2, count}.
 const ADMIT_SCRIPT = `
 local function hold(n, status)
@@ -30,8 +38,17 @@ local function hold(n, status)
     end
   end
 end
+local function sweep(tenantKey)
+  for _, id in ipairs(redis.call('ZRANGE', tenantKey, 0, ${SWEEP_ENTRIES - 1})) do
+    local jobKey = ARGV[5] .. id
+    if redis.call('HEXISTS', jobKey, 'processedOn') == 1 or redis.call('EXISTS', jobKey) == 0 then
+      redis.call('ZREM', tenantKey, id)
+    end
+  end
+  return redis.call('ZCARD', tenantKey)
+end
 local total = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('LLEN', KEYS[4])
-local n = #ARGV - 4
+local n = #ARGV - 5
 local status = {}
 local perTenant = {}
 local fresh = 0
@@ -55,13 +72,14 @@ end
 for tenantKey, count in pairs(perTenant) do
   redis.call('ZREMRANGEBYSCORE', tenantKey, '-inf', ARGV[4])
   local queued = redis.call('ZCARD', tenantKey)
+  if queued + count > tonumber(ARGV[3]) then queued = sweep(tenantKey) end
   if queued + count > tonumber(ARGV[3]) then
     hold(n, status)
     return {-2, queued}
   end
 end
 for i = 1, n do
-  if status[i] == 1 then redis.call('ZADD', KEYS[3 + 2 * i], 'NX', ARGV[1], ARGV[4 + i]) end
+  if status[i] == 1 then redis.call('ZADD', KEYS[3 + 2 * i], 'NX', ARGV[1], ARGV[5 + i]) end
 end
 local reply = {1}
 for i = 1, n do reply[i + 1] = status[i] end
@@ -212,6 +230,7 @@ export function createAdmission(
         bounds.maxQueued,
         bounds.maxQueuedPerTenant,
         now - TENANT_STALE_MS,
+        bullKey(''),
         ...jobs.map((job) => job.id),
       ]);
     },

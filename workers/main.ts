@@ -137,9 +137,9 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
 
   // One subscription per worker: a cancelled job id reaches every worker, the one running it stops it.
   subscriber.on('message', (channel: string, jobId: string) => {
-    if (channel === keys.cancelChannel && worker?.cancelJob(jobId, 'cancelled')) {
-      log.info({ jobId }, 'job cancelled while running');
-    }
+    if (channel !== keys.cancelChannel) return;
+    if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId }, 'job cancelled while running');
+    else processor.noteCancel(jobId);
   });
 
   let draining = false;

@@ -1,5 +1,6 @@
 // The job processor: runs in the worker process (workers/main.ts hands it to the BullMQ Worker).
-// job.data → re-validate → cancel mark / queue deadline → pool.execute → Result; one log line per job.
+// job.data → re-validate → queue deadline → pool.execute (stopped by a cancel) → Result; one log
+// line per job.
 // User code never runs here: the pool's supervised executor processes run it, so this event loop
 // stays free to renew job locks.
 import type { Job } from 'bullmq';
@@ -35,7 +36,7 @@ export type JobObserver = (result: Result, job: { tenantId: string }) => void;
 
 export interface ProcessorOptions {
   pool: Executor;
-  /** Commands connection: cancel marks and the tenants' waiting sets. */
+  /** Commands connection: cancel marks. */
   redis: Redis;
   keys: QueueKeys;
   logger: Logger;
@@ -54,12 +55,47 @@ export interface Processor {
    * another worker takes them, their attempts untouched.
    */
   handBack(ids: Iterable<string>, cancelJob: (id: string) => void): void;
+  /** A cancel for a job this worker is not running (yet): a run of it that starts soon is stopped. */
+  noteCancel(id: string): void;
+}
+
+/** A job still running this long after it started reads its cancel mark once. */
+const MARK_CHECK_MS = 5;
+/** How long a cancel for a job not running here is remembered, and how many at most. */
+const PENDING_CANCEL_MS = 60_000;
+const PENDING_CANCEL_MAX = 10_000;
+
+/**
+ * Cancels that came over the channel for jobs this worker was not running. Every worker hears
+ * every cancel, so this is bounded in time and size; it only has to bridge the moment between
+ * BullMQ taking a job and the processor starting it.
+ */
+class PendingCancels {
+  readonly #until = new Map<string, number>();
+
+  note(id: string): void {
+    const now = Date.now();
+    for (const [oldest, until] of this.#until) {
+      if (until > now && this.#until.size < PENDING_CANCEL_MAX) break;
+      this.#until.delete(oldest);
+    }
+    this.#until.delete(id);
+    this.#until.set(id, now + PENDING_CANCEL_MS);
+  }
+
+  take(id: string): boolean {
+    const until = this.#until.get(id);
+    if (until === undefined) return false;
+    this.#until.delete(id);
+    return until > Date.now();
+  }
 }
 
 export function createProcessor(options: ProcessorOptions): Processor {
   const { pool, redis, keys, logger, ceilings, defaults, observe } = options;
   const active = new Map<string, Job>();
   const handingBack = new Set<string>();
+  const pendingCancels = new PendingCancels();
 
   const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<Result> => {
     const id = job.id ?? '';
@@ -68,31 +104,32 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const parsed = parseRequest(job.data);
     const tenantId = parsed.ok ? parsed.request.tenantId : tenantOf(job.data);
     let result: Result;
-    // The job leaves its tenant's waiting count and its cancel mark is read in one round trip that
-    // runs beside the job rather than before it: a mark found (cancelled while it was being taken)
-    // stops the run; a cancel after that arrives through the cancel channel as `signal`.
+    // A cancel that raced the take: the client marks the job, publishes its id and fails to
+    // remove it, because this worker holds it. The id arrives on the channel after the run began
+    // (as `signal`) or before (noted in `pendingCancels`). A subscriber that was reconnecting
+    // misses both: a job still running after MARK_CHECK_MS reads its mark once. Nothing else
+    // about the job goes to Redis from here: a round trip per job was a sixth of the queue's
+    // own latency (tenants' counts are kept by the client's admission, see queue-admission.ts).
     const stop = new AbortController();
     const forward = () => stop.abort(signal?.reason);
     if (signal?.aborted) forward();
     else signal?.addEventListener('abort', forward, { once: true });
+    if (pendingCancels.take(id)) stop.abort('cancelled');
     let mark: Result | undefined;
-    const bookkeeping = redis
-      .multi()
-      .zrem(keys.tenantQueued(tenantId), id)
-      .get(keys.cancelled(id))
-      .exec()
-      .then(
-        (replies) => {
-          const value = replies?.[1]?.[1];
+    let markRead: Promise<void> | undefined;
+    const markTimer = setTimeout(() => {
+      markRead = redis.get(keys.cancelled(id)).then(
+        (value) => {
           if (typeof value !== 'string') return;
           mark = readMark(value);
           stop.abort('cancelled');
         },
         (error: unknown) => {
-          // Only bookkeeping: the tenant's count ages out, a cancel still arrives on the channel.
-          logger.warn({ jobId: id, err: (error as Error)?.message }, 'job bookkeeping failed');
+          // A cancel still arrives on the channel.
+          logger.warn({ jobId: id, err: (error as Error)?.message }, 'reading the cancel mark failed');
         },
       );
+    }, MARK_CHECK_MS);
     try {
       if (!parsed.ok) {
         // A producer that is not sandpool's client sent something malformed: a Result, not a retry.
@@ -112,11 +149,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
           });
         }
       }
-      // A job faster than the round trip does not wait for it, unless it ended cancelled and the
-      // mark may be why.
-      if (result.status === 'cancelled') await bookkeeping;
+      clearTimeout(markTimer);
+      // A job that ended cancelled while its mark was being read may have ended for that mark.
+      if (result.status === 'cancelled') await markRead;
       if (mark && result.status === 'cancelled') result = mark;
     } catch (cause) {
+      clearTimeout(markTimer);
       active.delete(id);
       // Redis or the pool itself failed (pool.execute resolves for everything a snippet does).
       throw new InfrastructureError(`job ${id}: ${(cause as Error)?.message ?? cause}`, { cause });
@@ -153,6 +191,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
         handingBack.add(id);
         cancelJob(id);
       }
+    },
+    noteCancel(id: string) {
+      pendingCancels.note(id);
     },
   });
 }

@@ -11,6 +11,8 @@ import { cancelledResult, createRedis, idempotentJobId, queueKeys } from '../../
 import { requestJsonSchema } from '../../src/request.ts';
 import type { Result } from '../../src/result.ts';
 import { createWorker, type WorkerHandle, type WorkerOptions } from '../../workers/main.ts';
+import { createProcessor } from '../../workers/processor.ts';
+import { pino } from 'pino';
 import { startRedis, uniqueQueue, type RedisServer } from '../helpers/redis.ts';
 
 let redis: RedisServer;
@@ -314,6 +316,21 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     // The worker still serves.
     const c = await client(queue);
     expect((await c.execute({ code: '6 * 7' })).value).toBe(42);
+  });
+
+  it('a cancel heard before the job started stops it as it starts; other jobs run', async () => {
+    const queue = uniqueQueue('pending-cancel');
+    const producer = rawQueue(queue);
+    const commands = createRedis(redis.url);
+    closers.push(async () => commands.disconnect());
+    const processor = createProcessor({ pool, redis: commands, keys: queueKeys('bull', queue), logger: pino({ level: 'silent' }) });
+    const spinning = await producer.add('job', { code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } });
+    // As the worker's subscriber does when the channel names a job it is not running (yet).
+    processor.noteCancel(spinning.id as string);
+    const taken = await Job.fromId(producer, spinning.id as string);
+    expect((await processor(taken as Job)).status).toBe('cancelled');
+    const other = await Job.fromId(producer, (await producer.add('job', { code: '2 + 2' })).id as string);
+    expect((await processor(other as Job)).value).toBe(4);
   });
 
   it('execute with an aborted signal cancels its job', async () => {
