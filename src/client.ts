@@ -151,6 +151,7 @@ class SandpoolClient implements Client {
   readonly #admission: Admission;
   readonly #connection: Connection;
   #events: Promise<QueueEvents> | undefined;
+  #eventsReady = false;
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
 
@@ -180,7 +181,8 @@ class SandpoolClient implements Client {
     // Given up before it was even submitted: nothing reaches Redis.
     if (options.signal?.aborted) return cancelledResult(limits);
     const id = this.#jobIdFor(request);
-    await this.#bounded(this.#startEvents(), 'start listening for results');
+    // Listening already (every call after the first): no bound to arm.
+    if (!this.#eventsReady) await this.#bounded(this.#startEvents(), 'start listening for results');
 
     const waitMs = options.waitMs ?? this.#defaultWaitMs(request, limits);
     const { promise, resolve, reject } = Promise.withResolvers<Outcome>();
@@ -466,6 +468,7 @@ class SandpoolClient implements Client {
         }
       });
       await events.waitUntilReady();
+      this.#eventsReady = true;
       return events;
     })();
     const starting = this.#events;
