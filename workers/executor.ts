@@ -48,13 +48,15 @@ const config = readConfig();
 const capacity = config.threads * 2;
 const cancelBoard = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * capacity);
 const board = new Int32Array(cancelBoard);
+const sentBoard = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * capacity);
+const sent = new Int32Array(sentBoard);
 const freeSlots: number[] = Array.from({ length: capacity }, (_, index) => capacity - 1 - index);
 const entries = new Map<string, Entry>();
 const waiting: Entry[] = [];
 let running = 0;
 let shuttingDown = false;
 
-const workerData: ThreadData = { cancelBoard, sparesPerThread: config.sparesPerThread };
+const workerData: ThreadData = { cancelBoard, sentBoard, sparesPerThread: config.sparesPerThread };
 const piscina = new Piscina<ThreadTask, ThreadOutcome>({
   filename: config.threadModule,
   minThreads: config.threads,
@@ -157,10 +159,15 @@ function start(entry: Entry): void {
   entry.deadline = setTimeout(stop, entry.task.limits.timeoutMs + config.graceMs, entry, 'timeout');
   piscina.run(entry.task, { signal: controller.signal }).then(
     (outcome) => {
-      release(entry);
+      // Sent before anything else: the thread holds back its own work until the slot is raised.
       send({ type: 'done', id: entry.task.id, outcome });
+      Atomics.store(sent, entry.slot, 1);
+      Atomics.notify(sent, entry.slot);
+      release(entry);
     },
     (error: unknown) => {
+      Atomics.store(sent, entry.slot, 1);
+      Atomics.notify(sent, entry.slot);
       release(entry);
       if (entry.stoppedFor !== undefined) {
         send({ type: 'done', id: entry.task.id, outcome: stoppedOutcome(entry, entry.stoppedFor) });
@@ -198,6 +205,7 @@ function onRun(task: ThreadTask): void {
     return;
   }
   Atomics.store(board, slot, 0);
+  Atomics.store(sent, slot, 0);
   task.cancelSlot = slot;
   const entry: Entry = {
     task,

@@ -29,6 +29,8 @@ const POLL_MS = 5;
 const WALL_GRACE_MS = 20;
 /** Collecting the output of a stopped (idle) isolate may take no longer than this. */
 const COLLECT_MS = 20;
+/** Work after a job waits at most this long for the executor to have sent the outcome on. */
+const SENT_WAIT_MS = 20;
 /** A disposed isolate whose running call has not ended after this is taken as still running. */
 const DISPOSE_GRACE_MS = 250;
 const MIB = 1024 * 1024;
@@ -36,6 +38,8 @@ const MIB = 1024 * 1024;
 export interface IsolateRunnerOptions {
   /** The executor's cancel board (Int32Array over its SharedArrayBuffer); none in tests. */
   cancelBoard?: Int32Array;
+  /** The executor's sent board: a slot turns 1 once that slot's outcome left for the pool. */
+  sentBoard?: Int32Array;
   /** Never-used prepared isolates kept ready. @default 1 */
   sparesPerThread?: number;
   /** Spares are made for this memory limit only; other limits make their isolate inline. */
@@ -201,6 +205,7 @@ const sleep = (ms: number) =>
 /** Runs snippets, each in a fresh isolate, keeping spares ready. One per thread. */
 export class IsolateRunner {
   #board: Int32Array | undefined;
+  #sentBoard: Int32Array | undefined;
   #target: number;
   #spareMemoryMb: number;
   #spares: Prepared[] = [];
@@ -212,6 +217,7 @@ export class IsolateRunner {
 
   constructor(options: IsolateRunnerOptions = {}) {
     this.#board = options.cancelBoard;
+    this.#sentBoard = options.sentBoard;
     this.#target = Math.max(0, Math.floor(options.sparesPerThread ?? 1));
     this.#spareMemoryMb = options.spareMemoryMb ?? DEFAULT_LIMITS.memoryMb;
     this.#refill();
@@ -253,12 +259,30 @@ export class IsolateRunner {
       return await runJob(prepared, task, { startedAt, setupMs, cancelled });
     } finally {
       const used = prepared.isolate;
-      // Off the job's path: piscina posts the outcome before these run.
-      setImmediate(() => {
+      this.#afterSent(task.cancelSlot, () => {
         dispose(used);
         this.#refill();
       });
     }
+  }
+
+  /**
+   * Runs `work` (disposing the job's isolate, preparing the next spare: milliseconds of CPU) once
+   * the executor has sent the job's outcome on to the pool, not while the outcome is on its way
+   * out of this process: on a busy core that work delayed the executor's own thread by as much as
+   * the outcome's whole trip (0.8 ms p90 paced, against 0.25 ms after the send). The executor
+   * raises the job's slot on the sent board; past SENT_WAIT_MS the work runs anyway. Without a
+   * board (in-process use), on the next turn of the event loop, after piscina posted the outcome.
+   */
+  #afterSent(slot: number, work: () => void): void {
+    const board = this.#sentBoard;
+    if (board === undefined || slot < 0 || slot >= board.length) {
+      setImmediate(work);
+      return;
+    }
+    const wait = Atomics.waitAsync(board, slot, 0, SENT_WAIT_MS);
+    if (wait.async) void wait.value.then(work);
+    else setImmediate(work);
   }
 
   /**

@@ -53,6 +53,8 @@ export interface ThreadOutcome {
 /** The thread's workerData, set by the executor. */
 export interface ThreadData {
   cancelBoard: SharedArrayBuffer;
+  /** One Int32 per slot, as the cancel board: 1 once the executor sent that slot's outcome on. */
+  sentBoard: SharedArrayBuffer;
   /** Never-used isolates kept ready per thread, so isolate creation stays off the job's path. */
   sparesPerThread: number;
 }

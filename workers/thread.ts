@@ -14,6 +14,7 @@ if (isMainThread) {
 const count = z.number().int().nonnegative();
 const ThreadDataSchema = z.object({
   cancelBoard: z.instanceof(SharedArrayBuffer),
+  sentBoard: z.instanceof(SharedArrayBuffer),
   sparesPerThread: count.max(64),
 });
 
@@ -72,6 +73,7 @@ function readThreadData(data: unknown): ThreadData {
 const data = readThreadData(workerData);
 const runner = new IsolateRunner({
   cancelBoard: new Int32Array(data.cancelBoard),
+  sentBoard: new Int32Array(data.sentBoard),
   sparesPerThread: data.sparesPerThread,
 });
 
