@@ -5,15 +5,18 @@
 //
 //   node --no-node-snapshot bench/engine.ts [--quick]
 //
+// Besides those, "floor": sandpool's process/thread shape with none of sandpool's work (bench/floor-executor.ts).
 // Per workload and engine, in interleaved rounds: latency p50/p99 one job at a time back to back,
 // latency one job at a time paced (an idle gap of PACE_GAP_MS between jobs: a caller whose jobs
 // arrive at a rate the pool sustains, so a spare isolate is ready), then jobs/s with cores × 2 jobs
 // in flight. A fresh isolate costs ~1.6 ms of CPU whoever makes it: back to back, jobs outrun the
 // spares and that cost shows in latency; paced, it is off the job's path; jobs/s always pays it. Prints a table and the ratios; writes bench/results/engine-<timestamp>.json.
+import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import vm from 'node:vm';
 import { createPool, type Pool } from '../src/pool.ts';
 import { DEFAULT_LIMITS } from '../src/limits.ts';
+import { compilePoolOptions } from '../src/pool-options.ts';
 import type { Result } from '../src/result.ts';
 import {
   type LatencySummary,
@@ -145,6 +148,52 @@ async function rawIsolatedVmEngine(): Promise<Engine> {
   };
 }
 
+// sandpool's shape with nothing of sandpool in it: as many child processes as the pool has
+// executors, each with one thread running snippets in an isolate made in advance (see
+// bench/floor-executor.ts). What is left of sandpool's time above this is its own work.
+async function floorEngine(): Promise<Engine & { close(): void }> {
+  const count = compilePoolOptions().executors;
+  const pending = new Map<number, (reply: { value?: unknown; error?: string }) => void>();
+  let next = 0;
+  const children: { child: ChildProcess; inFlight: number }[] = [];
+  for (let index = 0; index < count; index++) {
+    const child = fork(new URL('./floor-executor.ts', import.meta.url), [], {
+      execArgv: ['--no-node-snapshot'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    const entry = { child, inFlight: 0 };
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`floor executor exited with ${code}`)));
+      child.on('message', (message: { ready?: boolean; id?: number; value?: unknown; error?: string }) => {
+        if (message.ready) return resolve();
+        entry.inFlight--;
+        pending.get(message.id ?? -1)?.(message);
+        pending.delete(message.id ?? -1);
+      });
+    });
+    child.removeAllListeners('exit');
+    children.push(entry);
+  }
+  return {
+    name: 'floor',
+    async run(workload) {
+      const target = children.reduce((best, entry) => (entry.inFlight < best.inFlight ? entry : best));
+      const id = next++;
+      const reply = await new Promise<{ value?: unknown; error?: string }>((resolve) => {
+        pending.set(id, resolve);
+        target.inFlight++;
+        target.child.send({ id, code: workload.code });
+      });
+      if (reply.error !== undefined) throw new Error(`floor: ${reply.error}`);
+      check('floor', workload, reply.value);
+    },
+    close() {
+      for (const { child } of children) child.kill();
+    },
+  };
+}
+
 // No isolation at all: a new context in this very isolate. The floor for "run a snippet".
 function nodeVmEngine(): Engine {
   return {
@@ -230,8 +279,13 @@ async function main(): Promise<void> {
       await timeThroughput(() => sandpool.run(workload), { jobs: CONCURRENCY * 4, concurrency: CONCURRENCY });
     }
     callerPeakRssMbSandpool = peakRssMbOfSelf();
-    const engines = [sandpool, await rawIsolatedVmEngine(), nodeVmEngine()];
-    for (const workload of WORKLOADS) measurements.push(...(await measureInterleaved(engines, workload, log)));
+    const floor = await floorEngine();
+    try {
+      const engines = [sandpool, floor, await rawIsolatedVmEngine(), nodeVmEngine()];
+      for (const workload of WORKLOADS) measurements.push(...(await measureInterleaved(engines, workload, log)));
+    } finally {
+      floor.close();
+    }
     executorPeakRssMb = Object.fromEntries([...executorPids].map((pid) => [String(pid), peakRssMbOfPid(pid)]));
   } finally {
     await pool.close();
@@ -260,8 +314,11 @@ async function main(): Promise<void> {
     const own = find('sandpool', workload.name);
     const raw = find('raw-ivm', workload.name);
     const plain = find('node:vm', workload.name);
+    const least = find('floor', workload.name);
     return {
       workload: workload.name,
+      'p50 sp/floor': own && least ? ratio(own.latency.p50Ms, least.latency.p50Ms) : undefined,
+      'paced sp/floor': own && least ? ratio(own.paced.p50Ms, least.paced.p50Ms) : undefined,
       'p50 sp/ivm': own && raw ? ratio(own.latency.p50Ms, raw.latency.p50Ms) : undefined,
       'p50 sp/vm': own && plain ? ratio(own.latency.p50Ms, plain.latency.p50Ms) : undefined,
       'paced p50 sp/ivm': own && raw ? ratio(own.paced.p50Ms, raw.paced.p50Ms) : undefined,
@@ -270,7 +327,7 @@ async function main(): Promise<void> {
     };
   });
   process.stdout.write('\nratios (sandpool / baseline; latency: lower is better, jobs/s: higher is better)\n');
-  printTable(ratios, ['workload', 'p50 sp/ivm', 'p50 sp/vm', 'paced p50 sp/ivm', 'jobs/s sp/ivm', 'jobs/s sp/vm']);
+  printTable(ratios, ['workload', 'p50 sp/ivm', 'p50 sp/vm', 'paced p50 sp/ivm', 'p50 sp/floor', 'paced sp/floor', 'jobs/s sp/ivm', 'jobs/s sp/vm']);
 
   // Where a sandpool job's time goes, from the Result's own metrics (sequential runs only).
   const breakdown = WORKLOADS.flatMap((workload) => (['sequential', 'paced'] as const).map((mode) => {
@@ -301,7 +358,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       '',
-      `goal trivial p50 (paced) <= ${GOALS.trivialP50Ms} ms: ${formatNumber(trivialP50)} ms — ${goals.trivialP50Ms.met ? 'met' : 'NOT met'}`,
+      `goal trivial p50 (paced) <= ${GOALS.trivialP50Ms} ms: ${formatNumber(trivialP50)} ms — ${goals.trivialP50Ms.met ? 'met' : 'NOT met'} ` +
+        `(the floor, sandpool's shape with nothing of sandpool in it: ${formatNumber(find('floor', 'trivial')?.paced.p50Ms ?? Number.NaN)} ms)`,
       `goal cpu-bound p50 within ${GOALS.cpuBoundRatioToRawIvm}x raw isolated-vm: fib(25) ${formatNumber(cpuRatio)}x — ${goals.cpuBoundRatioToRawIvm.met ? 'met' : 'NOT met'}; ` +
         `fib(30) ${formatNumber(cpuRatioLarge)}x — ${goals.cpuBoundRatioToRawIvmFib30.met ? 'met' : 'NOT met'}`,
       `peak RSS: caller ${formatNumber(callerPeakRssMbSandpool)} MiB with sandpool alone (${formatNumber(callerPeakRssMbAll)} MiB once the in-process baselines ran); ` +
