@@ -84,13 +84,14 @@ export class Supervisor {
   constructor(options: Readonly<CompiledPoolOptions>, pipeline: JobPipeline) {
     this.#options = options;
     this.#pipeline = pipeline;
+    this.#capacity = options.threadsPerExecutor * 2;
     this.#config = {
       threadModule: options.threadModule,
       threads: options.threadsPerExecutor,
+      capacity: this.#capacity,
       sparesPerThread: options.sparesPerThread,
       graceMs: options.executorGraceMs,
     };
-    this.#capacity = options.threadsPerExecutor * 2;
     for (let index = 0; index < options.executors; index++) this.#spawn(index);
     this.#sampler = setInterval(() => this.#sample(), SAMPLE_MS).unref();
   }
@@ -190,7 +191,7 @@ export class Supervisor {
     } else {
       job.runningSince = 0;
     }
-    executor.process.send({ type: 'run', id: job.key, task: job.task });
+    executor.process.send({ type: 'run', task: job.task });
   }
 
   /** Takes an answered job off its executor, mirroring the executor starting its next waiting one. */

@@ -45,7 +45,7 @@ function readConfig(): ExecutorConfig {
 }
 
 const config = readConfig();
-const capacity = config.threads * 2;
+const capacity = config.capacity;
 const cancelBoard = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * capacity);
 const board = new Int32Array(cancelBoard);
 const sentBoard = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * capacity);
@@ -137,6 +137,9 @@ function stoppedOutcome(entry: Entry, status: 'timeout' | 'cancelled'): ThreadOu
 }
 
 function release(entry: Entry): void {
+  // The thread that ran it may now dispose its isolate and prepare the next (IsolateRunner).
+  Atomics.store(sent, entry.slot, 1);
+  Atomics.notify(sent, entry.slot);
   clearTimeout(entry.deadline);
   clearTimeout(entry.cancelDeadline);
   entries.delete(entry.task.id);
@@ -161,15 +164,11 @@ function start(entry: Entry): void {
   entry.deadline = setTimeout(stop, entry.task.limits.timeoutMs + config.graceMs, entry, 'timeout');
   piscina.run(entry.task, { signal: controller.signal }).then(
     (outcome) => {
-      // Sent before anything else: the thread holds back its own work until the slot is raised.
+      // Sent before anything else: the thread holds back its own work until release() raises the slot.
       send({ type: 'done', id: entry.task.id, outcome });
-      Atomics.store(sent, entry.slot, 1);
-      Atomics.notify(sent, entry.slot);
       release(entry);
     },
     (error: unknown) => {
-      Atomics.store(sent, entry.slot, 1);
-      Atomics.notify(sent, entry.slot);
       release(entry);
       if (entry.stoppedFor !== undefined) {
         send({ type: 'done', id: entry.task.id, outcome: stoppedOutcome(entry, entry.stoppedFor) });

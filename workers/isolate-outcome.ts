@@ -77,9 +77,9 @@ export function utf8Tail(text: string, maxBytes: number): string {
 function capStream(head: string, tail: string, total: number, cap: number): { text: string; totalBytes: number } {
   const headCap = Math.floor(cap / 2);
   const keptHead = utf8Head(head, headCap);
-  const keptTail = utf8Tail(tail, cap - Buffer.byteLength(keptHead, 'utf8'));
-  const text = keptHead + keptTail;
-  return { text, totalBytes: Math.max(total, Buffer.byteLength(text, 'utf8')) };
+  const headBytes = Buffer.byteLength(keptHead, 'utf8');
+  const keptTail = utf8Tail(tail, cap - headBytes);
+  return { text: keptHead + keptTail, totalBytes: Math.max(total, headBytes + Buffer.byteLength(keptTail, 'utf8')) };
 }
 
 /** stdout/stderr for the outcome: head + tail, re-capped here so no path can exceed the cap. */

@@ -61,7 +61,7 @@ export interface ThreadData {
 
 /** Pool → executor. */
 export type ToExecutor =
-  | { type: 'run'; id: string; task: ThreadTask }
+  | { type: 'run'; task: ThreadTask }
   | { type: 'cancel'; id: string }
   | { type: 'shutdown' };
 
@@ -77,6 +77,8 @@ export interface ExecutorConfig {
   /** File URL or absolute path of the piscina task module (workers/thread.ts, or a test fixture). */
   threadModule: string;
   threads: number;
+  /** Tasks the pool may have at this executor at once (running and waiting): its slots. */
+  capacity: number;
   sparesPerThread: number;
   /** How long past a task's timeoutMs the executor waits before it terminates the thread. */
   graceMs: number;
