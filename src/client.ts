@@ -404,7 +404,7 @@ class SandpoolClient implements Client {
   async #cancel(id: string, tenantId: string): Promise<boolean> {
     const job = await Job.fromId<unknown>(this.#queue, id);
     if (!job || tenantOf(job.data) !== tenantId) return false;
-    if (job.finishedOn !== undefined && (await job.isCompleted() || await job.isFailed())) return false;
+    if (job.finishedOn !== undefined && ['completed', 'failed'].includes(await job.getState())) return false;
     const limits = limitsOf(job.data);
     const result = cancelledResult(limits);
     // The mark first: a worker that takes the job from now on ends it as cancelled. Then the

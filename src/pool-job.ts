@@ -7,7 +7,7 @@ import { detectCodeForm } from './code-form.ts';
 import { compileLimits, type Limits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import { compilePrescreenOptions, prescreen } from './prescreen.ts';
-import { parseRequest, validationReasons, type JsonValue } from './request.ts';
+import { parseRequest, validationReasons, type JsonValue, type Request } from './request.ts';
 import {
   resultWithoutRun,
   type Metrics,
@@ -43,6 +43,8 @@ export interface JobContext {
 
 export interface JobPipeline {
   prepare(request: unknown, id: string): Preparation;
+  /** prepare() for what parseRequest already accepted (its own output, unchanged): no second parse. */
+  prepareValidated(request: Request, id: string): Preparation;
   fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
   /** A Result for a job that did not finish in an isolate: cancelled, killed, failed, closed. */
   withoutRun(
@@ -89,7 +91,10 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   function prepare(raw: unknown, id: string): Preparation {
     const parsed = parseRequest(raw);
     if (!parsed.ok) return rejected(id, defaultLimits, validationReasons(parsed.issues));
-    const request = parsed.request;
+    return prepareValidated(parsed.request, id);
+  }
+
+  function prepareValidated(request: Request, id: string): Preparation {
     const labels = request.labels;
 
     // Size limits, on what the caller sent.
@@ -242,5 +247,5 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     return result;
   }
 
-  return { prepare, fromOutcome, withoutRun };
+  return { prepare, prepareValidated, fromOutcome, withoutRun };
 }

@@ -3,10 +3,11 @@
 // (src/pool-supervisor.ts). isolated-vm is never loaded into this process, so no snippet can take
 // the caller down with it; a snippet that crashes or wedges V8 costs an executor, which is replaced.
 import { randomUUID } from 'node:crypto';
-import { cancelledError, createJobPipeline, type JobContext, type JobPipeline } from './pool-job.ts';
+import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
 import { POOL_ERROR_CODES, Supervisor } from './pool-supervisor.ts';
+import type { Request } from './request.ts';
 import type { Result } from './result.ts';
 
 export type { PoolOptions } from './pool-options.ts';
@@ -50,6 +51,11 @@ export interface Pool {
    * PoolClosedError after close(), or a TypeError for nonsense execute options (a bug in the caller).
    */
   execute(request: unknown, options?: ExecuteOptions): Promise<Result>;
+  /**
+   * execute() for a request parseRequest() accepted: pass its output unchanged, and it is not
+   * validated a second time (the queue worker validates each job once this way).
+   */
+  executeValidated(request: Request, options?: ExecuteOptions): Promise<Result>;
   stats(): PoolStats;
   /**
    * Stops accepting jobs, lets accepted ones finish for up to `deadlineMs` (@default 10 000),
@@ -91,7 +97,15 @@ class EmbeddedPool implements Pool {
     this.#supervisor = new Supervisor(options, this.#pipeline);
   }
 
-  async execute(request: unknown, options: ExecuteOptions = {}): Promise<Result> {
+  execute(request: unknown, options: ExecuteOptions = {}): Promise<Result> {
+    return this.#execute((id) => this.#pipeline.prepare(request, id), options);
+  }
+
+  executeValidated(request: Request, options: ExecuteOptions = {}): Promise<Result> {
+    return this.#execute((id) => this.#pipeline.prepareValidated(request, id), options);
+  }
+
+  async #execute(prepare: (id: string) => Preparation, options: ExecuteOptions): Promise<Result> {
     if (this.#closed) throw new PoolClosedError();
     const acceptedAt = options.acceptedAt ?? Date.now();
     const id = options.id ?? randomUUID();
@@ -105,7 +119,7 @@ class EmbeddedPool implements Pool {
     }
     let preparation;
     try {
-      preparation = this.#pipeline.prepare(request, id);
+      preparation = prepare(id);
     } catch (cause) {
       // Our bug, not the caller's: answer it rather than reject, as promised.
       const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };

@@ -165,8 +165,7 @@ export function submitTransactions(redis: Redis, bull: BullConnection): SubmitTr
   };
   const fallback = () => {
     const transaction = bull.multi();
-    const run = transaction.runCommand.bind(transaction);
-    return counted(transaction, (name, args) => run(name, args));
+    return counted(transaction, transaction.runCommand.bind(transaction));
   };
   const lean = adds.length > 0;
   const make = () => {

@@ -62,7 +62,6 @@ interface Prepared {
   context: ivm.Context;
   harness: ivm.Reference;
   channel: Channel;
-  memoryMb: number;
 }
 
 type Stop = 'wall' | 'cpu' | 'cancel';
@@ -182,7 +181,7 @@ async function prepareIsolate(memoryMb: number): Promise<Prepared> {
     // cost ~0.7 ms of CPU per spare and made no job faster. Without a cache, warming spares the job
     // from compiling the harness.
     if (!cachedData) await harness.apply(undefined, ['warm']);
-    return { isolate, context, harness, channel, memoryMb };
+    return { isolate, context, harness, channel };
   } catch (error) {
     dispose(isolate);
     throw new Error('could not prepare an isolate', { cause: error });
@@ -554,7 +553,7 @@ async function collect(harness: ivm.Reference, op: 'collect' | 'outcome'): Promi
   return late ?? { busy: call };
 }
 
-type Linked = { entry: ivm.Module; snippet: ivm.Module } | { error: unknown };
+type Linked = { entry: ivm.Module } | { error: unknown };
 
 /**
  * Compiles the snippet as a module and links it under the entry module (see ENTRY_SOURCE). Nothing
@@ -580,7 +579,7 @@ async function linkModule(prepared: Prepared, code: string): Promise<Linked> {
       if (specifier === SNIPPET_SPECIFIER) return snippet;
       throw new Error(`import of '${specifier}' is not available`);
     });
-    return { entry, snippet };
+    return { entry };
   } catch (error) {
     return { error }; // linking the snippet failed: V8's message, as a compile error
   }

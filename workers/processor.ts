@@ -15,16 +15,17 @@ import {
   tenantOf,
   type QueueKeys,
 } from '../src/queue.ts';
-import { parseRequest } from '../src/request.ts';
+import { parseRequest, type Request } from '../src/request.ts';
 import type { Result } from '../src/result.ts';
 
 /** What the processor needs of the engine: `createPool()`'s execute, which always resolves with a Result. */
 export interface Executor {
-  execute(
-    request: unknown,
-    options?: { signal?: AbortSignal; id?: string; acceptedAt?: number; attempt?: number },
-  ): Promise<Result>;
+  execute(request: unknown, options?: ExecuteOptions): Promise<Result>;
+  /** When there (createPool's pool), the request the processor validated is not validated again. */
+  executeValidated?(request: Request, options?: ExecuteOptions): Promise<Result>;
 }
+
+type ExecuteOptions = { signal?: AbortSignal; id?: string; acceptedAt?: number; attempt?: number };
 
 /** Thrown to make BullMQ retry: the infrastructure failed and tries remain. */
 export class InfrastructureError extends Error {
@@ -140,13 +141,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
         if (request.queueTimeoutMs !== undefined && waitedMs > request.queueTimeoutMs) {
           result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedMs, request.queueTimeoutMs);
         } else {
-          result = await pool.execute(request, {
-            signal: stop.signal,
-            id,
-            // Queue wait covers the time in Redis, from the producer's add.
-            acceptedAt: job.timestamp,
-            attempt,
-          });
+          // Queue wait covers the time in Redis, from the producer's add.
+          const run = { signal: stop.signal, id, acceptedAt: job.timestamp, attempt };
+          result = await (pool.executeValidated ? pool.executeValidated(request, run) : pool.execute(request, run));
         }
       }
       clearTimeout(markTimer);
@@ -170,7 +167,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
       throw handedBack();
     }
 
-    result = { ...result, id };
+    // The pool's Results carry the id already; the processor's own ones (deadline, mark) may not.
+    if (result.id !== id) result = { ...result, id };
     const tries = job.opts.attempts ?? 1;
     const retry = result.status === 'internal_error' && attempt < tries;
     // Written on the next turn of the event loop: BullMQ sends the job's completion to Redis first,
