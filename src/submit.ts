@@ -47,6 +47,11 @@ export async function connectClient(env: Env, flags: { redis?: string; queue?: s
     attempts: config.attempts,
     backoffMs: config.backoffMs,
     redisTimeoutMs: config.redisTimeoutMs,
+    // A job's own retention wins over the worker's, and a client's queue writes the events cap:
+    // the same settings as the workers of this configuration, not the client's defaults.
+    keepCompleted: { ageSeconds: config.keepCompletedAgeSeconds, count: config.keepCompletedCount },
+    keepFailed: { ageSeconds: config.keepFailedAgeSeconds, count: config.keepFailedCount },
+    eventsMaxLen: config.eventsMaxLen,
   });
 }
 
