@@ -22,6 +22,7 @@
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'outcome' ()                                                → the outcome settled so far | 'none'
 //   'warm'    ()                                                → 'done'   (once, before the code cache is made)
+//   'prime'   ()                                                → 'done'   (in each spare, before its job)
 // 'script', 'module' and 'tick' return the outcome itself (as settle() would hand it over) when
 // the job settled during that call.
 // 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
@@ -502,17 +503,25 @@ function dispatch(op, a, b, c, d) {
   }
   if (op === 'collect') return snapshot();
   if (op === 'outcome') return held === undefined ? 'none' : held;
-  if (op === 'warm') {
-    // Run in the isolate the code cache is made from (and in spares when there is no cache): V8
-    // compiles functions on their first call, and the job should not pay for compiling the harness.
-    // Nothing reaches the host; state is reset. Only the common path (input, console, a JSON
-    // result): errors or truncation are rare enough to compile on demand.
+  if (op === 'warm' || op === 'prime') {
+    // 'warm' runs in the isolate the code cache is made from (and in spares when there is no
+    // cache): V8 compiles functions on their first call, and the job should not pay for compiling
+    // the harness. Only the common path (input, console, a JSON result): errors or truncation are
+    // rare enough to compile on demand.
+    // 'prime' runs in each spare while it waits for a job: a fresh isolate pays for its first call,
+    // first eval and every first-seen object shape, about a quarter of a trivial job's time in the
+    // isolate. The cheapest job (no input, no output) settles here so that the job does not.
+    // Nothing reaches the host either way, and state is reset.
+    const full = op === 'warm';
     warming = true;
-    begin('{"warm":[1]}', 1024, 1024);
-    emit(out, formatArgs(['warm %s', 1, { a: [1, 'b'] }, -0]));
-    finish(indirectEval('({ warm: [input] })' + SOURCE_URL));
-    warming = false;
-    begin(undefined, 0, 0);
+    try {
+      begin(full ? '{"warm":[1]}' : undefined, 1024, 1024);
+      if (full) emit(out, formatArgs(['warm %s', 1, { a: [1, 'b'] }, -0]));
+      finish(indirectEval((full ? '({ warm: [input] })' : '0') + SOURCE_URL));
+    } finally {
+      warming = false;
+      begin(undefined, 0, 0);
+    }
     return 'done';
   }
   return 'unknown';

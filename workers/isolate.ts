@@ -23,14 +23,18 @@ import {
 import { capOutput, describeHostCopy, limitError, readHarnessOutcome, type HarnessOutcome, type OutputSnapshot } from './isolate-outcome.ts';
 import type { ThreadOutcome, ThreadTask } from './protocol.ts';
 
-/** How often CPU time and the cancel board are checked while a job runs. */
+/** How often CPU time, the wall deadline and the cancel board are checked while a job runs. */
 const POLL_MS = 5;
+/** The thread's poll timer stops after this many ticks with no job. */
+const IDLE_TICKS = 20;
 /** At the wall deadline a busy isolate gets this long for isolated-vm's own timeout to stop it. */
 const WALL_GRACE_MS = 20;
 /** Collecting the output of a stopped (idle) isolate may take no longer than this. */
 const COLLECT_MS = 20;
 /** Work after a job waits at most this long for the executor to have sent the outcome on. */
 const SENT_WAIT_MS = 20;
+/** Priming a spare (a few hundred microseconds) may take no longer than this. */
+const PRIME_MS = 100;
 /** A disposed isolate whose running call has not ended after this is taken as still running. */
 const DISPOSE_GRACE_MS = 250;
 const MIB = 1024 * 1024;
@@ -51,6 +55,8 @@ export interface IsolateRunnerStats {
   sparesTaken: number;
   /** Spares prepared off the job path. */
   sparesMade: number;
+  /** Spares primed (see isolate-harness.ts) while no job waited for them. */
+  sparesPrimed: number;
   /** Jobs that had to prepare their isolate themselves. */
   inlineMade: number;
   /** Spares ready right now. */
@@ -62,6 +68,8 @@ interface Prepared {
   context: ivm.Context;
   harness: ivm.Reference;
   channel: Channel;
+  /** The spare's 'prime' call (see isolate-harness.ts); false when it failed. */
+  primed?: Promise<boolean>;
 }
 
 type Stop = 'wall' | 'cpu' | 'cancel';
@@ -212,7 +220,11 @@ export class IsolateRunner {
   #inFlight: { promise: Promise<Prepared>; claimed: boolean } | undefined;
   #refilling = false;
   #closed = false;
-  #stats = { sparesTaken: 0, sparesMade: 0, inlineMade: 0 };
+  #stats = { sparesTaken: 0, sparesMade: 0, sparesPrimed: 0, inlineMade: 0 };
+  /** The running jobs' limit checks, called every POLL_MS by one timer per thread. */
+  #checks = new Set<() => void>();
+  #ticker: NodeJS.Timeout | undefined;
+  #idleTicks = 0;
 
   constructor(options: IsolateRunnerOptions = {}) {
     this.#board = options.cancelBoard;
@@ -226,14 +238,16 @@ export class IsolateRunner {
     return { ...this.#stats, sparesReady: this.#spares.length };
   }
 
-  /** Resolves once the spares are ready (tests and warm-up). */
+  /** Resolves once the spares are ready and primed (tests and warm-up). */
   async ready(): Promise<void> {
-    while (!this.#closed && this.#target > 0 && this.#spares.length < this.#target) await sleep(1);
+    while (!this.#closed && this.#target > 0 && (this.#refilling || this.#spares.length < this.#target)) await sleep(1);
   }
 
   /** Disposes the spares; run() after close() still works but keeps no spares. */
   close(): void {
     this.#closed = true;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
     for (const spare of this.#spares.splice(0)) dispose(spare.isolate);
   }
 
@@ -247,6 +261,12 @@ export class IsolateRunner {
 
     const setupStart = performance.now();
     let prepared = task.limits.memoryMb === this.#spareMemoryMb ? await this.#takeSpare() : undefined;
+    // A spare still priming finishes first (the isolate runs one call at a time), so that its CPU
+    // time is not the job's; one whose priming failed is not used.
+    if (prepared?.primed && !(await prepared.primed)) {
+      dispose(prepared.isolate);
+      prepared = undefined;
+    }
     if (prepared) {
       this.#stats.sparesTaken++;
     } else {
@@ -255,7 +275,7 @@ export class IsolateRunner {
     }
     const setupMs = performance.now() - setupStart;
     try {
-      return await runJob(prepared, task, { startedAt, setupMs, cancelled });
+      return await runJob(prepared, task, { startedAt, setupMs, cancelled, watch: (check) => this.#watch(check) });
     } finally {
       const used = prepared.isolate;
       this.#afterSent(task.cancelSlot, () => {
@@ -285,6 +305,29 @@ export class IsolateRunner {
   }
 
   /**
+   * Calls `check` every POLL_MS until the returned function is called. One interval serves every
+   * job of the thread and outlives them by IDLE_TICKS: arming and clearing a timer per job cost
+   * ~40 µs of a trivial job's path, more than the job's own run.
+   */
+  #watch(check: () => void): () => void {
+    this.#checks.add(check);
+    this.#idleTicks = 0;
+    this.#ticker ??= setInterval(() => this.#tick(), POLL_MS);
+    return () => this.#checks.delete(check);
+  }
+
+  #tick(): void {
+    if (this.#checks.size === 0) {
+      if (++this.#idleTicks < IDLE_TICKS) return;
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+      return;
+    }
+    this.#idleTicks = 0;
+    for (const check of this.#checks) check();
+  }
+
+  /**
    * A ready spare, else the one being prepared (jobs back to back arrive while the refill is half
    * done: finishing it costs less than starting another), else none.
    */
@@ -309,8 +352,23 @@ export class IsolateRunner {
           this.#inFlight = undefined;
           this.#stats.sparesMade++;
           if (flight.claimed) continue; // a job took it: prepare the next one
-          if (this.#closed) dispose(spare.isolate);
-          else this.#spares.push(spare);
+          if (this.#closed) {
+            dispose(spare.isolate);
+            continue;
+          }
+          // No job is waiting for it: prime it now, so that its job does not pay for it.
+          spare.primed = spare.harness
+            .apply(undefined, ['prime'], { timeout: PRIME_MS })
+            .then(() => true, () => false);
+          this.#spares.push(spare);
+          if (await spare.primed) this.#stats.sparesPrimed++;
+          else {
+            const index = this.#spares.indexOf(spare);
+            if (index >= 0) {
+              this.#spares.splice(index, 1);
+              dispose(spare.isolate);
+            }
+          }
         }
       } catch {
         // Preparing failed (the process is short of memory): jobs make their isolate inline, and
@@ -346,6 +404,8 @@ interface JobContext {
   startedAt: number;
   setupMs: number;
   cancelled: () => boolean;
+  /** Has `check` called every POLL_MS until the returned function is called. */
+  watch: (check: () => void) => () => void;
 }
 
 async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Promise<ThreadOutcome> {
@@ -369,21 +429,16 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   const stopped = new Promise<Stop>((resolve) => {
     stopWith = resolve;
   });
-  // One timer per job, re-armed: it polls CPU time and the cancel board every POLL_MS and fires
-  // at the wall deadline itself (most jobs end before it first fires).
+  // Polled every POLL_MS by the thread's timer (most jobs end before it first ticks). A snippet
+  // running synchronously is also stopped at the wall deadline by isolated-vm's own timeout on each
+  // call; the poll stops one waiting on promises or timers, so up to POLL_MS past the deadline.
   const deadlineAt = runStart + limits.timeoutMs;
   const check = () => {
-    const left = deadlineAt - performance.now();
-    if (left <= 0) stopWith('wall');
+    if (deadlineAt - performance.now() <= 0) stopWith('wall');
     else if (job.cancelled()) stopWith('cancel');
     else if (readCpu() > cpuLimitNs) stopWith('cpu');
-    else {
-      timer = setTimeout(check, Math.min(POLL_MS, Math.ceil(left)));
-      return;
-    }
-    timer = undefined;
   };
-  let timer: NodeJS.Timeout | undefined = setTimeout(check, Math.min(POLL_MS, limits.timeoutMs));
+  const unwatch = job.watch(check);
   const remainingMs = () => Math.max(1, Math.ceil(deadlineAt - performance.now()));
 
   async function call<T>(promise: Promise<T>): Promise<CallEnd<T>> {
@@ -444,7 +499,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
       if (reason) end = { kind: 'stop', reason, idle: true };
     }
   } finally {
-    clearTimeout(timer);
+    unwatch();
   }
 
   // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is

@@ -226,3 +226,25 @@ describe('metrics', () => {
     expect(outcome.thread).toBe(0); // in-process: the main thread
   });
 });
+
+describe('spares', () => {
+  test('a spare primed while it waited runs its job as a never-used isolate would', async () => {
+    const own = new IsolateRunner({ sparesPerThread: 1 });
+    try {
+      await own.ready();
+      expect(own.stats()).toMatchObject({ sparesReady: 1, sparesPrimed: 1 });
+      const outcome = await own.run(
+        task('console.log(typeof input, Object.keys(globalThis).length); input.n + 1', { input: { n: 41 } }),
+      );
+      expect(outcome.status).toBe('ok');
+      expect(valueOf(outcome)).toBe(42);
+      // Priming printed and settled nothing the job can see: its output is its own, from the start.
+      const fresh = await own.run(task('console.log(typeof input, Object.keys(globalThis).length); 0', { limits: { memoryMb: 64 } }));
+      expect(fresh.stdout).toBe(outcome.stdout.replace('object', 'undefined'));
+      expect(outcome.stdout).toMatch(/^object \d+\n$/);
+      expect(own.stats().sparesTaken).toBe(1);
+    } finally {
+      own.close();
+    }
+  });
+});
