@@ -21,6 +21,10 @@ import type {
 
 /** A thread told to terminate that is still alive after this is wedged in native code. */
 const WEDGED_THREAD_MS = 3_000;
+/** How often the deadlines are checked while tasks run: a small part of graceMs. */
+const SWEEP_MS = 25;
+/** The sweep timer stops after this many sweeps with nothing running. */
+const IDLE_SWEEPS = 40;
 const MAX_REASON_CHARS = 500;
 
 interface Entry {
@@ -29,8 +33,10 @@ interface Entry {
   running: boolean;
   startedAt: number;
   controller: AbortController | undefined;
-  deadline: NodeJS.Timeout | undefined;
-  cancelDeadline: NodeJS.Timeout | undefined;
+  /** Epoch ms past which the task's thread is terminated (timeoutMs + graceMs after it started). */
+  deadlineAt: number;
+  /** Epoch ms past which a cancelled task's thread is terminated; undefined until cancelled. */
+  cancelAt: number | undefined;
   /** Set when this executor stopped the task itself, so piscina's AbortError is not a failure. */
   stoppedFor: 'timeout' | 'cancelled' | undefined;
 }
@@ -140,8 +146,6 @@ function release(entry: Entry): void {
   // The thread that ran it may now dispose its isolate and prepare the next (IsolateRunner).
   Atomics.store(sent, entry.slot, 1);
   Atomics.notify(sent, entry.slot);
-  clearTimeout(entry.deadline);
-  clearTimeout(entry.cancelDeadline);
   entries.delete(entry.task.id);
   freeSlots.push(entry.slot);
   if (entry.running) running--;
@@ -159,9 +163,10 @@ function start(entry: Entry): void {
   running++;
   entry.running = true;
   entry.startedAt = Date.now();
+  entry.deadlineAt = entry.startedAt + entry.task.limits.timeoutMs + config.graceMs;
   const controller = new AbortController();
   entry.controller = controller;
-  entry.deadline = setTimeout(stop, entry.task.limits.timeoutMs + config.graceMs, entry, 'timeout');
+  watchDeadlines();
   piscina.run(entry.task, { signal: controller.signal }).then(
     (outcome) => {
       // Sent before anything else: the thread holds back its own work until release() raises the slot.
@@ -178,6 +183,32 @@ function start(entry: Entry): void {
       checkThreads(error);
     },
   );
+}
+
+// One interval checks every running task's deadlines, instead of a timer armed and cleared per task
+// (tens of microseconds on a trivial task's path); it stops once nothing has run for a while.
+let sweeper: NodeJS.Timeout | undefined;
+let idleSweeps = 0;
+
+function watchDeadlines(): void {
+  idleSweeps = 0;
+  sweeper ??= setInterval(sweep, SWEEP_MS);
+}
+
+function sweep(): void {
+  if (running === 0) {
+    if (++idleSweeps < IDLE_SWEEPS) return;
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
+  }
+  idleSweeps = 0;
+  const now = Date.now();
+  for (const entry of entries.values()) {
+    if (!entry.running) continue;
+    if (now >= entry.deadlineAt) stop(entry, 'timeout');
+    else if (entry.cancelAt !== undefined && now >= entry.cancelAt) stop(entry, 'cancelled');
+  }
 }
 
 /** Terminates the task's thread (piscina replaces it); the rejection that follows answers it. */
@@ -214,8 +245,8 @@ function onRun(task: ThreadTask): void {
     running: false,
     startedAt: 0,
     controller: undefined,
-    deadline: undefined,
-    cancelDeadline: undefined,
+    deadlineAt: Number.POSITIVE_INFINITY,
+    cancelAt: undefined,
     stoppedFor: undefined,
   };
   entries.set(task.id, entry);
@@ -236,7 +267,7 @@ function onCancel(id: string): void {
   // that does not within the grace is terminated.
   Atomics.store(board, entry.slot, 1);
   Atomics.notify(board, entry.slot);
-  entry.cancelDeadline ??= setTimeout(stop, config.graceMs, entry, 'cancelled');
+  entry.cancelAt ??= Date.now() + config.graceMs;
 }
 
 function onShutdown(): void {
