@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } fro
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 import { stripTypes } from './typescript.ts';
+import { checkSizes } from './pool-job.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
   createAdmission,
@@ -135,6 +136,12 @@ interface Compiled {
 }
 
 type Checked = { ok: true; request: Request } | { ok: false; issues: RequestIssue[]; reasons?: RejectionReason[] };
+
+/** A request refused by a rule (size, pre-screen): its reasons, and the same as issues for submit's error. */
+function rejection(reasons: RejectionReason[]): Checked {
+  const at = (r: RejectionReason) => (r.line !== undefined ? ` (line ${r.line}, column ${r.column ?? 0})` : '');
+  return { ok: false, reasons, issues: reasons.map((r) => ({ field: r.field ?? 'code', message: `${r.rule}: ${r.message}${at(r)}` })) };
+}
 
 type Outcome = { result: Result };
 interface Waiter {
@@ -298,16 +305,9 @@ class SandpoolClient implements Client {
     const parsed = parseRequest(input);
     if (!parsed.ok) return parsed;
     const request = parsed.request;
-    const issues: RequestIssue[] = [];
-    const { maxCodeBytes, maxInputBytes } = this.#options.sizeLimits;
-    if (request.code !== undefined && Buffer.byteLength(request.code) > maxCodeBytes) {
-      issues.push({ field: 'code', message: `at most ${maxCodeBytes} bytes, got ${Buffer.byteLength(request.code)}` });
-    }
-    if (request.input !== undefined) {
-      const bytes = Buffer.byteLength(JSON.stringify(request.input));
-      if (bytes > maxInputBytes) issues.push({ field: 'input', message: `at most ${maxInputBytes} bytes as JSON, got ${bytes}` });
-    }
-    if (issues.length > 0) return { ok: false, issues };
+    // The pool's own size check, so that the worker's pool would not reject what this sends.
+    const sizes = checkSizes(request, this.#options.sizeLimits);
+    if (!sizes.ok) return rejection([sizes.reason]);
     // Screened as the worker will screen it: TypeScript after type stripping (which keeps
     // positions). Code that does not strip is left to the worker, whose Result reports the error.
     const stripped =
@@ -322,11 +322,7 @@ class SandpoolClient implements Client {
           ? this.#options.prescreenBase
           : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
       const report = prescreen(stripped.code, screen);
-      if (report.blocked.length > 0) {
-        const reasons = report.blocked;
-        const at = (r: RejectionReason) => (r.line !== undefined ? ` (line ${r.line}, column ${r.column ?? 0})` : '');
-        return { ok: false, reasons, issues: reasons.map((r) => ({ field: 'code', message: `${r.rule}: ${r.message}${at(r)}` })) };
-      }
+      if (report.blocked.length > 0) return rejection(report.blocked);
     }
     if (request.queueTimeoutMs === undefined && this.#options.queueTimeoutMs !== undefined) {
       request.queueTimeoutMs = this.#options.queueTimeoutMs;

@@ -4,7 +4,7 @@
 // pool.execute(), so nothing here logs, allocates channels, or parses with zod past the request.
 import { Buffer } from 'node:buffer';
 import { detectCodeForm } from './code-form.ts';
-import { compileLimits, type Limits } from './limits.ts';
+import { compileLimits, type Limits, type SizeLimits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import { compilePrescreenOptions, prescreen } from './prescreen.ts';
 import { parseRequest, validationReasons, type JsonValue, type Request } from './request.ts';
@@ -62,6 +62,45 @@ export function cancelledError(): ResultError {
   return { name: 'CancelledError', message: 'The job was cancelled' };
 }
 
+function tooLarge(text: string, max: number): number | undefined {
+  // Every UTF-16 unit is at most 3 UTF-8 bytes: most texts are cleared without counting.
+  if (text.length * UTF8_MAX_BYTES_PER_UNIT <= max) return undefined;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return bytes > max ? bytes : undefined;
+}
+
+export type SizeCheck = { ok: true; inputJson: string | undefined } | { ok: false; reason: RejectionReason };
+
+/**
+ * The size limits on what the caller sent: code in UTF-8 bytes, input as JSON text (returned, so it
+ * is made once). The pool and the queue client both check a request with this, before anything runs
+ * or reaches Redis.
+ */
+export function checkSizes(request: Pick<Request, 'code' | 'input'>, sizeLimits: Readonly<SizeLimits>): SizeCheck {
+  if (request.code !== undefined) {
+    const bytes = tooLarge(request.code, sizeLimits.maxCodeBytes);
+    if (bytes !== undefined) {
+      const message = `code is ${bytes} bytes, more than the ${sizeLimits.maxCodeBytes} allowed`;
+      return { ok: false, reason: { rule: 'code_too_large', field: 'code', message } };
+    }
+  }
+  if (request.input === undefined) return { ok: true, inputJson: undefined };
+  let inputJson: string;
+  try {
+    inputJson = JSON.stringify(request.input);
+  } catch {
+    // zod accepts a cyclic object graph as JSON; stringifying it is where that shows.
+    const message = 'input is not serialisable as JSON (it is cyclic or nested too deeply)';
+    return { ok: false, reason: { rule: 'validation', field: 'input', message } };
+  }
+  const bytes = tooLarge(inputJson, sizeLimits.maxInputBytes);
+  if (bytes !== undefined) {
+    const message = `input is ${bytes} bytes as JSON, more than the ${sizeLimits.maxInputBytes} allowed`;
+    return { ok: false, reason: { rule: 'input_too_large', field: 'input', message } };
+  }
+  return { ok: true, inputJson };
+}
+
 /** Builds the pipeline once per pool: everything that depends only on the options is computed here. */
 export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPipeline {
   const { ceilings, defaults, ceilingMode, sizeLimits, hostName, tools } = options;
@@ -81,13 +120,6 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     return { ok: false, result };
   }
 
-  function tooLarge(text: string, max: number): number | undefined {
-    // Every UTF-16 unit is at most 3 UTF-8 bytes: most texts are cleared without counting.
-    if (text.length * UTF8_MAX_BYTES_PER_UNIT <= max) return undefined;
-    const bytes = Buffer.byteLength(text, 'utf8');
-    return bytes > max ? bytes : undefined;
-  }
-
   function prepare(raw: unknown, id: string): Preparation {
     const parsed = parseRequest(raw);
     if (!parsed.ok) return rejected(id, defaultLimits, validationReasons(parsed.issues));
@@ -97,29 +129,9 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   function prepareValidated(request: Request, id: string): Preparation {
     const labels = request.labels;
 
-    // Size limits, on what the caller sent.
-    if (request.code !== undefined) {
-      const bytes = tooLarge(request.code, sizeLimits.maxCodeBytes);
-      if (bytes !== undefined) {
-        const message = `code is ${bytes} bytes, more than the ${sizeLimits.maxCodeBytes} allowed`;
-        return rejected(id, defaultLimits, [{ rule: 'code_too_large', field: 'code', message }], labels);
-      }
-    }
-    let inputJson: string | undefined;
-    if (request.input !== undefined) {
-      try {
-        inputJson = JSON.stringify(request.input);
-      } catch {
-        // zod accepts a cyclic object graph as JSON; stringifying it is where that shows.
-        const message = 'input is not serialisable as JSON (it is cyclic or nested too deeply)';
-        return rejected(id, defaultLimits, [{ rule: 'validation', field: 'input', message }], labels);
-      }
-      const bytes = tooLarge(inputJson, sizeLimits.maxInputBytes);
-      if (bytes !== undefined) {
-        const message = `input is ${bytes} bytes as JSON, more than the ${sizeLimits.maxInputBytes} allowed`;
-        return rejected(id, defaultLimits, [{ rule: 'input_too_large', field: 'input', message }], labels);
-      }
-    }
+    const sizes = checkSizes(request, sizeLimits);
+    if (!sizes.ok) return rejected(id, defaultLimits, [sizes.reason], labels);
+    const inputJson = sizes.inputJson;
 
     // Tool resolution comes before the limits: a tool's own limits are defaults under the request's.
     let code = request.code ?? '';

@@ -85,6 +85,23 @@ describe('client and worker over real Redis', () => {
     expect(await rawQueue(queue).count()).toBe(0);
   });
 
+  it('checks sizes on the client as the pool does: oversize code or input and cyclic input never reach Redis', async () => {
+    const queue = uniqueQueue('sizes');
+    const c = await client(queue, { sizeLimits: { maxCodeBytes: 64, maxInputBytes: 64 } });
+    const bigCode = await c.execute({ code: `// ${'é'.repeat(40)}\n1` });
+    expect(bigCode.status).toBe('rejected');
+    expect(bigCode.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'code_too_large', field: 'code' })]);
+    const bigInput = await c.execute({ code: 'input', input: { text: 'x'.repeat(100) } });
+    expect(bigInput.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'input_too_large', field: 'input' })]);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const cycle = await c.execute({ code: 'input', input: cyclic } as never);
+    expect(cycle.status).toBe('rejected');
+    expect(cycle.rejection?.reasons[0]).toMatchObject({ field: 'input' });
+    await expect(c.submit({ code: 'x'.repeat(65) })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(await rawQueue(queue).count()).toBe(0);
+  });
+
   it('pre-screens on the client (TypeScript after stripping): a blocked construct never reaches Redis', async () => {
     const queue = uniqueQueue('prescreen');
     const c = await client(queue);
