@@ -41,6 +41,8 @@ export interface Executor {
   exclusive: boolean;
   spawnedAt: number;
   idleMark: { at: number; cpuSeconds: number } | undefined;
+  /** performance.now() when it last answered its last job in hand (0: never ran one). */
+  idleSince: number;
   started: PromiseWithResolvers<void>;
 }
 

@@ -39,6 +39,11 @@ export const POOL_ERROR_CODES = Object.freeze({
   PIPELINE_FAILED: 'PIPELINE_FAILED',
 } as const);
 
+/**
+ * An executor idle this long has made its threads' next spare isolates (~1.6 ms of CPU each, more on
+ * a busy machine): the next job may go to it again rather than round the executors.
+ */
+const SPARE_REFILL_MS = 3;
 /** close(): how long an executor gets to exit after `shutdown` before it is killed. */
 const SHUTDOWN_GRACE_MS = 2_000;
 /** Replacement backoff after consecutive deaths: BASE × 2^(n−1), capped. */
@@ -62,6 +67,8 @@ export class Supervisor {
   #capacity: number;
   /** Where the next search for an executor starts: ties between executors go round. */
   #rotation = 0;
+  /** The executor the last job went to: the next one goes there too once its spares are back. */
+  #lastUsed: Executor | undefined;
   #executors: Executor[] = [];
   /** Replaced executors finishing the jobs they hold; killed when they hold none. */
   #retiring = new Set<Executor>();
@@ -143,7 +150,23 @@ export class Supervisor {
     }
     const reserved = this.#quarantine.peek() === undefined ? undefined : this.#reserved;
     for (let job = this.#queue.peek(); job !== undefined; job = this.#queue.peek()) {
-      // Least loaded; ties go round the executors, so that jobs arriving one at a time alternate and
+      // A job arriving after a pause goes where the last one went: its process and threads are
+      // still in the CPU's caches, and its spare isolates are ready again. Sent round the
+      // executors instead, each paced job found a process idle twice as long: 0.25 ms slower.
+      const warm = this.#lastUsed;
+      if (
+        warm !== undefined &&
+        warm.state === 'ready' &&
+        !warm.exclusive &&
+        warm !== reserved &&
+        warm.jobs.size === 0 &&
+        performance.now() - warm.idleSince >= SPARE_REFILL_MS
+      ) {
+        this.#queue.shift();
+        this.#dispatch(warm, job);
+        continue;
+      }
+      // Least loaded; ties go round the executors, so that jobs arriving back to back alternate and
       // each thread gets the time between its jobs to make its next spare isolate.
       let target: Executor | undefined;
       let targetAt = 0;
@@ -185,6 +208,7 @@ export class Supervisor {
       executor.idleMark = undefined;
     }
     executor.jobs.set(job.key, job);
+    if (!executor.exclusive) this.#lastUsed = executor;
     if (executor.running < this.#options.threadsPerExecutor) {
       executor.running++;
       job.runningSince = Date.now();
@@ -211,6 +235,7 @@ export class Supervisor {
       }
     }
     if (executor.jobs.size === 0) {
+      executor.idleSince = performance.now();
       executor.exclusive = false;
       if (executor.state !== 'dead') executor.process.setReferenced(false);
     }
@@ -306,6 +331,7 @@ export class Supervisor {
       exclusive: false,
       spawnedAt: Date.now(),
       idleMark: undefined,
+      idleSince: 0,
       started,
     };
     this.#executors[index] = executor;

@@ -120,3 +120,27 @@ describe('createPool with real isolates', () => {
     expect(results.map((result) => result.value)).toEqual(Array.from({ length: 300 }, (_, index) => index * 2));
   });
 });
+
+describe('which executor takes a job', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await createPool({ executors: 2, threadsPerExecutor: 1 });
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  it('a job after a pause goes to the executor the last one went to; jobs back to back go round', async () => {
+    const pace = () => new Promise((resolve) => setTimeout(resolve, 20));
+    const paced: number[] = [];
+    for (let index = 0; index < 8; index++) {
+      paced.push((await pool.execute({ code: '1' })).metrics.worker.pid);
+      await pace();
+    }
+    expect(new Set(paced).size).toBe(1);
+    // Back to back, the executor just used is still making its next spare: the other one gets it.
+    const backToBack: number[] = [];
+    for (let index = 0; index < 8; index++) backToBack.push((await pool.execute({ code: '1' })).metrics.worker.pid);
+    expect(new Set(backToBack).size).toBe(2);
+  });
+});
