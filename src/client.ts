@@ -45,9 +45,6 @@ const CLIENT_DEFAULTS = Object.freeze({
   maxQueuedPerTenant: 10_000,
   attempts: 3,
   backoffMs: 1_000,
-  keepCompleted: Object.freeze({ ageSeconds: 24 * 3600, count: 10_000 }),
-  keepFailed: Object.freeze({ ageSeconds: 7 * 24 * 3600, count: 10_000 }),
-  eventsMaxLen: 10_000,
   redisTimeoutMs: 5_000,
   /** Added to a job's own time budget to bound execute()'s wait. */
   waitSlackMs: 30_000,
@@ -74,10 +71,19 @@ export interface ClientOptions {
   attempts?: number;
   /** First retry delay, doubled each time. @default 1000 */
   backoffMs?: number;
-  /** Finished jobs (and so their Results) are kept this long / this many. */
+  /**
+   * Finished jobs (and so their Results) are kept this long / this many. Retention is the workers'
+   * setting (`createWorker`'s keepCompleted/keepFailed, `SANDPOOL_KEEP_*`): give these only to
+   * override it for this client's jobs, which then carry their own.
+   * @default unset: the worker's retention applies
+   */
   keepCompleted?: { ageSeconds: number; count: number };
   keepFailed?: { ageSeconds: number; count: number };
-  /** Cap on the queue's events stream. @default 10000 */
+  /**
+   * Cap on the queue's events stream, written to the queue when the client connects. The workers
+   * set it (`SANDPOOL_EVENTS_MAX_LEN`); give it here only to set it from the client instead.
+   * @default unset: the client leaves the queue's setting alone
+   */
   eventsMaxLen?: number;
   /** Any Redis call fails with REDIS_UNAVAILABLE after this. @default 5000 */
   redisTimeoutMs?: number;
@@ -125,9 +131,9 @@ interface Compiled {
   queueTimeoutMs: number | undefined;
   attempts: number;
   backoffMs: number;
-  keepCompleted: { ageSeconds: number; count: number };
-  keepFailed: { ageSeconds: number; count: number };
-  eventsMaxLen: number;
+  keepCompleted: { ageSeconds: number; count: number } | undefined;
+  keepFailed: { ageSeconds: number; count: number } | undefined;
+  eventsMaxLen: number | undefined;
   redisTimeoutMs: number;
   sizeLimits: SizeLimits;
   prescreen: PrescreenOptions;
@@ -349,12 +355,16 @@ class SandpoolClient implements Client {
     if (jobs.length === 0) return new Set();
     const entries = jobs.map((job) => ({ id: job.id, tenantId: job.request.tenantId }));
     const o = this.#options;
+    // Retention only when this client overrides the workers': a job's own wins over the worker's.
+    const retention = {
+      ...(o.keepCompleted ? { removeOnComplete: { age: o.keepCompleted.ageSeconds, count: o.keepCompleted.count } } : {}),
+      ...(o.keepFailed ? { removeOnFail: { age: o.keepFailed.ageSeconds, count: o.keepFailed.count } } : {}),
+    };
     const opts = (id: string) => ({
       jobId: id,
       attempts: o.attempts,
       backoff: { type: 'exponential', delay: o.backoffMs },
-      removeOnComplete: { age: o.keepCompleted.ageSeconds, count: o.keepCompleted.count },
-      removeOnFail: { age: o.keepFailed.ageSeconds, count: o.keepFailed.count },
+      ...retention,
     });
     const build = (transaction: CountedTransaction) => {
       this.#admission.check(transaction, entries);
@@ -514,9 +524,9 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     queueTimeoutMs: options.queueTimeoutMs,
     attempts: options.attempts ?? CLIENT_DEFAULTS.attempts,
     backoffMs: options.backoffMs ?? CLIENT_DEFAULTS.backoffMs,
-    keepCompleted: options.keepCompleted ?? CLIENT_DEFAULTS.keepCompleted,
-    keepFailed: options.keepFailed ?? CLIENT_DEFAULTS.keepFailed,
-    eventsMaxLen: options.eventsMaxLen ?? CLIENT_DEFAULTS.eventsMaxLen,
+    keepCompleted: options.keepCompleted,
+    keepFailed: options.keepFailed,
+    eventsMaxLen: options.eventsMaxLen,
     redisTimeoutMs: options.redisTimeoutMs ?? CLIENT_DEFAULTS.redisTimeoutMs,
     sizeLimits: options.sizeLimits ?? DEFAULT_SIZE_LIMITS,
     prescreen: options.prescreen ?? {},
@@ -532,7 +542,11 @@ export async function createClient(options: ClientOptions): Promise<Client> {
   const queue = new Queue(compiled.queue, {
     connection: bullConnection(options.connection, failFast),
     prefix: compiled.prefix,
-    streams: { events: { maxLen: compiled.eventsMaxLen } },
+    // BullMQ's Queue writes its events cap (10000 unless given) to the queue on connecting, last
+    // writer wins: a client leaves the workers' setting alone unless it was given one itself.
+    ...(compiled.eventsMaxLen === undefined
+      ? { skipMetasUpdate: true }
+      : { streams: { events: { maxLen: compiled.eventsMaxLen } } }),
   });
   queue.on('error', () => {
     // As above: every call is bounded and reports its own failure.

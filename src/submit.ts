@@ -47,11 +47,8 @@ export async function connectClient(env: Env, flags: { redis?: string; queue?: s
     attempts: config.attempts,
     backoffMs: config.backoffMs,
     redisTimeoutMs: config.redisTimeoutMs,
-    // A job's own retention wins over the worker's, and a client's queue writes the events cap:
-    // the same settings as the workers of this configuration, not the client's defaults.
-    keepCompleted: { ageSeconds: config.keepCompletedAgeSeconds, count: config.keepCompletedCount },
-    keepFailed: { ageSeconds: config.keepFailedAgeSeconds, count: config.keepFailedCount },
-    eventsMaxLen: config.eventsMaxLen,
+    // Retention and the events cap are the workers' settings (SANDPOOL_KEEP_*, SANDPOOL_EVENTS_MAX_LEN):
+    // the client's jobs carry none of their own, and its queue leaves the cap alone.
   });
 }
 

@@ -465,17 +465,23 @@ describe('connections, key prefix, retention', () => {
     await addThrough(fallback, 'fallback-1');
   });
 
-  it('keeps finished jobs by count and caps the events stream as configured', async () => {
+  it("keeps finished jobs and caps the events stream as the worker is configured; a client overrides only when told", async () => {
     const queue = uniqueQueue('retention');
     await worker(queue, { keepCompleted: { ageSeconds: 3600, count: 2 }, eventsMaxLen: 500 });
-    const c = await client(queue, { keepCompleted: { ageSeconds: 3600, count: 2 }, eventsMaxLen: 500 });
-    for (let i = 0; i < 5; i++) await c.execute({ code: String(i) });
+    // A client with no retention or cap of its own, connected after the worker: the worker's apply.
+    const plainClient = await client(queue);
+    for (let i = 0; i < 5; i++) await plainClient.execute({ code: String(i) });
     const { Redis } = await import('ioredis');
     const plain = new Redis(redis.url);
     closers.push(() => plain.quit());
-    // Read before any other Queue object opens this queue: BullMQ's meta is last-writer-wins.
-    expect(await plain.hget(`bull:${queue}:meta`, 'opts.maxLenEvents')).toBe('500');
-    expect(await rawQueue(queue).getCompletedCount()).toBe(2);
+    const meta = `bull:${queue}:meta`;
+    expect(await plain.hget(meta, 'opts.maxLenEvents')).toBe('500');
+    expect(await plain.zcard(`bull:${queue}:completed`)).toBe(2);
+    // A client given its own: its jobs carry it, and its queue writes its cap.
+    const overriding = await client(queue, { keepCompleted: { ageSeconds: 3600, count: 4 }, eventsMaxLen: 700 });
+    for (let i = 0; i < 5; i++) await overriding.execute({ code: String(i) });
+    expect(await plain.hget(meta, 'opts.maxLenEvents')).toBe('700');
+    expect(await plain.zcard(`bull:${queue}:completed`)).toBe(4);
   });
 });
 
