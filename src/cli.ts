@@ -85,10 +85,14 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[]
   }
 }
 
-function integerFlag(name: string, value: string | undefined): number | undefined {
+/** A flag's whole-number value (at least `min`), or undefined when the flag was not given. */
+export function integerFlag(name: string, value: string | undefined, min = 0): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} expects a whole number, got '${value}'`);
-  return Number(value);
+  const number = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(number) || number < min) {
+    throw new UsageError(`--${name} expects a whole number${min > 0 ? ` of at least ${min}` : ''}, got '${value}'`);
+  }
+  return number;
 }
 
 async function readSource(path: string): Promise<string> {

@@ -1,7 +1,7 @@
 // `sandpool submit FILE|-`: runs in the CLI process (src/cli.ts dispatches here). Puts one job on
 // the queue and prints its id, or with --wait its Result, as `run` prints it.
 import { parseArgs } from 'node:util';
-import { EXIT_CODES, REQUEST_FLAGS, UsageError, printResult, requestFromFlags, type Env } from './cli.ts';
+import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, requestFromFlags, type Env } from './cli.ts';
 import { createClient, QueueError, type Client } from './client.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -70,9 +70,9 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
     if (positionals.length > 1) throw new UsageError(`submit takes one FILE, got ${positionals.length}`);
     const request = await requestFromFlags(values, positionals[0]);
     if (values['idempotency-key'] !== undefined) request.idempotencyKey = values['idempotency-key'];
-    const queueTimeout = positiveInteger('queue-timeout', values['queue-timeout']);
+    const queueTimeout = integerFlag('queue-timeout', values['queue-timeout'], 1);
     if (queueTimeout !== undefined) request.queueTimeoutMs = queueTimeout;
-    const waitMs = positiveInteger('wait-ms', values['wait-ms']);
+    const waitMs = integerFlag('wait-ms', values['wait-ms'], 1);
 
     const client = await connectClient(env, {
       ...(values.redis !== undefined ? { redis: values.redis } : {}),
@@ -111,9 +111,3 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
   }
 }
 
-function positiveInteger(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value);
-  if (!Number.isSafeInteger(number) || number <= 0) throw new UsageError(`--${flag} expects a positive integer, got '${value}'`);
-  return number;
-}

@@ -257,7 +257,7 @@ export class IsolateRunner {
     const cancelled = board && task.cancelSlot >= 0 && task.cancelSlot < board.length
       ? () => Atomics.load(board, task.cancelSlot) !== 0
       : () => false;
-    if (cancelled()) return notRun(task, startedAt, 'cancel');
+    if (cancelled()) return cancelledBeforeRun(task, startedAt);
 
     const setupStart = performance.now();
     let prepared = task.limits.memoryMb === this.#spareMemoryMb ? await this.#takeSpare() : undefined;
@@ -381,7 +381,8 @@ export class IsolateRunner {
   }
 }
 
-function notRun(task: ThreadTask, startedAt: number, reason: Stop): ThreadOutcome {
+/** A job cancelled before it took an isolate. */
+function cancelledBeforeRun(task: ThreadTask, startedAt: number): ThreadOutcome {
   return {
     id: task.id,
     status: 'cancelled',
@@ -390,7 +391,7 @@ function notRun(task: ThreadTask, startedAt: number, reason: Stop): ThreadOutcom
     stderr: '',
     stdoutTotalBytes: 0,
     stderrTotalBytes: 0,
-    error: limitError(reason, task.limits),
+    error: limitError('cancel', task.limits),
     startedAt,
     setupMs: 0,
     wallTimeMs: 0,

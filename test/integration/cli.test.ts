@@ -61,6 +61,15 @@ describe('sandpool run', () => {
       code: EXIT_CODES.usage,
       stderr: expect.stringContaining('--timeout expects a whole number'),
     });
+    // Past 2^53 a number is no longer the digits given: refused, not rounded.
+    expect(await sandpool(['run', '-', '--memory', '99999999999999999999'], '1')).toMatchObject({
+      code: EXIT_CODES.usage,
+      stderr: expect.stringContaining('--memory expects a whole number'),
+    });
+    expect(await sandpool(['submit', '-', '--wait-ms', '0'], '1')).toMatchObject({
+      code: EXIT_CODES.usage,
+      stderr: expect.stringContaining('--wait-ms expects a whole number of at least 1'),
+    });
     expect(await sandpool(['run', '/nonexistent/x.js'])).toMatchObject({ code: 2, stderr: expect.stringContaining('ENOENT') });
     expect(await sandpool(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'frobnicate'") });
     expect(await sandpool(['run', '-', '--input', '{bad'], '1')).toMatchObject({ code: 2 });
