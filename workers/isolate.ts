@@ -44,7 +44,7 @@ export interface IsolateRunnerOptions {
   cancelBoard?: Int32Array;
   /** The executor's sent board: a slot turns 1 once that slot's outcome left for the pool. */
   sentBoard?: Int32Array;
-  /** Never-used prepared isolates kept ready. @default 1 */
+  /** Never-used prepared isolates kept ready. @default 2 (as the pool's) */
   sparesPerThread?: number;
   /** Spares are made for this memory limit only; other limits make their isolate inline. */
   spareMemoryMb?: number;
@@ -229,7 +229,7 @@ export class IsolateRunner {
   constructor(options: IsolateRunnerOptions = {}) {
     this.#board = options.cancelBoard;
     this.#sentBoard = options.sentBoard;
-    this.#target = Math.max(0, Math.floor(options.sparesPerThread ?? 1));
+    this.#target = Math.max(0, Math.floor(options.sparesPerThread ?? 2));
     this.#spareMemoryMb = options.spareMemoryMb ?? DEFAULT_LIMITS.memoryMb;
     this.#refill();
   }

@@ -247,4 +247,22 @@ describe('spares', () => {
       own.close();
     }
   });
+
+  test('with two spares, a job right after another still finds one ready while the other is remade', async () => {
+    const own = new IsolateRunner({ sparesPerThread: 2 });
+    try {
+      await own.ready();
+      expect(own.stats()).toMatchObject({ sparesReady: 2, sparesPrimed: 2 });
+      expect((await own.run(task('1'))).status).toBe('ok');
+      // The used isolate is disposed and its replacement made after the outcome left: not yet.
+      expect(own.stats()).toMatchObject({ sparesReady: 1, sparesTaken: 1, inlineMade: 0 });
+      const next = await own.run(task('2'));
+      expect(valueOf(next)).toBe(2);
+      expect(own.stats()).toMatchObject({ sparesTaken: 2, inlineMade: 0 });
+      await own.ready();
+      expect(own.stats()).toMatchObject({ sparesReady: 2, sparesMade: 4 });
+    } finally {
+      own.close();
+    }
+  });
 });

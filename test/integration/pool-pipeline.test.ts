@@ -176,7 +176,7 @@ describe('pool options', () => {
     expect(compiled).toMatchObject({
       executors,
       threadsPerExecutor: threads,
-      sparesPerThread: 1,
+      sparesPerThread: 2,
       ceilingMode: 'clamp',
       maxAttempts: 2,
       defaults: DEFAULT_LIMITS,
