@@ -22,7 +22,7 @@ import { startRedis, uniqueQueue } from '../test/helpers/redis.ts';
 const BIN = fileURLToPath(new URL('../bin/sandpool.js', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 const TRIVIAL = '1 + 1';
-/** About 20-40 ms of CPU in an isolate: enough that the workers, not Redis, are the bottleneck. */
+/** ~150 ms of CPU in an isolate on the 2-core VM here (i * i outgrows small integers): the workers, not Redis, are the bottleneck. */
 const CPU_BOUND = 'let s = 0; for (let i = 0; i < 4e6; i++) s = (s + i * i) % 1000003; s';
 
 /** The retention and retry options sandpool's client and worker use, given to the no-op side too. */
