@@ -353,7 +353,7 @@ export class Supervisor {
       this.#bury(executor, death);
     }
     this.#options.logger?.info(
-      { event: 'executor_exited', executor: executor.index, pid: executor.process.pid, code: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
+      { event: 'executor_exited', executor: executor.index, pid: executor.process.pid, exitCode: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
       'executor exited',
     );
     if (this.#stopping || this.#executors[executor.index] !== executor) return;

@@ -100,14 +100,29 @@ export function parseRequest(data: unknown): ParseRequestResult {
     const why = error instanceof RangeError ? 'is nested too deeply' : 'is not plain JSON data (cyclic?)';
     return { ok: false, issues: [{ field: '(root)', message: `the request ${why} to be validated` }] };
   }
-  if (parsed.success) return { ok: true, request: parsed.data };
+  if (parsed.success) {
+    const request = parsed.data;
+    // zod rebuilds objects by assignment, which turns an own "__proto__" key into a prototype and
+    // drops it: the input goes on as given (what was validated, key for key).
+    if (request.input !== undefined) request.input = (data as { input: JsonValue }).input;
+    return { ok: true, request };
+  }
   return {
     ok: false,
-    issues: parsed.error.issues.slice(0, 20).map((issue) => ({
-      field: issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)',
-      message: issue.message,
+    issues: parsed.error.issues.slice(0, MAX_ISSUES).map((issue) => ({
+      field: capText(issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)', MAX_ISSUE_FIELD_CHARS),
+      message: capText(issue.message, MAX_ISSUE_MESSAGE_CHARS),
     })),
   };
+}
+
+/** A bad request's issues travel on its Result: this many at most, each cut to these lengths. */
+const MAX_ISSUES = 20;
+const MAX_ISSUE_FIELD_CHARS = 200;
+const MAX_ISSUE_MESSAGE_CHARS = 500;
+
+function capText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** Validation issues as the rejection reasons a `rejected` Result carries (rule `validation`). */

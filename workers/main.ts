@@ -3,7 +3,7 @@
 // channel, HTTP side port; signals are handled only in main(), never on import.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Queue, Worker } from 'bullmq';
+import { Queue, Worker, type Job, type JobJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
@@ -19,7 +19,7 @@ import {
 } from '../src/queue.ts';
 import { startSidePort, type SidePort } from './http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
-import { createProcessor, type Executor } from './processor.ts';
+import { UNREADABLE_DATA, createProcessor, type Executor } from './processor.ts';
 
 /** Options of the engine the worker creates when none is given (createPool's, without the logger). */
 export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
@@ -153,7 +153,7 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
 
   try {
     await Promise.all([queue.waitUntilReady(), subscriber.subscribe(keys.cancelChannel)]);
-    worker = new Worker(queueName, processor, {
+    worker = new SandpoolWorker(queueName, processor, {
       connection: bullConnection(options.connection),
       prefix,
       name,
@@ -166,7 +166,10 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
       removeOnFail: keep(options.keepFailed ?? WORKER_DEFAULTS.keepFailed),
       autorun: false,
     });
-    worker.on('error', (error) => log.warn({ err: error.message }, 'worker error'));
+    // A JSON parse error quotes the text it failed on: a hand-written job's data or options.
+    worker.on('error', (error) =>
+      log.warn({ err: error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : error.message }, 'worker error'),
+    );
     worker.on('failed', (job, error) => {
       if (job) log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
     });
@@ -223,6 +226,24 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
       return closing;
     },
   };
+}
+
+/**
+ * BullMQ's Worker, except that a job whose stored data is not JSON (a hand-written job; every
+ * BullMQ producer encodes it) becomes a job the processor completes as `rejected`: BullMQ's own
+ * parse would throw while fetching it, leaving it to bounce between active and waiting for ever.
+ * (Options that are not JSON fail earlier, inside BullMQ's fetch, out of sandpool's reach.)
+ */
+class SandpoolWorker extends Worker {
+  protected override createJob(data: JobJson, jobId: string): Job {
+    try {
+      return super.createJob(data, jobId);
+    } catch {
+      const job = super.createJob({ ...data, data: '{}' }, jobId);
+      job.data = UNREADABLE_DATA;
+      return job;
+    }
+  }
 }
 
 function isPool(pool: Executor & Partial<Pick<Pool, 'stats'>>): pool is Executor & Pick<Pool, 'stats'> {

@@ -15,7 +15,7 @@ import {
   tenantOf,
   type QueueKeys,
 } from '../src/queue.ts';
-import { parseRequest, type Request } from '../src/request.ts';
+import { parseRequest, type ParseRequestResult, type Request } from '../src/request.ts';
 import type { Result } from '../src/result.ts';
 
 /** What the processor needs of the engine: `createPool()`'s execute, which always resolves with a Result. */
@@ -60,11 +60,21 @@ export interface Processor {
   noteCancel(id: string): void;
 }
 
+/** job.data of a job whose stored data is not JSON (see SandpoolWorker in main.ts). */
+export const UNREADABLE_DATA: Readonly<Record<string, never>> = Object.freeze({});
+
 /** A job still running this long after it started reads its cancel mark once. */
 const MARK_CHECK_MS = 5;
 /** How long a cancel for a job not running here is remembered, and how many at most. */
 const PENDING_CANCEL_MS = 60_000;
 const PENDING_CANCEL_MAX = 10_000;
+/**
+ * Ids longer than this are not remembered (anyone who can publish on the channel could otherwise
+ * park 10,000 huge strings here); a cancel of such a job still stops it while it runs here.
+ */
+const PENDING_CANCEL_ID_CHARS = 512;
+/** A producer's job timestamp before this (2001-01-01) is not believed; nor one in the future. */
+const EARLIEST_TIMESTAMP_MS = 978_307_200_000;
 
 /**
  * Cancels that came over the channel for jobs this worker was not running. Every worker hears
@@ -75,6 +85,7 @@ class PendingCancels {
   readonly #until = new Map<string, number>();
 
   note(id: string): void {
+    if (id.length > PENDING_CANCEL_ID_CHARS) return;
     const now = Date.now();
     for (const [oldest, until] of this.#until) {
       if (until > now && this.#until.size < PENDING_CANCEL_MAX) break;
@@ -102,7 +113,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const id = job.id ?? '';
     active.set(id, job);
     const attempt = job.attemptsMade + 1;
-    const parsed = parseRequest(job.data);
+    const parsed: ParseRequestResult = job.data === UNREADABLE_DATA
+      ? { ok: false, issues: [{ field: '(root)', message: "the job's data in Redis is not JSON" }] }
+      : parseRequest(job.data);
     const tenantId = parsed.ok ? parsed.request.tenantId : tenantOf(job.data);
     let result: Result;
     // A cancel that raced the take: the client marks the job, publishes its id and fails to
@@ -137,12 +150,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
         result = rejectedResult(parsed.issues, limitsOf(job.data, ceilings, defaults));
       } else {
         const request = parsed.request;
-        const waitedMs = Date.now() - job.timestamp;
+        const acceptedAt = acceptedAtOf(job);
+        const waitedMs = Date.now() - acceptedAt;
         if (request.queueTimeoutMs !== undefined && waitedMs > request.queueTimeoutMs) {
           result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedMs, request.queueTimeoutMs);
         } else {
           // Queue wait covers the time in Redis, from the producer's add.
-          const run = { signal: stop.signal, id, acceptedAt: job.timestamp, attempt };
+          const run = { signal: stop.signal, id, acceptedAt, attempt };
           result = await (pool.executeValidated ? pool.executeValidated(request, run) : pool.execute(request, run));
         }
       }
@@ -174,7 +188,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     // Written on the next turn of the event loop: BullMQ sends the job's completion to Redis first,
     // so the caller's round trip does not include the log write (a synchronous write to a pipe).
     const finished = result;
-    setImmediate(() => logLine(logger, job, tenantId, finished, retry));
+    const tool = parsed.ok ? parsed.request.tool : undefined;
+    setImmediate(() => logLine(logger, job, tenantId, tool, finished, retry));
     if (retry) {
       throw new InfrastructureError(result.error?.message ?? 'the engine failed');
     }
@@ -196,9 +211,20 @@ export function createProcessor(options: ProcessorOptions): Processor {
   });
 }
 
-/** The one line per job: who, which code (hash only), what happened, what it cost. */
-function logLine(logger: Logger, job: Job, tenantId: string, result: Result, retrying: boolean): void {
-  const data = job.data as { code?: unknown; tool?: unknown } | undefined;
+/**
+ * When the job was added, from the producer's own timestamp (BullMQ's `timestamp`, epoch ms): a
+ * raw producer may send anything there, and one that is not a time now or in the past is read as
+ * now, so that it can neither fail the job nor pour years of queue wait into the metrics.
+ */
+function acceptedAtOf(job: Job): number {
+  const now = Date.now();
+  const stamp: unknown = job.timestamp;
+  return typeof stamp === 'number' && Number.isFinite(stamp) && stamp >= EARLIEST_TIMESTAMP_MS ? Math.min(stamp, now) : now;
+}
+
+/** The one line per job: who, which code (hash only), which tool (a validated name), what happened, what it cost. */
+function logLine(logger: Logger, job: Job, tenantId: string, tool: string | undefined, result: Result, retrying: boolean): void {
+  const data = job.data as { code?: unknown } | undefined;
   const code = typeof data?.code === 'string' ? data.code : undefined;
   const m = result.metrics;
   logger.info(
@@ -206,7 +232,7 @@ function logLine(logger: Logger, job: Job, tenantId: string, result: Result, ret
       jobId: job.id,
       tenantId,
       codeHash: codeHash(code),
-      ...(typeof data?.tool === 'string' ? { tool: data.tool } : {}),
+      ...(tool !== undefined ? { tool } : {}),
       status: result.status,
       ...(result.error?.limit ? { limit: result.error.limit } : {}),
       ...(result.rejection ? { rules: result.rejection.reasons.map((r) => r.rule) } : {}),

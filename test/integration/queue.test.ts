@@ -210,6 +210,43 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     expect(result.rejection?.reasons.every((r) => r.rule === 'validation')).toBe(true);
     expect((await producer.getJob(job.id as string))?.attemptsMade).toBe(1);
   });
+
+  it('hand-written jobs: data that is not JSON, a timestamp that is no time, a bad tool name; each a Result, nothing logged of them', async () => {
+    const queue = uniqueQueue('raw-hostile');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    await worker(queue, { logger });
+    const producer = rawQueue(queue);
+    const events = new QueueEvents(queue, { connection: { url: redis.url } });
+    closers.push(() => events.close());
+    await events.waitUntilReady();
+    const plain = createRedis(redis.url);
+    closers.push(async () => plain.disconnect());
+
+    // Data no BullMQ producer would write: parked as delayed, rewritten, then released.
+    const parked = await producer.add('x', { code: '1' }, { delay: 60_000, attempts: 3 });
+    await plain.hset(`bull:${queue}:${parked.id}`, 'data', 'SECRET-TOKEN {not json');
+    await parked.promote();
+    const unreadable = (await parked.waitUntilFinished(events, 20_000)) as Result;
+    expect(unreadable.status).toBe('rejected');
+    expect(unreadable.rejection?.reasons).toEqual([expect.objectContaining({ field: '(root)', message: expect.stringContaining('not JSON') })]);
+
+    // A timestamp that is not a time is read as "now": the job runs, on its first attempt.
+    const stamped = await producer.add('x', { code: '6 * 7' }, { timestamp: 'abc' as never, attempts: 3 });
+    const ran = (await stamped.waitUntilFinished(events, 20_000)) as Result;
+    expect(ran).toMatchObject({ status: 'ok', value: 42, metrics: { attempt: 1 } });
+    expect(ran.metrics.queueWaitMs).toBeLessThan(60_000);
+    const ancient = await producer.add('x', { code: '1' }, { timestamp: 1.5 });
+    expect(((await ancient.waitUntilFinished(events, 20_000)) as Result).metrics.queueWaitMs).toBeLessThan(60_000);
+
+    const badTool = await producer.add('x', { tool: 'SECRET-TOKEN;' + 'y'.repeat(10_000) });
+    expect(((await badTool.waitUntilFinished(events, 20_000)) as Result).status).toBe('rejected');
+
+    const good = await producer.add('x', { code: '2 + 2' });
+    expect(((await good.waitUntilFinished(events, 20_000)) as Result).value).toBe(4);
+    await until('the log lines', async () => lines.filter((line) => line.includes('job finished')).length >= 5);
+    expect(lines.join('\n')).not.toContain('SECRET-TOKEN');
+  });
 });
 
 describe('tenants, idempotency, backpressure, deadlines', () => {
@@ -348,6 +385,11 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect((await processor(taken as Job)).status).toBe('cancelled');
     const other = await Job.fromId(producer, (await producer.add('job', { code: '2 + 2' })).id as string);
     expect((await processor(other as Job)).value).toBe(4);
+    // Ids past 512 characters are not remembered: anyone on the channel could park huge ones.
+    const longId = 'j'.repeat(600);
+    processor.noteCancel(longId);
+    const long = await Job.fromId(producer, (await producer.add('job', { code: '3 + 3' }, { jobId: longId })).id as string);
+    expect((await processor(long as Job)).value).toBe(6);
   });
 
   it('execute with an aborted signal cancels its job', async () => {

@@ -27,6 +27,28 @@ describe('parseRequest', () => {
     expect(parseRequest({ code: '1', extra: true })).toMatchObject({ ok: false });
   });
 
+  it('passes input on key for key, an own "__proto__" key included', () => {
+    const data = JSON.parse('{"code":"1","input":{"__proto__":{"a":1},"b":[{"__proto__":2}]}}') as unknown;
+    const parsed = parseRequest(data);
+    expect(parsed.ok).toBe(true);
+    if (parsed.ok) expect(JSON.stringify(parsed.request.input)).toBe('{"__proto__":{"a":1},"b":[{"__proto__":2}]}');
+  });
+
+  it('caps what a rejection says: 20 issues at most, each message and field cut short', () => {
+    const data: Record<string, unknown> = { code: 7 };
+    for (let i = 0; i < 100_000; i++) data[`unknown${i}`] = i;
+    for (let i = 0; i < 30; i++) data.limits = { ...(data.limits as object), [`k${i}`.repeat(100)]: 'x' };
+    const parsed = parseRequest(data);
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.issues.length).toBeLessThanOrEqual(20);
+    for (const issue of parsed.issues) {
+      expect(issue.message.length).toBeLessThanOrEqual(500);
+      expect(issue.field.length).toBeLessThanOrEqual(200);
+    }
+    expect(parsed.issues.some((issue) => issue.message.endsWith('…'))).toBe(true);
+  });
+
   it('rejects non-objects of any kind without throwing', () => {
     for (const data of [null, undefined, 'code', 7, [], true]) {
       expect(parseRequest(data)).toMatchObject({ ok: false, issues: [{ field: '(root)' }] });
