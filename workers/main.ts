@@ -173,7 +173,13 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     worker.on('failed', (job, error) => {
       if (job) log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
     });
-    worker.on('stalled', (jobId) => log.warn({ jobId }, 'job stalled: its worker stopped renewing the lock'));
+    worker.on('stalled', (jobId) => {
+      log.warn({ jobId }, 'job stalled: its worker stopped renewing the lock');
+      void repairUnreadableOptions(redis, queue.toKey(jobId)).then(
+        (repaired) => repaired && log.warn({ jobId }, 'job options in Redis were not JSON: reset to none, so that the job can end'),
+        () => undefined, // Redis away: the next stall tries again
+      );
+    });
     worker.run().catch((error: unknown) => log.error({ err: (error as Error)?.message }, 'worker stopped'));
     await worker.waitUntilReady();
     if (options.metricsPort !== undefined && options.metricsPort !== null) {
@@ -226,6 +232,30 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
       return closing;
     },
   };
+}
+
+/**
+ * A job whose stored options are not JSON (written by hand) fails inside BullMQ's fetch on every
+ * worker, so it never runs, never fails, and comes back through stalled-job detection for ever.
+ * At its stall its options are reset to none: the next fetch can read it, and it ends, failed for
+ * stalling if it stalled too often, else run and answered like any other job.
+ */
+async function repairUnreadableOptions(redis: Redis, jobKey: string): Promise<boolean> {
+  const opts = await redis.hget(jobKey, 'opts');
+  if (opts === null) return false;
+  try {
+    JSON.parse(opts);
+    return false;
+  } catch {
+    // Only if still the same unreadable text (a job re-added under this id in between is left alone).
+    const reset = await redis.eval(
+      "if redis.call('HGET', KEYS[1], 'opts') == ARGV[1] then redis.call('HSET', KEYS[1], 'opts', '{}') return 1 end return 0",
+      1,
+      jobKey,
+      opts,
+    );
+    return reset === 1;
+  }
 }
 
 /**

@@ -247,6 +247,27 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     await until('the log lines', async () => lines.filter((line) => line.includes('job finished')).length >= 5);
     expect(lines.join('\n')).not.toContain('SECRET-TOKEN');
   });
+
+  it('a hand-written job whose options are not JSON ends instead of coming back for ever', async () => {
+    const queue = uniqueQueue('raw-opts');
+    await worker(queue, { lockDurationMs: 1_000, stalledIntervalMs: 500 });
+    const producer = rawQueue(queue);
+    const plain = createRedis(redis.url);
+    closers.push(async () => plain.disconnect());
+    const parked = await producer.add('x', { code: '1' }, { delay: 60_000 });
+    await plain.hset(`bull:${queue}:${parked.id}`, 'opts', 'SECRET {not json');
+    await parked.promote();
+    // BullMQ cannot read it to run or fail it; at its stall the worker resets its options.
+    const state = await until('the job to end', async () => {
+      const now = await producer.getJobState(parked.id as string);
+      return now === 'completed' || now === 'failed' ? now : undefined;
+    });
+    expect(['completed', 'failed']).toContain(state);
+    const good = await producer.add('x', { code: '2 + 2' });
+    const finished = await until('the next job to finish', async () => (await producer.getJobState(good.id as string)) === 'completed');
+    expect(finished).toBe(true);
+    expect(((await producer.getJob(good.id as string))?.returnvalue as Result).value).toBe(4);
+  });
 });
 
 describe('tenants, idempotency, backpressure, deadlines', () => {
