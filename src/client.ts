@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
-import { stripTypes } from './typescript.ts';
+import { MAX_STRIP_MS, stripTypesWithin } from './typescript.ts';
 import { checkSizes } from './pool-job.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
@@ -182,7 +182,8 @@ class SandpoolClient implements Client {
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
     this.#assertOpen();
-    const checked = this.#check(input);
+    let checked = this.#check(input);
+    if (checked instanceof Promise) checked = await checked;
     if (!checked.ok) {
       if (!checked.reasons) return rejectedResult(checked.issues, limitsOf(input));
       return resultWithoutRun('rejected', limitsOf(input), thisWorker(), {
@@ -258,14 +259,15 @@ class SandpoolClient implements Client {
     this.#assertOpen();
     const jobs: { id: string; request: Request }[] = [];
     const issues: RequestIssue[] = [];
-    inputs.forEach((input, index) => {
-      const checked = this.#check(input);
+    for (const [index, input] of inputs.entries()) {
+      let checked = this.#check(input);
+      if (checked instanceof Promise) checked = await checked;
       if (checked.ok) jobs.push({ id: this.#jobIdFor(checked.request), request: checked.request });
       else {
         const at = inputs.length > 1 ? `[${index}].` : '';
         for (const issue of checked.issues) issues.push({ field: `${at}${issue.field}`, message: issue.message });
       }
-    });
+    }
     if (issues.length > 0) {
       throw new QueueError('INVALID_REQUEST', `invalid request: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, {
         issues,
@@ -307,33 +309,35 @@ class SandpoolClient implements Client {
     if (this.#closed) throw new QueueError('CLIENT_CLOSED', 'the client is closed');
   }
 
-  #check(input: unknown): Checked {
+  /** At once, except for TypeScript to screen, whose types are stripped on a thread (a promise then). */
+  #check(input: unknown): Checked | Promise<Checked> {
     const parsed = parseRequest(input);
     if (!parsed.ok) return parsed;
     const request = parsed.request;
     // The pool's own size check, so that the worker's pool would not reject what this sends.
     const sizes = checkSizes(request, this.#options.sizeLimits);
     if (!sizes.ok) return rejection([sizes.reason]);
-    // Screened as the worker will screen it: TypeScript after type stripping (which keeps
-    // positions). Code that does not strip is left to the worker, whose Result reports the error.
-    const stripped =
-      request.code === undefined || this.#options.prescreenBase.mode === 'off'
-        ? undefined
-        : request.language === 'typescript'
-          ? stripTypes(request.code)
-          : { ok: true as const, code: request.code };
-    if (stripped?.ok) {
-      const screen =
-        request.prescreen === undefined
-          ? this.#options.prescreenBase
-          : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
-      const report = prescreen(stripped.code, screen);
-      if (report.blocked.length > 0) return rejection(report.blocked);
-    }
     if (request.queueTimeoutMs === undefined && this.#options.queueTimeoutMs !== undefined) {
       request.queueTimeoutMs = this.#options.queueTimeoutMs;
     }
-    return { ok: true, request };
+    // Screened as the worker will screen it: TypeScript after type stripping (which keeps
+    // positions). Code that does not strip, or not within the bound, is left to the worker,
+    // whose Result reports it.
+    if (request.code === undefined || this.#options.prescreenBase.mode === 'off') return { ok: true, request };
+    if (request.language !== 'typescript') return this.#screen(request, request.code);
+    const budgetMs = Math.min(limitsOf(request).timeoutMs, MAX_STRIP_MS);
+    return stripTypesWithin(request.code, budgetMs).then((stripped) =>
+      stripped.ok ? this.#screen(request, stripped.code) : { ok: true, request },
+    );
+  }
+
+  #screen(request: Request, code: string): Checked {
+    const screen =
+      request.prescreen === undefined
+        ? this.#options.prescreenBase
+        : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
+    const report = prescreen(code, screen);
+    return report.blocked.length > 0 ? rejection(report.blocked) : { ok: true, request };
   }
 
   #jobIdFor(request: Request): string {

@@ -18,7 +18,7 @@ import {
   type Status,
   type Warning,
 } from './result.ts';
-import { stripTypes } from './typescript.ts';
+import { MAX_STRIP_MS, stripTypesWithin } from './typescript.ts';
 import type { ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
@@ -42,9 +42,10 @@ export interface JobContext {
 }
 
 export interface JobPipeline {
-  prepare(request: unknown, id: string): Preparation;
+  /** At once, except for TypeScript, whose types are stripped on a thread (a promise then). */
+  prepare(request: unknown, id: string): Preparation | Promise<Preparation>;
   /** prepare() for what parseRequest already accepted (its own output, unchanged): no second parse. */
-  prepareValidated(request: Request, id: string): Preparation;
+  prepareValidated(request: Request, id: string): Preparation | Promise<Preparation>;
   fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
   /** A Result for a job that did not finish in an isolate: cancelled, killed, failed, closed. */
   withoutRun(
@@ -120,13 +121,13 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     return { ok: false, result };
   }
 
-  function prepare(raw: unknown, id: string): Preparation {
+  function prepare(raw: unknown, id: string): Preparation | Promise<Preparation> {
     const parsed = parseRequest(raw);
     if (!parsed.ok) return rejected(id, defaultLimits, validationReasons(parsed.issues));
     return prepareValidated(parsed.request, id);
   }
 
-  function prepareValidated(request: Request, id: string): Preparation {
+  function prepareValidated(request: Request, id: string): Preparation | Promise<Preparation> {
     const labels = request.labels;
 
     const sizes = checkSizes(request, sizeLimits);
@@ -165,19 +166,33 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       );
     }
 
-    if (language === 'typescript') {
-      const stripped = stripTypes(code);
-      if (!stripped.ok) {
-        const result = resultWithoutRun('error', limits, { ...noRun }, {
-          error: { name: stripped.error.name, message: stripped.error.message, phase: 'compile' },
-        });
-        result.id = id;
-        if (labels) result.labels = labels;
-        return { ok: false, result };
+    if (language !== 'typescript') return screened(request, id, code, limits, inputJson);
+    const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
+    return stripTypesWithin(code, budgetMs).then((stripped) => {
+      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson);
+      let error: ResultError;
+      let status: 'timeout' | 'error' = 'error';
+      if ('overran' in stripped) {
+        // The job's own time limit, when it was the bound; else the source is beyond reason.
+        if (budgetMs === limits.timeoutMs) {
+          status = 'timeout';
+          error = { name: 'TimeoutError', message: `type-stripping the TypeScript ran past the wall-clock time limit of ${limits.timeoutMs} ms`, limit: 'wall', phase: 'compile' };
+        } else {
+          error = { name: 'SyntaxError', message: `TypeScript source too complex to compile: type-stripping ran past ${MAX_STRIP_MS} ms`, phase: 'compile' };
+        }
+      } else {
+        error = { name: stripped.error.name, message: stripped.error.message, phase: 'compile' };
       }
-      code = stripped.code;
-    }
+      const result = resultWithoutRun(status, limits, { ...noRun }, { error });
+      result.id = id;
+      if (labels) result.labels = labels;
+      return { ok: false, result };
+    });
+  }
 
+  /** The JavaScript's pre-screen (when on) and the task. */
+  function screened(request: Request, id: string, code: string, limits: Limits, inputJson: string | undefined): Preparation {
+    const labels = request.labels;
     // Pre-screen the JavaScript (after type stripping, which keeps positions). Tool code is the
     // operator's own and is not screened. The parse it makes also tells the code's form.
     let warnings: Warning[] = [];

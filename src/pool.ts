@@ -105,7 +105,7 @@ class EmbeddedPool implements Pool {
     return this.#execute((id) => this.#pipeline.prepareValidated(request, id), options);
   }
 
-  async #execute(prepare: (id: string) => Preparation, options: ExecuteOptions): Promise<Result> {
+  async #execute(prepare: (id: string) => Preparation | Promise<Preparation>, options: ExecuteOptions): Promise<Result> {
     if (this.#closed) throw new PoolClosedError();
     const acceptedAt = options.acceptedAt ?? Date.now();
     const id = options.id ?? randomUUID();
@@ -120,6 +120,8 @@ class EmbeddedPool implements Pool {
     let preparation;
     try {
       preparation = prepare(id);
+      // TypeScript is stripped on a thread; everything else is prepared at once, with no await.
+      if (preparation instanceof Promise) preparation = await preparation;
     } catch (cause) {
       // Our bug, not the caller's: answer it rather than reject, as promised.
       const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
@@ -132,6 +134,14 @@ class EmbeddedPool implements Pool {
     }
     if (!preparation.ok) return preparation.result;
     const { task, limits, warnings, labels } = preparation.job;
+    if (this.#closed) {
+      // close() came while the types were being stripped: answered as the jobs close() found.
+      return this.#pipeline.withoutRun('internal_error', { id, limits, warnings, labels, acceptedAt, attempt }, {
+        name: 'InternalError',
+        message: 'the pool closed before the job finished',
+        code: POOL_ERROR_CODES.POOL_CLOSED,
+      });
+    }
     const signal = options.signal;
     if (signal?.aborted) {
       return this.#pipeline.withoutRun('cancelled', { id, limits, warnings, labels, acceptedAt, attempt }, cancelledError());

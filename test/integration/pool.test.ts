@@ -62,6 +62,36 @@ describe('createPool with real isolates', () => {
     expect(typed).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
   });
 
+  it('TypeScript that takes the type stripper exponential time is stopped at its bound, off the event loop', { timeout: 30_000 }, async () => {
+    // 24 nested type assertions: about a minute of amaro's parser if nothing stopped it.
+    const code = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    let longestGapMs = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGapMs = Math.max(longestGapMs, now - last);
+      last = now;
+    }, 10);
+    try {
+      const innocent = pool.execute({ code: '6 * 7', limits: { timeoutMs: 2_000 } });
+      const [stripped, bystander] = await Promise.all([
+        pool.execute({ code, language: 'typescript', limits: { timeoutMs: 500 } }),
+        innocent,
+      ]);
+      expect(stripped).toMatchObject({ status: 'timeout', error: { limit: 'wall', phase: 'compile' } });
+      expect(bystander).toMatchObject({ status: 'ok', value: 42 });
+      // Past the 2 s bound on stripping, whatever the job's own limit: a compile error.
+      const patient = await pool.execute({ code, language: 'typescript', limits: { timeoutMs: 20_000 } });
+      expect(patient).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
+      expect(patient.error?.message).toContain('too complex');
+      // The caller's event loop went on ticking throughout (stripping inline blocked it for seconds).
+      expect(longestGapMs).toBeLessThan(1_000);
+      expect(await pool.execute({ code: 'const n: number = 1; n + 1', language: 'typescript' })).toMatchObject({ status: 'ok', value: 2 });
+    } finally {
+      clearInterval(ticker);
+    }
+  });
+
   it('timeout: CPU and wall clock', async () => {
     const spin = await pool.execute({ code: 'for (;;) {}', limits: { cpuTimeMs: 100, timeoutMs: 5_000 } });
     expect(spin).toMatchObject({ status: 'timeout', error: { limit: 'cpu' } });

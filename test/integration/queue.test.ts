@@ -117,6 +117,16 @@ describe('client and worker over real Redis', () => {
     expect(await rawQueue(queue).count()).toBe(0);
   });
 
+  it('TypeScript that the stripper cannot finish in time goes to the worker, whose Result says so', async () => {
+    const queue = uniqueQueue('strip-bound');
+    await worker(queue);
+    const c = await client(queue);
+    const code = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const result = await c.execute({ code, language: 'typescript', limits: { timeoutMs: 400 } });
+    expect(result).toMatchObject({ status: 'timeout', error: { limit: 'wall', phase: 'compile' }, metrics: { attempt: 1 } });
+    expect(await c.execute({ code: '1 + 1' })).toMatchObject({ status: 'ok', value: 2 });
+  });
+
   it('never retries user outcomes: a throw is an error Result on the first attempt', async () => {
     const queue = uniqueQueue('user-error');
     await worker(queue);
