@@ -77,6 +77,11 @@ export const TAIL_FLUSH_INTERVAL_MS = 100;
 export const MAX_ERROR_NAME_BYTES = 256;
 export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
 export const MAX_ERROR_STACK_BYTES = 16 * 1024;
+/**
+ * Results nested deeper are an error: hosts serialise a Result recursively (JSON.stringify on its
+ * way to Redis, to a terminal), and their stacks give out near 5000 levels.
+ */
+export const MAX_RESULT_DEPTH = 1000;
 
 // Plain JavaScript (no template substitutions; the prelude's @NAME@ placeholders are filled from the
 // constants above): it runs inside the isolate as is.
@@ -137,6 +142,7 @@ const TAIL_FLUSH_INTERVAL_MS = @TAIL_FLUSH_INTERVAL_MS@;
 const MAX_ERROR_NAME_BYTES = @MAX_ERROR_NAME_BYTES@;
 const MAX_ERROR_MESSAGE_BYTES = @MAX_ERROR_MESSAGE_BYTES@;
 const MAX_ERROR_STACK_BYTES = @MAX_ERROR_STACK_BYTES@;
+const MAX_RESULT_DEPTH = @MAX_RESULT_DEPTH@;
 
 // ---- globals that defeat the limits -------------------------------------------------------------
 const REMOVED = @REMOVED_GLOBALS@;
@@ -406,6 +412,24 @@ function jsonHead(json, maxBytes) {
   }
   return stringify(slice(json, 0, i));
 }
+// Whether JSON text nests arrays and objects deeper than MAX_RESULT_DEPTH (text too short to
+// nest that deep is not read).
+function nestedTooDeep(json) {
+  if (json.length <= 2 * MAX_RESULT_DEPTH) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = charCodeAt(json, i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > MAX_RESULT_DEPTH) return true;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return false;
+}
 function settleValue(v) {
   let json;
   try {
@@ -419,6 +443,11 @@ function settleValue(v) {
   if (json === undefined) { settle({ __proto__: null, status: 'ok' }); return; }
   if (json.length > (maxResultBytes - maxResultBytes % 3) / 3 && utf8Length(json) > maxResultBytes) {
     settle({ __proto__: null, status: 'ok', valueJson: jsonHead(json, maxResultBytes), truncatedValue: true });
+    return;
+  }
+  if (nestedTooDeep(json)) {
+    const message = 'the result is nested more than ' + MAX_RESULT_DEPTH + ' levels deep';
+    settle({ __proto__: null, status: 'error', error: { __proto__: null, name: 'RangeError', message, phase: 'result' } });
     return;
   }
   settle({ __proto__: null, status: 'ok', valueJson: json });
@@ -548,6 +577,7 @@ const PRELUDE_CONSTANTS: Readonly<Record<string, string>> = {
   MAX_ERROR_NAME_BYTES: String(MAX_ERROR_NAME_BYTES),
   MAX_ERROR_MESSAGE_BYTES: String(MAX_ERROR_MESSAGE_BYTES),
   MAX_ERROR_STACK_BYTES: String(MAX_ERROR_STACK_BYTES),
+  MAX_RESULT_DEPTH: String(MAX_RESULT_DEPTH),
 };
 const prelude = PRELUDE.replace(/@([A-Z_]+)@/g, (placeholder, name: string) => PRELUDE_CONSTANTS[name] ?? placeholder);
 

@@ -46,6 +46,18 @@ describe('values that cannot be copied', () => {
     expect(outcome.error?.message).toMatch(/not JSON-serialisable: Converting circular structure to JSON/);
   });
 
+  test('nesting past 1000 levels is an error in the result phase (hosts serialise recursively); strings do not count', async () => {
+    for (const open of ['[', '{"a":']) {
+      const close = open === '[' ? ']' : '}';
+      const deep = await runner.run(task(`JSON.parse('${open.repeat(20_000)}0${close.repeat(20_000)}')`));
+      expect(deep).toMatchObject({ status: 'error', error: { phase: 'result', message: expect.stringContaining('1000 levels') } });
+    }
+    // 1000 levels exactly (the object and 999 arrays), with quotes, backslashes and brackets in strings.
+    const fine = await runner.run(task(`let v = 'a\\\\"b[{'; for (let i = 0; i < 999; i++) v = [v]; ({ text: '['.repeat(5000), list: v })`));
+    expect(fine.status).toBe('ok');
+    expect(JSON.stringify(valueOf(fine)).length).toBeGreaterThan(7_000);
+  });
+
   test('a BigInt is an error in the result phase', async () => {
     const outcome = await runner.run(task('({ big: 10n })'));
     expect(outcome.status).toBe('error');
