@@ -5,11 +5,16 @@ import type { CodeForm } from '../workers/protocol.ts';
 
 // Any `export` token, in code or not: a cheap superset test that lets most snippets skip parsing.
 const EXPORT_WORD = /\bexport\b/;
+// A line that starts the way only a module's can.
+const MODULE_LINE = /^[ \t]*(?:import[ \t]*[\w{*'"]|export[ \t{*])/m;
 
 /**
  * 'module' iff the snippet has a default export (`export default …` or `export { x as default }`);
  * otherwise 'script'. Snippets that do not parse as a module are 'script': the isolate compiles
- * them and reports the syntax error with its own positions, so no error is decided here.
+ * them and reports the syntax error with its own positions, so no error is decided here. Except
+ * code that parses as neither and has a line starting like a module's (`export default 1;` with a
+ * mistake further down): it is compiled as the module it was meant to be, so that the error named
+ * is its mistake, not "Unexpected token 'export'".
  */
 export function detectCodeForm(code: string): CodeForm {
   if (!EXPORT_WORD.test(code)) return 'script';
@@ -18,9 +23,18 @@ export function detectCodeForm(code: string): CodeForm {
     program = parse(code, { ecmaVersion: 'latest', sourceType: 'module' });
   } catch {
     // Unparseable as a module: run it as a script and let the isolate name the syntax error.
-    return 'script';
+    return MODULE_LINE.test(code) && !parsesAsScript(code) ? 'module' : 'script';
   }
   return hasDefaultExport(program) ? 'module' : 'script';
+}
+
+function parsesAsScript(code: string): boolean {
+  try {
+    parse(code, { ecmaVersion: 'latest', sourceType: 'script' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function hasDefaultExport(program: Program): boolean {

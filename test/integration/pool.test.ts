@@ -60,6 +60,11 @@ describe('createPool with real isolates', () => {
     expect(broken).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
     const typed = await pool.execute({ code: 'const a: = 1', language: 'typescript' });
     expect(typed).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
+    // A module with a mistake further down: the error names that mistake, not its `export`.
+    const moduleMistake = await pool.execute({ code: 'export default 1;\nlet let = 2;' });
+    expect(moduleMistake).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
+    expect(moduleMistake.error?.message).not.toContain("'export'");
+    expect(moduleMistake.error?.message).toContain('snippet.mjs:2:5');
   });
 
   it('TypeScript that takes the type stripper exponential time is stopped at its bound, off the event loop', { timeout: 30_000 }, async () => {

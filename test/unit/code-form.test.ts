@@ -10,6 +10,9 @@ describe('detectCodeForm', () => {
     ['const value = await Promise.resolve(2);\nexport default value', 'module'],
     ['const f = () => 1;\nexport { f as default }', 'module'],
     ['class A {}\nexport default class extends A {}', 'module'],
+    // Parses as neither, and a line starts like a module's: compiled as the module it was meant to be.
+    ['export default {', 'module'],
+    ['export default 1;\nlet let = 2;', 'module'],
   ])('module: %s', (code, form) => {
     expect(detectCodeForm(code)).toBe(form);
   });
@@ -20,7 +23,7 @@ describe('detectCodeForm', () => {
     ['// export default nothing, only a comment\n1'],
     ["'export default is only a string'"],
     ['export const named = 1'],
-    ['export default {'],
+    ['const text = "export default";\nlet let = 2;'],
     ['with (Math) { PI }'],
     [''],
   ])('script: %s', (code) => {
