@@ -18,6 +18,7 @@
 //   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'timers' | 'pending' | outcome
 //   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
 //   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending' | outcome
+//   'evaluated' (entryNamespace)                                → whether the module finished evaluating
 //   'tick'    ()                                                → 'done' | 'timers' | 'pending' | outcome
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'outcome' ()                                                → the outcome settled so far | 'none'
@@ -520,6 +521,13 @@ function dispatch(op, a, b, c, d) {
     return afterRun(finish(value));
   }
   if (op === 'begin') { begin(a, b, c); return 'done'; }
+  if (op === 'evaluated') {
+    try {
+      return a.done !== undefined; // throws while the entry module has not finished evaluating
+    } catch (ignored) {
+      return false;
+    }
+  }
   if (op === 'module') return moduleStep(a);
   if (op === 'tick') {
     if (settled) return 'done';

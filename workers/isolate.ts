@@ -483,6 +483,13 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         // the memory limit, which the evaluation then reports.)
         harness.applyIgnored(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
         end = await call(linked.entry.evaluate({ timeout: remainingMs() }));
+        if (end.kind === 'threw' && !isolate.isDisposed && !/memory limit|Script execution timed out/i.test(errorMessage(end.error))) {
+          // isolated-vm rejects an evaluation that left an unhandled rejection behind even when
+          // the module itself finished: then its default export still makes the result, as a
+          // script's completion value would.
+          const evaluated = await call(harness.apply(undefined, ['evaluated', linked.entry.namespace.derefInto()], { timeout: remainingMs() }));
+          if (evaluated.kind === 'value' && evaluated.value === true) end = { kind: 'value', value: undefined };
+        }
         if (end.kind === 'value') {
           end = await step(['module', linked.entry.namespace.derefInto()]);
         }

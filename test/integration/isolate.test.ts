@@ -212,6 +212,25 @@ describe('errors', () => {
     expect(outcome.status).toBe('ok');
     expect(valueOf(outcome)).toBe(5);
   });
+
+  test('nor a module\'s (its default export still runs); a module\'s own throw is still its error', async () => {
+    const floating = 'Promise.reject(new Error("floating"));';
+    for (const [code, value] of [
+      [`${floating} export default 7;`, 7],
+      [`await 0; ${floating} export default (input) => input + 1;`, 8],
+    ] as const) {
+      const outcome = await runner.run(task(code, { form: 'module', input: 7 }));
+      expect(outcome.status).toBe('ok');
+      expect(valueOf(outcome)).toBe(value);
+    }
+    const thrown = await runner.run(task('await 0; throw new Error("top"); export default 1;', { form: 'module' }));
+    expect(thrown).toMatchObject({ status: 'error', error: { message: 'top', phase: 'runtime' } });
+    // Both: an error (isolated-vm reports the floating rejection, the first to go unhandled).
+    const both = await runner.run(task(`${floating} await 0; throw new Error("top"); export default 1;`, { form: 'module' }));
+    expect(both).toMatchObject({ status: 'error', error: { phase: 'runtime' } });
+    const inner = await runner.run(task(`${floating} export default () => { throw new Error("inner"); };`, { form: 'module' }));
+    expect(inner).toMatchObject({ status: 'error', error: { message: 'inner' } });
+  });
 });
 
 describe('metrics', () => {
