@@ -141,6 +141,10 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId }, 'job cancelled while running');
     else processor.noteCancel(jobId);
   });
+  // Redis drops a subscriber that falls behind (a flood of huge messages overflows its output
+  // buffer) and ioredis resubscribes without an error: cancels published meanwhile are missed, so
+  // say so (a running job still reads its cancel mark, see processor.ts).
+  subscriber.on('reconnecting', () => log.warn('cancel channel: subscriber reconnecting to Redis'));
 
   let draining = false;
   let sidePort: SidePort | undefined;
