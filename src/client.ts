@@ -5,8 +5,8 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
-import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
-import { MAX_STRIP_MS, stripTypesWithin } from './typescript.ts';
+import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
+import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, prescreenOffLoop, stripTypesWithin } from './prepare-threads.ts';
 import { checkSizes } from './pool-job.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
@@ -331,13 +331,17 @@ class SandpoolClient implements Client {
     );
   }
 
-  #screen(request: Request, code: string): Checked {
+  /** The pre-screen, at once, or on a thread for large code. */
+  #screen(request: Request, code: string): Checked | Promise<Checked> {
     const screen =
       request.prescreen === undefined
         ? this.#options.prescreenBase
         : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
-    const report = prescreen(code, screen);
-    return report.blocked.length > 0 ? rejection(report.blocked) : { ok: true, request };
+    if (code.length <= INLINE_SCREEN_CHARS) return screenedCheck(request, prescreen(code, screen));
+    return prescreenOffLoop(code, screen).then(
+      (report) => screenedCheck(request, report),
+      () => ({ ok: true, request }), // the screen's thread failed: the worker screens it anyway
+    );
   }
 
   #jobIdFor(request: Request): string {
@@ -513,6 +517,10 @@ class SandpoolClient implements Client {
 
 function withId(result: Result, id: string): Result {
   return result.id === id ? result : { ...result, id };
+}
+
+function screenedCheck(request: Request, report: PrescreenReport): Checked {
+  return report.blocked.length > 0 ? rejection(report.blocked) : { ok: true, request };
 }
 
 /**

@@ -6,7 +6,7 @@ import { Buffer } from 'node:buffer';
 import { detectCodeForm } from './code-form.ts';
 import { compileLimits, type Limits, type SizeLimits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
-import { compilePrescreenOptions, prescreen } from './prescreen.ts';
+import { compilePrescreenOptions, prescreen, type PrescreenReport } from './prescreen.ts';
 import { parseRequest, validationReasons, type JsonValue, type Request } from './request.ts';
 import {
   resultWithoutRun,
@@ -18,7 +18,7 @@ import {
   type Status,
   type Warning,
 } from './result.ts';
-import { MAX_STRIP_MS, stripTypesWithin } from './typescript.ts';
+import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, prescreenOffLoop, stripTypesWithin } from './prepare-threads.ts';
 import type { ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
@@ -190,24 +190,44 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     });
   }
 
-  /** The JavaScript's pre-screen (when on) and the task. */
-  function screened(request: Request, id: string, code: string, limits: Limits, inputJson: string | undefined): Preparation {
+  /** The JavaScript's pre-screen (when on; large code on a thread) and the task. */
+  function screened(
+    request: Request,
+    id: string,
+    code: string,
+    limits: Limits,
+    inputJson: string | undefined,
+  ): Preparation | Promise<Preparation> {
+    // Tool code is the operator's own and is not screened.
+    if (request.tool !== undefined || options.prescreenBase.mode === 'off') return taskOf(request, id, code, limits, inputJson);
+    const screen =
+      request.prescreen === undefined
+        ? options.prescreenBase
+        : compilePrescreenOptions(options.prescreen, undefined, request.prescreen);
+    if (code.length <= INLINE_SCREEN_CHARS) return taskOf(request, id, code, limits, inputJson, prescreen(code, screen));
+    return prescreenOffLoop(code, screen).then((report) => taskOf(request, id, code, limits, inputJson, report));
+  }
+
+  /**
+   * The task, or the rejection the pre-screen's report makes. The screen's parse also tells the
+   * code's form (JavaScript after type stripping, which keeps positions).
+   */
+  function taskOf(
+    request: Request,
+    id: string,
+    code: string,
+    limits: Limits,
+    inputJson: string | undefined,
+    report?: PrescreenReport,
+  ): Preparation {
     const labels = request.labels;
-    // Pre-screen the JavaScript (after type stripping, which keeps positions). Tool code is the
-    // operator's own and is not screened. The parse it makes also tells the code's form.
     let warnings: Warning[] = [];
     let form: ThreadTask['form'] | undefined;
-    if (request.tool === undefined && options.prescreenBase.mode !== 'off') {
-      const screen =
-        request.prescreen === undefined
-          ? options.prescreenBase
-          : compilePrescreenOptions(options.prescreen, undefined, request.prescreen);
-      const report = prescreen(code, screen);
+    if (report) {
       warnings = report.warnings;
       if (report.blocked.length > 0) return rejected(id, limits, report.blocked, labels, warnings);
       if (report.parsed) form = report.sourceType === 'module' && report.hasDefaultExport === true ? 'module' : 'script';
     }
-
     const task: ThreadTask = { id, code, form: form ?? detectCodeForm(code), inputJson, limits, cancelSlot: -1 };
     return { ok: true, job: { task, limits, warnings, labels } };
   }

@@ -11,14 +11,10 @@
 // every later call. So: bracket nesting is bounded before parsing, and any failure that is not a
 // TypeScript diagnostic discards the amaro instance (a fresh one loads on the next call).
 // Its parser also backtracks: 24 nested `(<any>` (177 bytes) take a minute, and no bound on the
-// source tells such shapes apart. So the pool and the client strip through stripTypesWithin(),
-// which runs stripTypes() on a thread (src/typescript-thread.ts) ended at a time bound.
+// source tells such shapes apart. So the pool and the client strip through stripTypesWithin()
+// (src/prepare-threads.ts), which runs stripTypes() on a thread ended at a time bound.
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
 import { dirname } from 'node:path';
-import { MessageChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
-import type { StripTask } from './typescript-thread.ts';
 
 export type StripTypesResult =
   | { ok: true; code: string }
@@ -90,7 +86,7 @@ function describe(error: AmaroError): StripTypesResult {
   return { ok: false, error: { name: 'SyntaxError', message: `${text} (line ${line}, column ${column})`, line, column } };
 }
 
-function tooComplex(): StripTypesResult {
+export function tooComplex(): StripTypesResult {
   return {
     ok: false,
     error: {
@@ -129,50 +125,3 @@ export function stripTypes(source: string): StripTypesResult {
   }
 }
 
-/**
- * The longest stripping may take, whatever the job's own time limit: 500 KB of ordinary
- * TypeScript strips in 0.1-0.2 s here (0.25-0.45 s when it needs transform mode).
- */
-export const MAX_STRIP_MS = 2_000;
-/** Threads stripping at once in one process: a source that runs to its bound holds one that long. */
-const STRIP_THREADS = Math.max(2, Math.min(4, availableParallelism()));
-
-export type BoundedStripResult = StripTypesResult | { ok: false; overran: true };
-
-const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-let stripPool: Piscina<StripTask, StripTypesResult> | undefined;
-
-/**
- * stripTypes() on a thread of this process, ended once it has run `budgetMs` (from the moment the
- * thread starts on it, not from a wait behind other sources): `overran` then. The caller's event
- * loop stays free throughout. Never throws for anything in the source.
- */
-export async function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
-  // Idle threads are unref'd by piscina and end after idleTimeout: nothing here keeps a process up.
-  stripPool ??= new Piscina<StripTask, StripTypesResult>({
-    filename: new URL(`./typescript-thread${OWN_EXTENSION}`, import.meta.url).href,
-    minThreads: 0,
-    maxThreads: STRIP_THREADS,
-    idleTimeout: 30_000,
-    concurrentTasksPerWorker: 1,
-    atomics: 'disabled',
-    recordTiming: false,
-  });
-  const abort = new AbortController();
-  const { port1: started, port2 } = new MessageChannel();
-  let timer: NodeJS.Timeout | undefined;
-  started.once('message', () => {
-    timer = setTimeout(() => abort.abort(), budgetMs);
-  });
-  try {
-    // Aborting a task that is running ends its thread (piscina starts another when needed).
-    return await stripPool.run({ source, started: port2 }, { transferList: [port2], signal: abort.signal });
-  } catch {
-    if (abort.signal.aborted) return { ok: false, overran: true };
-    // The thread itself died (out of memory in amaro's wasm): too much to compile, as above.
-    return tooComplex();
-  } finally {
-    clearTimeout(timer);
-    started.close();
-  }
-}

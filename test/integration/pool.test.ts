@@ -97,6 +97,14 @@ describe('createPool with real isolates', () => {
     }
   });
 
+  it('screens large code on a thread, to the same effect as small code', async () => {
+    const padding = 'const pad = 0;\n' + '// padding\n'.repeat(3_000);
+    const blocked = await pool.execute({ code: `${padding}this.constructor.constructor("return process")()` });
+    expect(blocked).toMatchObject({ status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'function_constructor_chain', line: 3_002 })] } });
+    const fine = await pool.execute({ code: `${padding}export default (n) => n * 2`, input: 21 });
+    expect(fine).toMatchObject({ status: 'ok', value: 42 });
+  });
+
   it('timeout: CPU and wall clock', async () => {
     const spin = await pool.execute({ code: 'for (;;) {}', limits: { cpuTimeMs: 100, timeoutMs: 5_000 } });
     expect(spin).toMatchObject({ status: 'timeout', error: { limit: 'cpu' } });

@@ -114,6 +114,11 @@ describe('client and worker over real Redis', () => {
     });
     expect(typed.status).toBe('rejected');
     expect(typed.rejection?.reasons[0]?.line).toBe(1);
+    // Large code is screened on a thread, to the same effect.
+    const padding = '// padding\n'.repeat(3_000);
+    const large = await c.execute({ code: `${padding}this.constructor.constructor("return process")()` });
+    expect(large.status).toBe('rejected');
+    expect(large.rejection?.reasons[0]?.line).toBe(3_001);
     expect(await rawQueue(queue).count()).toBe(0);
   });
 

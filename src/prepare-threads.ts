@@ -1,0 +1,74 @@
+// Work on a job that could hold the event loop of the process taking it (the caller's, or the
+// queue worker's, which must keep renewing its job locks) runs on a few piscina threads of that
+// process instead (src/prepare-thread.ts): type stripping, bounded in time by ending its thread,
+// and the pre-screen of large code. The pool (pool-job.ts) and the client use these.
+import { availableParallelism } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { ScreenTask, StripTask } from './prepare-thread.ts';
+import type { CompiledPrescreenOptions, PrescreenReport } from './prescreen.ts';
+import { tooComplex, type StripTypesResult } from './typescript.ts';
+
+/**
+ * The longest stripping may take, whatever the job's own time limit: 500 KB of ordinary
+ * TypeScript strips in 0.1-0.2 s here (0.25-0.45 s when it needs transform mode).
+ */
+export const MAX_STRIP_MS = 2_000;
+/**
+ * Code longer than this (UTF-16 units) is screened on a thread: its screen may take 30 ms and
+ * more (256 KiB, the screen's own bound, 0.4-1.6 s); shorter code is screened at once, with no hop.
+ */
+export const INLINE_SCREEN_CHARS = 16 * 1024;
+/** Threads working at once in one process: a source that runs to its bound holds one that long. */
+const THREADS = Math.max(2, Math.min(4, availableParallelism()));
+
+export type BoundedStripResult = StripTypesResult | { ok: false; overran: true };
+
+const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+let threads: Piscina | undefined;
+
+function pool(): Piscina {
+  // Idle threads are unref'd by piscina and end after idleTimeout: nothing here keeps a process up.
+  threads ??= new Piscina({
+    filename: new URL(`./prepare-thread${OWN_EXTENSION}`, import.meta.url).href,
+    minThreads: 0,
+    maxThreads: THREADS,
+    idleTimeout: 30_000,
+    concurrentTasksPerWorker: 1,
+    atomics: 'disabled',
+    recordTiming: false,
+  });
+  return threads;
+}
+
+/**
+ * stripTypes() on a thread of this process, ended once it has run `budgetMs` (from the moment the
+ * thread starts on it, not from a wait behind other sources): `overran` then. The caller's event
+ * loop stays free throughout. Never throws for anything in the source.
+ */
+export async function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
+  const abort = new AbortController();
+  const { port1: started, port2 } = new MessageChannel();
+  let timer: NodeJS.Timeout | undefined;
+  started.once('message', () => {
+    timer = setTimeout(() => abort.abort(), budgetMs);
+  });
+  try {
+    const task: StripTask = { source, started: port2 };
+    // Aborting a task that is running ends its thread (piscina starts another when needed).
+    return (await pool().run(task, { name: 'strip', transferList: [port2], signal: abort.signal })) as StripTypesResult;
+  } catch {
+    if (abort.signal.aborted) return { ok: false, overran: true };
+    // The thread itself died (out of memory in amaro's wasm): too much to compile.
+    return tooComplex();
+  } finally {
+    clearTimeout(timer);
+    started.close();
+  }
+}
+
+/** prescreen() of large code on a thread of this process; rejects only if that thread fails. */
+export async function prescreenOffLoop(code: string, options: CompiledPrescreenOptions): Promise<PrescreenReport> {
+  const task: ScreenTask = { code, options };
+  return (await pool().run(task, { name: 'screen' })) as PrescreenReport;
+}
