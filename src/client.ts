@@ -326,8 +326,10 @@ class SandpoolClient implements Client {
     if (request.code === undefined || this.#options.prescreenBase.mode === 'off') return { ok: true, request };
     if (request.language !== 'typescript') return this.#screen(request, request.code);
     const budgetMs = Math.min(limitsOf(request).timeoutMs, MAX_STRIP_MS);
-    return stripTypesWithin(request.code, budgetMs).then((stripped) =>
-      stripped.ok ? this.#screen(request, stripped.code) : { ok: true, request },
+    // What does not strip (in time, or at all) is left to the worker, whose Result reports it.
+    return stripTypesWithin(request.code, budgetMs).then(
+      (stripped) => (stripped.ok ? this.#screen(request, stripped.code) : { ok: true, request }),
+      () => ({ ok: true, request }),
     );
   }
 

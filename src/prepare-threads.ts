@@ -7,7 +7,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ScreenTask, StripTask } from './prepare-thread.ts';
 import type { CompiledPrescreenOptions, PrescreenReport } from './prescreen.ts';
-import { tooComplex, type StripTypesResult } from './typescript.ts';
+import type { StripTypesResult } from './typescript.ts';
 
 /**
  * The longest stripping may take, whatever the job's own time limit: 500 KB of ordinary
@@ -44,7 +44,8 @@ function pool(): Piscina {
 /**
  * stripTypes() on a thread of this process, ended once it has run `budgetMs` (from the moment the
  * thread starts on it, not from a wait behind other sources): `overran` then. The caller's event
- * loop stays free throughout. Never throws for anything in the source.
+ * loop stays free throughout. Never throws for anything in the source; rejects only when the
+ * thread itself fails (then the job's preparation failed, not its code).
  */
 export async function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
   const abort = new AbortController();
@@ -57,10 +58,9 @@ export async function stripTypesWithin(source: string, budgetMs: number): Promis
     const task: StripTask = { source, started: port2 };
     // Aborting a task that is running ends its thread (piscina starts another when needed).
     return (await pool().run(task, { name: 'strip', transferList: [port2], signal: abort.signal })) as StripTypesResult;
-  } catch {
+  } catch (error) {
     if (abort.signal.aborted) return { ok: false, overran: true };
-    // The thread itself died (out of memory in amaro's wasm): too much to compile.
-    return tooComplex();
+    throw error;
   } finally {
     clearTimeout(timer);
     started.close();

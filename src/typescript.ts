@@ -86,7 +86,7 @@ function describe(error: AmaroError): StripTypesResult {
   return { ok: false, error: { name: 'SyntaxError', message: `${text} (line ${line}, column ${column})`, line, column } };
 }
 
-export function tooComplex(): StripTypesResult {
+function tooComplex(): StripTypesResult {
   return {
     ok: false,
     error: {
