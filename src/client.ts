@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
-import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, prescreenOffLoop, stripTypesWithin } from './prepare-threads.ts';
+import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, screenOffLoop, stripTypesWithin } from './prepare-threads.ts';
 import { checkSizes } from './pool-job.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
@@ -340,8 +340,8 @@ class SandpoolClient implements Client {
         ? this.#options.prescreenBase
         : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
     if (code.length <= INLINE_SCREEN_CHARS) return screenedCheck(request, prescreen(code, screen));
-    return prescreenOffLoop(code, screen).then(
-      (report) => screenedCheck(request, report),
+    return screenOffLoop(code, screen).then(
+      ({ report }) => (report ? screenedCheck(request, report) : { ok: true, request }),
       () => ({ ok: true, request }), // the screen's thread failed: the worker screens it anyway
     );
   }

@@ -3,10 +3,9 @@
 // Synchronous and pure apart from reading the compiled options; this is the hot path of
 // pool.execute(), so nothing here logs, allocates channels, or parses with zod past the request.
 import { Buffer } from 'node:buffer';
-import { detectCodeForm } from './code-form.ts';
 import { compileLimits, type Limits, type SizeLimits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
-import { compilePrescreenOptions, prescreen, type PrescreenReport } from './prescreen.ts';
+import { compilePrescreenOptions } from './prescreen.ts';
 import { parseRequest, validationReasons, type JsonValue, type Request } from './request.ts';
 import {
   resultWithoutRun,
@@ -18,7 +17,8 @@ import {
   type Status,
   type Warning,
 } from './result.ts';
-import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, prescreenOffLoop, stripTypesWithin } from './prepare-threads.ts';
+import { screenAndForm, type ScreenOutcome } from './prepare-thread.ts';
+import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, screenOffLoop, stripTypesWithin } from './prepare-threads.ts';
 import type { ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
@@ -199,36 +199,29 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     inputJson: string | undefined,
   ): Preparation | Promise<Preparation> {
     // Tool code is the operator's own and is not screened.
-    if (request.tool !== undefined || options.prescreenBase.mode === 'off') return taskOf(request, id, code, limits, inputJson);
     const screen =
-      request.prescreen === undefined
-        ? options.prescreenBase
-        : compilePrescreenOptions(options.prescreen, undefined, request.prescreen);
-    if (code.length <= INLINE_SCREEN_CHARS) return taskOf(request, id, code, limits, inputJson, prescreen(code, screen));
-    return prescreenOffLoop(code, screen).then((report) => taskOf(request, id, code, limits, inputJson, report));
+      request.tool !== undefined || options.prescreenBase.mode === 'off'
+        ? undefined
+        : request.prescreen === undefined
+          ? options.prescreenBase
+          : compilePrescreenOptions(options.prescreen, undefined, request.prescreen);
+    if (code.length <= INLINE_SCREEN_CHARS) return taskOf(request, id, code, limits, inputJson, screenAndForm(code, screen));
+    return screenOffLoop(code, screen).then((screened) => taskOf(request, id, code, limits, inputJson, screened));
   }
 
-  /**
-   * The task, or the rejection the pre-screen's report makes. The screen's parse also tells the
-   * code's form (JavaScript after type stripping, which keeps positions).
-   */
+  /** The task, or the rejection the pre-screen's report makes. */
   function taskOf(
     request: Request,
     id: string,
     code: string,
     limits: Limits,
     inputJson: string | undefined,
-    report?: PrescreenReport,
+    { report, form }: ScreenOutcome,
   ): Preparation {
     const labels = request.labels;
-    let warnings: Warning[] = [];
-    let form: ThreadTask['form'] | undefined;
-    if (report) {
-      warnings = report.warnings;
-      if (report.blocked.length > 0) return rejected(id, limits, report.blocked, labels, warnings);
-      if (report.parsed) form = report.sourceType === 'module' && report.hasDefaultExport === true ? 'module' : 'script';
-    }
-    const task: ThreadTask = { id, code, form: form ?? detectCodeForm(code), inputJson, limits, cancelSlot: -1 };
+    const warnings = report?.warnings ?? [];
+    if (report && report.blocked.length > 0) return rejected(id, limits, report.blocked, labels, warnings);
+    const task: ThreadTask = { id, code, form, inputJson, limits, cancelSlot: -1 };
     return { ok: true, job: { task, limits, warnings, labels } };
   }
 

@@ -79,6 +79,8 @@ class EmbeddedPool implements Pool {
   #keys = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Jobs being prepared on a thread: close() answers them at once (see #execute). */
+  readonly #preparing = new Set<() => void>();
 
   static async create(options: Readonly<CompiledPoolOptions>): Promise<EmbeddedPool> {
     const pool = new EmbeddedPool(options);
@@ -93,6 +95,7 @@ class EmbeddedPool implements Pool {
 
   private constructor(options: Readonly<CompiledPoolOptions>) {
     this.#options = options;
+
     this.#pipeline = createJobPipeline(options);
     this.#supervisor = new Supervisor(options, this.#pipeline);
   }
@@ -120,8 +123,15 @@ class EmbeddedPool implements Pool {
     let preparation;
     try {
       preparation = prepare(id);
-      // TypeScript is stripped on a thread; everything else is prepared at once, with no await.
-      if (preparation instanceof Promise) preparation = await preparation;
+      // TypeScript and large code are prepared on a thread; the rest at once, with no await.
+      if (preparation instanceof Promise) {
+        const pending = preparation;
+        preparation = await new Promise<Preparation | undefined>((resolve, reject) => {
+          const stop = () => resolve(undefined);
+          this.#preparing.add(stop);
+          pending.then(resolve, reject).finally(() => this.#preparing.delete(stop));
+        });
+      }
     } catch (cause) {
       // Our bug, not the caller's: answer it rather than reject, as promised.
       const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
@@ -132,16 +142,14 @@ class EmbeddedPool implements Pool {
         code: POOL_ERROR_CODES.PIPELINE_FAILED,
       });
     }
+    // close() came while the job was being prepared on a thread: answered as the jobs close()
+    // finds (the thread's work runs out on its own, within its bound).
+    if (preparation === undefined) {
+      return this.#closedBeforeRun({ id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt });
+    }
     if (!preparation.ok) return preparation.result;
     const { task, limits, warnings, labels } = preparation.job;
-    if (this.#closed) {
-      // close() came while the types were being stripped: answered as the jobs close() found.
-      return this.#pipeline.withoutRun('internal_error', { id, limits, warnings, labels, acceptedAt, attempt }, {
-        name: 'InternalError',
-        message: 'the pool closed before the job finished',
-        code: POOL_ERROR_CODES.POOL_CLOSED,
-      });
-    }
+    if (this.#closed) return this.#closedBeforeRun({ id, limits, warnings, labels, acceptedAt, attempt });
     const signal = options.signal;
     if (signal?.aborted) {
       return this.#pipeline.withoutRun('cancelled', { id, limits, warnings, labels, acceptedAt, attempt }, cancelledError());
@@ -176,12 +184,22 @@ class EmbeddedPool implements Pool {
     });
   }
 
+  #closedBeforeRun(context: JobContext): Result {
+    return this.#pipeline.withoutRun('internal_error', context, {
+      name: 'InternalError',
+      message: 'the pool closed before the job finished',
+      code: POOL_ERROR_CODES.POOL_CLOSED,
+    });
+  }
+
   stats(): PoolStats {
     return this.#supervisor.stats();
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
     this.#closed = true;
+    for (const stop of this.#preparing) stop();
+    this.#preparing.clear();
     this.#closing ??= this.#supervisor.shutdown(options.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS);
     return this.#closing;
   }

@@ -1,9 +1,11 @@
 // The threads that take a job's preparation off the event loop of the process taking it (see
 // src/prepare-threads.ts): type stripping, which amaro's parser can make take exponential time,
-// and the pre-screen of large code, linear but up to a second and more for the largest.
+// and the pre-screen and form of large code, linear but up to a second and more for the largest.
 import type { MessagePort } from 'node:worker_threads';
+import { detectCodeForm } from './code-form.ts';
 import { prescreen, type CompiledPrescreenOptions, type PrescreenReport } from './prescreen.ts';
 import { stripTypes, type StripTypesResult } from './typescript.ts';
+import type { CodeForm } from '../workers/protocol.ts';
 
 export interface StripTask {
   source: string;
@@ -13,7 +15,14 @@ export interface StripTask {
 
 export interface ScreenTask {
   code: string;
-  options: CompiledPrescreenOptions;
+  /** Undefined: not screened (screening off, or the operator's own tool code); the form only. */
+  options: CompiledPrescreenOptions | undefined;
+}
+
+export interface ScreenOutcome {
+  report?: PrescreenReport;
+  /** How the code runs: from the screen's own parse when it parsed, else from detectCodeForm. */
+  form: CodeForm;
 }
 
 export function strip({ source, started }: StripTask): StripTypesResult {
@@ -22,6 +31,14 @@ export function strip({ source, started }: StripTask): StripTypesResult {
   return stripTypes(source);
 }
 
-export function screen({ code, options }: ScreenTask): PrescreenReport {
-  return prescreen(code, options);
+export function screen({ code, options }: ScreenTask): ScreenOutcome {
+  return screenAndForm(code, options);
+}
+
+/** The pre-screen's report (when screening) and the code's form, taken from its parse when it made one. */
+export function screenAndForm(code: string, options: CompiledPrescreenOptions | undefined): ScreenOutcome {
+  if (options === undefined) return { form: detectCodeForm(code) };
+  const report = prescreen(code, options);
+  const form = report.parsed ? (report.sourceType === 'module' && report.hasDefaultExport === true ? 'module' : 'script') : detectCodeForm(code);
+  return { report, form };
 }

@@ -1,12 +1,14 @@
 // Work on a job that could hold the event loop of the process taking it (the caller's, or the
 // queue worker's, which must keep renewing its job locks) runs on a few piscina threads of that
 // process instead (src/prepare-thread.ts): type stripping, bounded in time by ending its thread,
-// and the pre-screen of large code. The pool (pool-job.ts) and the client use these.
+// and the pre-screen and form of large code. The pool (pool-job.ts) and the client use these.
+// One thread stays once started (amaro loaded: ~0.3 s to start one on the VM here), so that a
+// thread ended at its bound is always replaced and the tasks waiting behind it go on.
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { ScreenTask, StripTask } from './prepare-thread.ts';
-import type { CompiledPrescreenOptions, PrescreenReport } from './prescreen.ts';
+import type { ScreenOutcome, ScreenTask, StripTask } from './prepare-thread.ts';
+import type { CompiledPrescreenOptions } from './prescreen.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 /**
@@ -15,8 +17,9 @@ import type { StripTypesResult } from './typescript.ts';
  */
 export const MAX_STRIP_MS = 2_000;
 /**
- * Code longer than this (UTF-16 units) is screened on a thread: its screen may take 30 ms and
- * more (256 KiB, the screen's own bound, 0.4-1.6 s); shorter code is screened at once, with no hop.
+ * Code longer than this (UTF-16 units) is screened (and its form told) on a thread: that may take
+ * 30 ms and more (256 KiB, the screen's own bound, 0.4-1.6 s); shorter code is done at once, with
+ * no hop.
  */
 export const INLINE_SCREEN_CHARS = 16 * 1024;
 /** Threads working at once in one process: a source that runs to its bound holds one that long. */
@@ -31,7 +34,9 @@ function pool(): Piscina {
   // Idle threads are unref'd by piscina and end after idleTimeout: nothing here keeps a process up.
   threads ??= new Piscina({
     filename: new URL(`./prepare-thread${OWN_EXTENSION}`, import.meta.url).href,
-    minThreads: 0,
+    // Piscina replaces a thread it ended (abort, crash) only up to minThreads: with none, tasks
+    // waiting behind threads that were all ended would wait for the next run() call.
+    minThreads: 1,
     maxThreads: THREADS,
     idleTimeout: 30_000,
     concurrentTasksPerWorker: 1,
@@ -67,8 +72,11 @@ export async function stripTypesWithin(source: string, budgetMs: number): Promis
   }
 }
 
-/** prescreen() of large code on a thread of this process; rejects only if that thread fails. */
-export async function prescreenOffLoop(code: string, options: CompiledPrescreenOptions): Promise<PrescreenReport> {
+/**
+ * The pre-screen (when `options` are given) and the form of large code, on a thread of this
+ * process; rejects only if that thread fails.
+ */
+export async function screenOffLoop(code: string, options: CompiledPrescreenOptions | undefined): Promise<ScreenOutcome> {
   const task: ScreenTask = { code, options };
-  return (await pool().run(task, { name: 'screen' })) as PrescreenReport;
+  return (await pool().run(task, { name: 'screen' })) as ScreenOutcome;
 }

@@ -103,7 +103,9 @@ export function parseRequest(data: unknown): ParseRequestResult {
   if (parsed.success) {
     const request = parsed.data;
     // zod rebuilds objects by assignment, which turns an own "__proto__" key into a prototype and
-    // drops it: the input goes on as given (what was validated, key for key).
+    // drops it: the input goes on as given. It only ever travels as JSON text (JSON.stringify in
+    // checkSizes, or BullMQ's): an embedded caller's own toJSON or getters shape that text, as
+    // they would any JSON the caller makes, and nothing but the text reaches an isolate.
     if (request.input !== undefined) request.input = (data as { input: JsonValue }).input;
     return { ok: true, request };
   }
@@ -122,7 +124,10 @@ const MAX_ISSUE_FIELD_CHARS = 200;
 const MAX_ISSUE_MESSAGE_CHARS = 500;
 
 function capText(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  if (text.length <= max) return text;
+  // Never half a surrogate pair.
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(max - 2)) ? max - 2 : max - 1;
+  return `${text.slice(0, end)}…`;
 }
 
 /** Validation issues as the rejection reasons a `rejected` Result carries (rule `validation`). */

@@ -144,7 +144,15 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
   // Redis drops a subscriber that falls behind (a flood of huge messages overflows its output
   // buffer) and ioredis resubscribes without an error: cancels published meanwhile are missed, so
   // say so (a running job still reads its cancel mark, see processor.ts).
-  subscriber.on('reconnecting', () => log.warn('cancel channel: subscriber reconnecting to Redis'));
+  // Once per outage, not once per retry.
+  let subscriberAway = false;
+  subscriber.on('reconnecting', () => {
+    if (!subscriberAway) log.warn('cancel channel: subscriber reconnecting to Redis');
+    subscriberAway = true;
+  });
+  subscriber.on('ready', () => {
+    subscriberAway = false;
+  });
 
   let draining = false;
   let sidePort: SidePort | undefined;

@@ -103,6 +103,20 @@ describe('createPool with real isolates', () => {
     expect(blocked).toMatchObject({ status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'function_constructor_chain', line: 3_002 })] } });
     const fine = await pool.execute({ code: `${padding}export default (n) => n * 2`, input: 21 });
     expect(fine).toMatchObject({ status: 'ok', value: 42 });
+    // Unparseable: its form is told on the thread too (a module, for the error to name its mistake).
+    const broken = await pool.execute({ code: `export default 1;\n${padding}let let = 2;` });
+    expect(broken).toMatchObject({ status: 'error', error: { name: 'SyntaxError', phase: 'compile' } });
+    expect(broken.error?.message).toContain('snippet.mjs:3003:5');
+  });
+
+  it('more type-stripping bombs than threads: each ends at its bound, and the jobs behind them still run', { timeout: 60_000 }, async () => {
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const bombs = Array.from({ length: 5 }, () => pool.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 300 } }));
+    const behind = pool.execute({ code: 'const n: number = 20; n * 2 + 2', language: 'typescript' });
+    const large = pool.execute({ code: `${'// padding\n'.repeat(3_000)}6 * 7` });
+    for (const result of await Promise.all(bombs)) expect(result).toMatchObject({ status: 'timeout', error: { phase: 'compile' } });
+    expect(await behind).toMatchObject({ status: 'ok', value: 42 });
+    expect(await large).toMatchObject({ status: 'ok', value: 42 });
   });
 
   it('timeout: CPU and wall clock', async () => {
@@ -185,5 +199,25 @@ describe('which executor takes a job', () => {
     const backToBack: number[] = [];
     for (let index = 0; index < 8; index++) backToBack.push((await pool.execute({ code: '1' })).metrics.worker.pid);
     expect(new Set(backToBack).size).toBe(2);
+  });
+});
+
+describe('close() while a job is prepared on a thread', () => {
+  it('answers the job at once (POOL_CLOSED), not when its stripping ends', { timeout: 30_000 }, async () => {
+    const own = await createPool({ executors: 1, threadsPerExecutor: 1 });
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const pending = own.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } });
+    // Let the stripping start: the bound here is 2 s, and close() comes well before it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    let answeredAt = Number.POSITIVE_INFINITY;
+    void pending.then(() => {
+      answeredAt = performance.now();
+    });
+    await own.close({ deadlineMs: 0 });
+    const closedAt = performance.now();
+    const result = await pending;
+    expect(result).toMatchObject({ status: 'internal_error', error: { code: 'POOL_CLOSED' } });
+    // Answered by close() itself, before it resolved, not once the strip reached its 2 s bound.
+    expect(answeredAt).toBeLessThanOrEqual(closedAt);
   });
 });
