@@ -1,7 +1,7 @@
 // The threads that take a job's preparation off the event loop of the process taking it (see
 // src/prepare-threads.ts): type stripping, which amaro's parser can make take exponential time,
 // and the pre-screen and form of large code, linear but up to a second and more for the largest.
-import type { MessagePort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { detectCodeForm } from './code-form.ts';
 import { prescreen, type CompiledPrescreenOptions, type PrescreenReport } from './prescreen.ts';
 import { stripTypes, type StripTypesResult } from './typescript.ts';
@@ -9,8 +9,8 @@ import type { CodeForm } from '../workers/protocol.ts';
 
 export interface StripTask {
   source: string;
-  /** Told once the thread starts on this task: the time bound runs from then, not from the queue. */
-  started: MessagePort;
+  /** Posted back ({ started }) once the thread starts on it: the time bound runs from then, not from the queue. */
+  key: number;
 }
 
 export interface ScreenTask {
@@ -25,9 +25,9 @@ export interface ScreenOutcome {
   form: CodeForm;
 }
 
-export function strip({ source, started }: StripTask): StripTypesResult {
-  started.postMessage(0);
-  started.close();
+export function strip({ source, key }: StripTask): StripTypesResult {
+  // piscina hands a thread's own messages to the pool's 'message' listeners.
+  parentPort?.postMessage({ started: key });
   return stripTypes(source);
 }
 

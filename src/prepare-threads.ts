@@ -5,7 +5,6 @@
 // One thread stays once started (amaro loaded: ~0.3 s to start one on the VM here), so that a
 // thread ended at its bound is always replaced and the tasks waiting behind it go on.
 import { availableParallelism } from 'node:os';
-import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { ScreenOutcome, ScreenTask, StripTask } from './prepare-thread.ts';
 import type { CompiledPrescreenOptions } from './prescreen.ts';
@@ -29,10 +28,14 @@ export type BoundedStripResult = StripTypesResult | { ok: false; overran: true }
 
 const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 let threads: Piscina | undefined;
+/** Strips waiting for their thread to start on them, by key: each then arms its time bound. */
+const starting = new Map<number, () => void>();
+let nextKey = 0;
 
 function pool(): Piscina {
+  if (threads) return threads;
   // Idle threads are unref'd by piscina and end after idleTimeout: nothing here keeps a process up.
-  threads ??= new Piscina({
+  threads = new Piscina({
     filename: new URL(`./prepare-thread${OWN_EXTENSION}`, import.meta.url).href,
     // Piscina replaces a thread it ended (abort, crash) only up to minThreads: with none, tasks
     // waiting behind threads that were all ended would wait for the next run() call.
@@ -42,6 +45,11 @@ function pool(): Piscina {
     concurrentTasksPerWorker: 1,
     atomics: 'disabled',
     recordTiming: false,
+  });
+  // A thread's own messages (prepare-thread.ts: { started }) come to the pool's listeners.
+  threads.on('message', (message: unknown) => {
+    const key = (message as { started?: unknown } | null)?.started;
+    if (typeof key === 'number') starting.get(key)?.();
   });
   return threads;
 }
@@ -54,21 +62,22 @@ function pool(): Piscina {
  */
 export async function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
   const abort = new AbortController();
-  const { port1: started, port2 } = new MessageChannel();
+  const key = ++nextKey;
   let timer: NodeJS.Timeout | undefined;
-  started.once('message', () => {
+  starting.set(key, () => {
+    starting.delete(key);
     timer = setTimeout(() => abort.abort(), budgetMs);
   });
   try {
-    const task: StripTask = { source, started: port2 };
+    const task: StripTask = { source, key };
     // Aborting a task that is running ends its thread (piscina starts another when needed).
-    return (await pool().run(task, { name: 'strip', transferList: [port2], signal: abort.signal })) as StripTypesResult;
+    return (await pool().run(task, { name: 'strip', signal: abort.signal })) as StripTypesResult;
   } catch (error) {
     if (abort.signal.aborted) return { ok: false, overran: true };
     throw error;
   } finally {
+    starting.delete(key);
     clearTimeout(timer);
-    started.close();
   }
 }
 
