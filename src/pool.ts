@@ -95,7 +95,6 @@ class EmbeddedPool implements Pool {
 
   private constructor(options: Readonly<CompiledPoolOptions>) {
     this.#options = options;
-
     this.#pipeline = createJobPipeline(options);
     this.#supervisor = new Supervisor(options, this.#pipeline);
   }
@@ -124,12 +123,20 @@ class EmbeddedPool implements Pool {
     try {
       preparation = prepare(id);
       // TypeScript and large code are prepared on a thread; the rest at once, with no await.
+      // close() and the job's signal do not wait for that thread.
       if (preparation instanceof Promise) {
         const pending = preparation;
-        preparation = await new Promise<Preparation | undefined>((resolve, reject) => {
-          const stop = () => resolve(undefined);
+        const signal = options.signal;
+        preparation = await new Promise<Preparation | 'closed' | 'cancelled'>((resolve, reject) => {
+          const stop = () => resolve('closed');
+          const cancel = () => resolve('cancelled');
           this.#preparing.add(stop);
-          pending.then(resolve, reject).finally(() => this.#preparing.delete(stop));
+          if (signal?.aborted) cancel();
+          signal?.addEventListener('abort', cancel, { once: true });
+          pending.then(resolve, reject).finally(() => {
+            this.#preparing.delete(stop);
+            signal?.removeEventListener('abort', cancel);
+          });
         });
       }
     } catch (cause) {
@@ -142,10 +149,11 @@ class EmbeddedPool implements Pool {
         code: POOL_ERROR_CODES.PIPELINE_FAILED,
       });
     }
-    // close() came while the job was being prepared on a thread: answered as the jobs close()
-    // finds (the thread's work runs out on its own, within its bound).
-    if (preparation === undefined) {
-      return this.#closedBeforeRun({ id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt });
+    // close() or the signal came while the job was being prepared on a thread: answered at once
+    // (the thread's work runs out on its own, within its bound).
+    if (preparation === 'closed' || preparation === 'cancelled') {
+      const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
+      return preparation === 'closed' ? this.#closedBeforeRun(context) : this.#pipeline.withoutRun('cancelled', context, cancelledError());
     }
     if (!preparation.ok) return preparation.result;
     const { task, limits, warnings, labels } = preparation.job;

@@ -109,6 +109,16 @@ describe('createPool with real isolates', () => {
     expect(broken.error?.message).toContain('snippet.mjs:3003:5');
   });
 
+  it('a job cancelled while its types are stripped is answered cancelled at once', { timeout: 30_000 }, async () => {
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const controller = new AbortController();
+    const pending = pool.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } }, { signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    controller.abort();
+    // Not the compile error the strip's 2 s bound would give.
+    expect(await pending).toMatchObject({ status: 'cancelled' });
+  });
+
   it('more type-stripping bombs than threads: each ends at its bound, and the jobs behind them still run', { timeout: 60_000 }, async () => {
     const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
     const bombs = Array.from({ length: 5 }, () => pool.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 300 } }));
