@@ -60,6 +60,9 @@ export interface SupervisorStats {
   restarts: number;
 }
 
+/** The longest delay setTimeout honours (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export class Supervisor {
   #options: Readonly<CompiledPoolOptions>;
   #pipeline: JobPipeline;
@@ -463,8 +466,9 @@ export class Supervisor {
   }
 
   /**
-   * Lets accepted jobs finish for up to `deadlineMs` (retries and replacements included), answers
-   * what is left internal_error POOL_CLOSED, then stops every executor and waits for it to exit.
+   * Lets accepted jobs finish for up to `deadlineMs` (retries and replacements included; past a
+   * timer's range, such as Infinity, for as long as they take), answers what is left
+   * internal_error POOL_CLOSED, then stops every executor and waits for it to exit.
    */
   async shutdown(deadlineMs: number): Promise<void> {
     if (this.#queued + this.#inFlight > 0 && deadlineMs > 0) {
@@ -473,7 +477,8 @@ export class Supervisor {
       await Promise.race([
         this.#drained.promise,
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, deadlineMs);
+          // setTimeout takes a longer delay as 1 ms: a caller asking to wait longer waits for the drain.
+          if (deadlineMs <= MAX_TIMER_MS) timer = setTimeout(resolve, deadlineMs);
         }),
       ]);
       clearTimeout(timer);

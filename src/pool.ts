@@ -58,9 +58,10 @@ export interface Pool {
   executeValidated(request: Request, options?: ExecuteOptions): Promise<Result>;
   stats(): PoolStats;
   /**
-   * Stops accepting jobs, lets accepted ones finish for up to `deadlineMs` (@default 10 000),
-   * answers what is left `internal_error` (code POOL_CLOSED), then stops the executors and
-   * resolves once every one has exited. Idempotent: later calls return the same promise.
+   * Stops accepting jobs, lets accepted ones finish for up to `deadlineMs` (@default 10 000;
+   * Infinity: as long as they take), answers what is left `internal_error` (code POOL_CLOSED), then
+   * stops the executors and resolves once every one has exited. Idempotent: later calls return the
+   * same promise. Rejects with a TypeError, closing nothing, when `deadlineMs` is not a number from 0.
    */
   close(options?: { deadlineMs?: number }): Promise<void>;
 }
@@ -109,12 +110,19 @@ class EmbeddedPool implements Pool {
 
   async #execute(prepare: (id: string) => Preparation | Promise<Preparation>, options: ExecuteOptions): Promise<Result> {
     if (this.#closed) throw new PoolClosedError();
+    // The options are the calling program's, not the producer's: nonsense there is a bug to name.
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
+    }
     const acceptedAt = options.acceptedAt ?? Date.now();
     const id = options.id ?? randomUUID();
     const attempt = options.attempt ?? 1;
-    // The options are the calling program's, not the producer's: nonsense there is a bug to name.
-    if (typeof acceptedAt !== 'number' || !Number.isFinite(acceptedAt)) {
+    if (typeof acceptedAt !== 'number' || !Number.isFinite(acceptedAt) || acceptedAt < 0) {
       throw new TypeError(`execute(): options.acceptedAt must be epoch milliseconds, got ${String(acceptedAt)}`);
+    }
+    if (typeof id !== 'string') throw new TypeError(`execute(): options.id must be a string, got ${typeof id}`);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+      throw new TypeError('execute(): options.signal must be an AbortSignal');
     }
     if (!Number.isSafeInteger(attempt) || attempt < 1) {
       throw new TypeError(`execute(): options.attempt must be a whole number from 1, got ${String(attempt)}`);
@@ -205,10 +213,16 @@ class EmbeddedPool implements Pool {
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
+    const deadlineMs = options?.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS;
+    if (typeof deadlineMs !== 'number' || Number.isNaN(deadlineMs) || deadlineMs < 0) {
+      return Promise.reject(
+        new TypeError(`close(): options.deadlineMs must be a number of milliseconds from 0 (Infinity: no deadline), got ${String(deadlineMs)}`),
+      );
+    }
     this.#closed = true;
     for (const stop of this.#preparing) stop();
     this.#preparing.clear();
-    this.#closing ??= this.#supervisor.shutdown(options.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS);
+    this.#closing ??= this.#supervisor.shutdown(deadlineMs);
     return this.#closing;
   }
 }

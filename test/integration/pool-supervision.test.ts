@@ -386,6 +386,19 @@ describe('throughput and closing', () => {
     await pool.close();
   });
 
+  it('names nonsense execute() and close() options; close() with no deadline waits for its jobs', async () => {
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: SCRIPTED });
+    await expect(pool.execute({ code: 'echo' }, null as never)).rejects.toThrow(/options must be an object/);
+    await expect(pool.execute({ code: 'echo' }, { id: 42 as never })).rejects.toThrow(/options\.id/);
+    await expect(pool.execute({ code: 'echo' }, { signal: {} as never })).rejects.toThrow(/options\.signal/);
+    await expect(pool.execute({ code: 'echo' }, { acceptedAt: -1 })).rejects.toThrow(/options\.acceptedAt/);
+    await expect(pool.close({ deadlineMs: Number.NaN })).rejects.toThrow(/options\.deadlineMs/);
+    // Past setTimeout's range (Infinity included) is "no deadline", not 1 ms.
+    const slow = pool.execute({ code: 'sleep 300' });
+    await pool.close({ deadlineMs: Number.POSITIVE_INFINITY });
+    expect((await slow).status).toBe('ok');
+  });
+
   it('an idle pool never holds its process open, and its executors do not outlive it', async () => {
     // A caller that forgets close(): its process must still end, and take the executors along.
     const script = `
