@@ -141,8 +141,30 @@ function limitsWith(name: string, base: Readonly<Limits>, given: Partial<Limits>
   return Object.freeze(limits);
 }
 
+/** A pino-like logger: the methods the pool calls. */
+function checkedLogger(logger: unknown): Logger | undefined {
+  if (logger === undefined) return undefined;
+  const methods = ['debug', 'info', 'warn', 'error'] as const;
+  if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof (logger as Record<string, unknown>)[m] !== 'function')) {
+    throw new RangeError(`options.logger: expected a pino logger (with ${methods.join(', ')} methods)`);
+  }
+  return logger as Logger;
+}
+
+function checkedTools(tools: unknown): ToolRegistry | undefined {
+  if (tools === undefined) return undefined;
+  if (Array.isArray(tools)) return createToolRegistry(tools as readonly ToolDefinitionInput[]);
+  if (typeof tools !== 'object' || tools === null || typeof (tools as { resolve?: unknown }).resolve !== 'function') {
+    throw new RangeError('options.tools: expected tool definitions (an array) or a registry from createToolRegistry()');
+  }
+  return tools as ToolRegistry;
+}
+
 /** Applies the defaults and checks the bounds; throws a RangeError naming the bad option. */
 export function compilePoolOptions(options: PoolOptions = {}): Readonly<CompiledPoolOptions> {
+  if (typeof options !== 'object' || options === null) {
+    throw new RangeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
+  }
   const cores = availableParallelism();
   const executors = integer('executors', options.executors, Math.min(2, cores), 1, 64);
   const threadsPerExecutor = integer(
@@ -187,9 +209,9 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     maxAttempts: integer('maxAttempts', options.maxAttempts, 2, 1, 10),
     threadModule: threadModule instanceof URL ? threadModule.href : toFileUrl(threadModule),
     executorPath: fileURLToPath(EXECUTOR_URL),
-    hostName: options.hostName ?? hostname(),
-    logger: options.logger,
-    tools: options.tools === undefined || !Array.isArray(options.tools) ? (options.tools as ToolRegistry | undefined) : createToolRegistry(options.tools),
+    hostName: String(options.hostName ?? hostname()),
+    logger: checkedLogger(options.logger),
+    tools: checkedTools(options.tools),
     prescreen,
     prescreenBase,
     executorGraceMs: EXECUTOR_GRACE_MS,

@@ -195,6 +195,9 @@ describe('pool options', () => {
     await expect(createPool({ maxAttempts: 1.5 })).rejects.toThrow(/options\.maxAttempts/);
     await expect(createPool({ ceilings: { memoryMb: Number.NaN } })).rejects.toThrow(/options\.ceilings\.memoryMb/);
     await expect(createPool({ ceilingMode: 'maybe' as 'clamp' })).rejects.toThrow(/options\.ceilingMode/);
+    await expect(createPool({ logger: {} as never })).rejects.toThrow(/options\.logger/);
+    await expect(createPool({ tools: 'add' as never })).rejects.toThrow(/options\.tools/);
+    await expect(createPool(null as never)).rejects.toThrow(/options: expected an object/);
   });
 
   it('fails to create, naming why, when the thread module cannot load', async () => {
