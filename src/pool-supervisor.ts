@@ -23,7 +23,9 @@ import { JobQueue, type Job } from './pool-queue.ts';
 import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import type { Result, ResultError } from './result.ts';
-import type { ExecutorConfig, FromExecutor } from '../workers/protocol.ts';
+import type { ExecutorConfig, FromExecutor, ThreadOutcome } from '../workers/protocol.ts';
+
+const MIB = 1024 * 1024;
 
 /** Stable codes of the pool's own errors (Result.error.code for internal_error, or thrown). */
 export const POOL_ERROR_CODES = Object.freeze({
@@ -274,7 +276,8 @@ export class Supervisor {
         if (job === undefined) return;
         this.#detach(job);
         this.#consecutiveDeaths = 0;
-        if (message.outcome.isolateStillRunning === true) this.#retire(executor);
+        if (message.outcome.isolateStillRunning === true) this.#retire(executor, 'an isolate would not stop');
+        else if (this.#leftOverCeiling(executor, message.outcome, job)) this.#retire(executor, 'a job left it over its memory ceiling');
         this.#settle(job, this.#pipeline.fromOutcome(message.outcome, job, executor.process.pid));
         this.#reapRetired(executor);
         this.#pump();
@@ -378,16 +381,29 @@ export class Supervisor {
    * An isolate of this executor keeps a core busy after its job was answered, until the process
    * ends. New jobs go to a replacement started now; this one finishes what it holds, then dies.
    */
-  #retire(executor: Executor): void {
+  #retire(executor: Executor, why: string): void {
     if (this.#executors[executor.index] !== executor || this.#stopping) return;
     this.#retiring.add(executor);
     if (this.#reserved === executor) this.#reserved = undefined;
     this.#options.logger?.warn(
       { event: 'executor_retired', executor: executor.index, pid: executor.process.pid, jobs: executor.jobs.size },
-      'executor retired: an isolate would not stop',
+      `executor retired: ${why}`,
     );
     this.#restarts++;
     this.#spawn(executor.index);
+  }
+
+  /**
+   * A job that ended at its heap limit, or near it, may leave its executor's resident memory over
+   * the ceiling after its isolate is gone (the allocator keeps what it got). The sampler would then
+   * kill the executor under the next job and, were that job alone, blame it. So the executor's
+   * memory is read at once after such a job (rare; /proc, microseconds), and the executor retired
+   * if it is over: it takes no new job and ends once the ones it holds are done.
+   */
+  #leftOverCeiling(executor: Executor, outcome: ThreadOutcome, job: Job): boolean {
+    if (outcome.status !== 'memory_limit' && outcome.heapUsedBytes < (job.limits.memoryMb * MIB) / 2) return false;
+    const residentMb = executor.process.residentMb();
+    return residentMb !== undefined && residentMb > this.#options.executorMemoryMb;
   }
 
   #reapRetired(executor: Executor): void {
