@@ -43,6 +43,8 @@ export interface Executor {
   idleMark: { at: number; cpuSeconds: number } | undefined;
   /** performance.now() when it last answered its last job in hand (0: never ran one). */
   idleSince: number;
+  /** Jobs it answered (see recycleAfterJobs). */
+  jobsDone: number;
   started: PromiseWithResolvers<void>;
 }
 

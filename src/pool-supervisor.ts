@@ -276,8 +276,10 @@ export class Supervisor {
         if (job === undefined) return;
         this.#detach(job);
         this.#consecutiveDeaths = 0;
+        const recycleAfter = this.#options.recycleAfterJobs;
         if (message.outcome.isolateStillRunning === true) this.#retire(executor, 'an isolate would not stop');
         else if (this.#leftOverCeiling(executor, message.outcome, job)) this.#retire(executor, 'a job left it over its memory ceiling');
+        else if (++executor.jobsDone === recycleAfter && recycleAfter > 0) this.#retire(executor, `recycled after ${recycleAfter} jobs`, true);
         this.#settle(job, this.#pipeline.fromOutcome(message.outcome, job, executor.process.pid));
         this.#reapRetired(executor);
         this.#pump();
@@ -341,6 +343,7 @@ export class Supervisor {
       spawnedAt: Date.now(),
       idleMark: undefined,
       idleSince: 0,
+      jobsDone: 0,
       started,
     };
     this.#executors[index] = executor;
@@ -381,15 +384,17 @@ export class Supervisor {
    * An isolate of this executor keeps a core busy after its job was answered, until the process
    * ends. New jobs go to a replacement started now; this one finishes what it holds, then dies.
    */
-  #retire(executor: Executor, why: string): void {
+  #retire(executor: Executor, why: string, routine = false): void {
     if (this.#executors[executor.index] !== executor || this.#stopping) return;
     this.#retiring.add(executor);
     if (this.#reserved === executor) this.#reserved = undefined;
-    this.#options.logger?.warn(
-      { event: 'executor_retired', executor: executor.index, pid: executor.process.pid, jobs: executor.jobs.size },
-      `executor retired: ${why}`,
-    );
-    this.#restarts++;
+    const fields = { event: 'executor_retired', executor: executor.index, pid: executor.process.pid, jobs: executor.jobs.size };
+    // A recycle is routine: not a warning, and not counted among the replacements of failed executors.
+    if (routine) this.#options.logger?.info(fields, `executor retired: ${why}`);
+    else {
+      this.#options.logger?.warn(fields, `executor retired: ${why}`);
+      this.#restarts++;
+    }
     this.#spawn(executor.index);
   }
 

@@ -177,6 +177,7 @@ describe('pool options', () => {
       executors,
       threadsPerExecutor: threads,
       sparesPerThread: 2,
+      recycleAfterJobs: 10_000,
       ceilingMode: 'clamp',
       maxAttempts: 2,
       defaults: DEFAULT_LIMITS,

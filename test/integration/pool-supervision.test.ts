@@ -386,6 +386,29 @@ describe('throughput and closing', () => {
     await pool.close();
   });
 
+  it('recycles an executor after recycleAfterJobs jobs: a new one takes over, the old one ends', async () => {
+    const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: SCRIPTED, recycleAfterJobs: 3 });
+    try {
+      const pids: number[] = [];
+      for (let index = 0; index < 7; index++) {
+        const result = await pool.execute({ code: 'pid' });
+        expect(result.status).toBe('ok');
+        pids.push(result.value as number);
+      }
+      const [first, second, third] = [pids[0], pids[3], pids[6]];
+      expect(pids).toEqual([first, first, first, second, second, second, third]);
+      expect(new Set([first, second, third]).size).toBe(3);
+      // Routine, not a failure: not counted among replacements of failed executors.
+      expect(pool.stats().restarts).toBe(0);
+      for (const pid of [first, second] as number[]) {
+        for (let tries = 0; tries < 100 && isAlive(pid); tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(isAlive(pid)).toBe(false);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('names nonsense execute() and close() options; close() with no deadline waits for its jobs', async () => {
     const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: SCRIPTED });
     await expect(pool.execute({ code: 'echo' }, null as never)).rejects.toThrow(/options must be an object/);
