@@ -5,8 +5,8 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
-import { compilePrescreenOptions, prescreen, type CompiledPrescreenOptions, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
-import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, screenOffLoop, stripTypesWithin } from './prepare-threads.ts';
+import { compilePrescreenOptions, requestPrescreen, type CompiledPrescreenOptions, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
+import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
 import { checkSizes } from './pool-job.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
@@ -335,13 +335,10 @@ class SandpoolClient implements Client {
 
   /** The pre-screen, at once, or on a thread for large code. */
   #screen(request: Request, code: string): Checked | Promise<Checked> {
-    const screen =
-      request.prescreen === undefined
-        ? this.#options.prescreenBase
-        : compilePrescreenOptions(this.#options.prescreen, undefined, request.prescreen);
-    if (code.length <= INLINE_SCREEN_CHARS) return screenedCheck(request, prescreen(code, screen));
-    return screenOffLoop(code, screen).then(
-      ({ report }) => (report ? screenedCheck(request, report) : { ok: true, request }),
+    const outcome = screenCode(code, requestPrescreen(this.#options.prescreenBase, this.#options.prescreen, request.prescreen));
+    if (!(outcome instanceof Promise)) return screenedCheck(request, outcome.report);
+    return outcome.then(
+      ({ report }) => screenedCheck(request, report),
       () => ({ ok: true, request }), // the screen's thread failed: the worker screens it anyway
     );
   }
@@ -521,8 +518,8 @@ function withId(result: Result, id: string): Result {
   return result.id === id ? result : { ...result, id };
 }
 
-function screenedCheck(request: Request, report: PrescreenReport): Checked {
-  return report.blocked.length > 0 ? rejection(report.blocked) : { ok: true, request };
+function screenedCheck(request: Request, report: PrescreenReport | undefined): Checked {
+  return report && report.blocked.length > 0 ? rejection(report.blocked) : { ok: true, request };
 }
 
 /**

@@ -5,7 +5,7 @@
 import { Buffer } from 'node:buffer';
 import { compileLimits, type Limits, type SizeLimits } from './limits.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
-import { compilePrescreenOptions } from './prescreen.ts';
+import { requestPrescreen } from './prescreen.ts';
 import { parseRequest, validationReasons, type JsonValue, type Request } from './request.ts';
 import {
   resultWithoutRun,
@@ -17,8 +17,8 @@ import {
   type Status,
   type Warning,
 } from './result.ts';
-import { screenAndForm, type ScreenOutcome } from './prepare-thread.ts';
-import { INLINE_SCREEN_CHARS, MAX_STRIP_MS, screenOffLoop, stripTypesWithin } from './prepare-threads.ts';
+import type { ScreenOutcome } from './prepare-thread.ts';
+import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
 import type { ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
@@ -202,11 +202,10 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     const screen =
       request.tool !== undefined || options.prescreenBase.mode === 'off'
         ? undefined
-        : request.prescreen === undefined
-          ? options.prescreenBase
-          : compilePrescreenOptions(options.prescreen, undefined, request.prescreen);
-    if (code.length <= INLINE_SCREEN_CHARS) return taskOf(request, id, code, limits, inputJson, screenAndForm(code, screen));
-    return screenOffLoop(code, screen).then((screened) => taskOf(request, id, code, limits, inputJson, screened));
+        : requestPrescreen(options.prescreenBase, options.prescreen, request.prescreen);
+    const outcome = screenCode(code, screen);
+    if (outcome instanceof Promise) return outcome.then((screened) => taskOf(request, id, code, limits, inputJson, screened));
+    return taskOf(request, id, code, limits, inputJson, outcome);
   }
 
   /** The task, or the rejection the pre-screen's report makes. */

@@ -62,6 +62,11 @@ export interface SupervisorStats {
   restarts: number;
 }
 
+/** The error of a job the pool's close() answered before it finished. */
+export function closedError(): ResultError {
+  return { name: 'InternalError', message: 'the pool closed before the job finished', code: POOL_ERROR_CODES.POOL_CLOSED };
+}
+
 /** The longest delay setTimeout honours (2^31 - 1 ms). */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -505,13 +510,12 @@ export class Supervisor {
       clearTimeout(timer);
     }
     this.#stopping = true;
-    const closedError: ResultError = { name: 'InternalError', message: 'the pool closed before the job finished', code: POOL_ERROR_CODES.POOL_CLOSED };
-    this.#answerWaitingJobs('internal_error', closedError);
+    this.#answerWaitingJobs('internal_error', closedError());
     const executors = [...this.#executors, ...this.#retiring];
     for (const executor of executors) {
       for (const job of [...executor.jobs.values()]) {
         this.#detach(job);
-        this.#settle(job, this.#pipeline.withoutRun('internal_error', job, closedError, { pid: executor.process.pid }));
+        this.#settle(job, this.#pipeline.withoutRun('internal_error', job, closedError(), { pid: executor.process.pid }));
       }
     }
     clearInterval(this.#sampler);

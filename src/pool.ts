@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
-import { POOL_ERROR_CODES, Supervisor } from './pool-supervisor.ts';
+import { POOL_ERROR_CODES, Supervisor, closedError } from './pool-supervisor.ts';
 import type { Request } from './request.ts';
 import type { Result } from './result.ts';
 
@@ -148,24 +148,25 @@ class EmbeddedPool implements Pool {
         });
       }
     } catch (cause) {
-      // Our bug, not the caller's: answer it rather than reject, as promised.
+      preparation = cause instanceof Error ? cause : new Error(String(cause));
+    }
+    if (preparation instanceof Error || preparation === 'closed' || preparation === 'cancelled') {
+      // Not prepared: nothing of the request is known, so the pool's defaults stand for it.
       const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
-      const message = `the pool failed to prepare the job: ${cause instanceof Error ? cause.message : String(cause)}`;
+      // close() or the signal came while the job was being prepared on a thread: answered at once
+      // (the thread's work runs out on its own, within its bound).
+      if (preparation === 'closed') return this.#pipeline.withoutRun('internal_error', context, closedError());
+      if (preparation === 'cancelled') return this.#pipeline.withoutRun('cancelled', context, cancelledError());
+      // Our bug, not the caller's: answer it rather than reject, as promised.
       return this.#pipeline.withoutRun('internal_error', context, {
         name: 'InternalError',
-        message,
+        message: `the pool failed to prepare the job: ${preparation.message}`,
         code: POOL_ERROR_CODES.PIPELINE_FAILED,
       });
     }
-    // close() or the signal came while the job was being prepared on a thread: answered at once
-    // (the thread's work runs out on its own, within its bound).
-    if (preparation === 'closed' || preparation === 'cancelled') {
-      const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
-      return preparation === 'closed' ? this.#closedBeforeRun(context) : this.#pipeline.withoutRun('cancelled', context, cancelledError());
-    }
     if (!preparation.ok) return preparation.result;
     const { task, limits, warnings, labels } = preparation.job;
-    if (this.#closed) return this.#closedBeforeRun({ id, limits, warnings, labels, acceptedAt, attempt });
+    if (this.#closed) return this.#pipeline.withoutRun('internal_error', { id, limits, warnings, labels, acceptedAt, attempt }, closedError());
     const signal = options.signal;
     if (signal?.aborted) {
       return this.#pipeline.withoutRun('cancelled', { id, limits, warnings, labels, acceptedAt, attempt }, cancelledError());
@@ -197,14 +198,6 @@ class EmbeddedPool implements Pool {
         signal.addEventListener('abort', job.onAbort, { once: true });
       }
       this.#supervisor.submit(job);
-    });
-  }
-
-  #closedBeforeRun(context: JobContext): Result {
-    return this.#pipeline.withoutRun('internal_error', context, {
-      name: 'InternalError',
-      message: 'the pool closed before the job finished',
-      code: POOL_ERROR_CODES.POOL_CLOSED,
     });
   }
 

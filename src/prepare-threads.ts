@@ -6,7 +6,7 @@
 // thread ended at its bound is always replaced and the tasks waiting behind it go on.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { ScreenOutcome, ScreenTask, StripTask } from './prepare-thread.ts';
+import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
 import type { CompiledPrescreenOptions } from './prescreen.ts';
 import type { StripTypesResult } from './typescript.ts';
 
@@ -20,7 +20,7 @@ export const MAX_STRIP_MS = 2_000;
  * 30 ms and more (256 KiB, the screen's own bound, 0.4-1.6 s); shorter code is done at once, with
  * no hop.
  */
-export const INLINE_SCREEN_CHARS = 16 * 1024;
+const INLINE_SCREEN_CHARS = 16 * 1024;
 /** Threads working at once in one process: a source that runs to its bound holds one that long. */
 const THREADS = Math.max(2, Math.min(4, availableParallelism()));
 
@@ -82,10 +82,12 @@ export async function stripTypesWithin(source: string, budgetMs: number): Promis
 }
 
 /**
- * The pre-screen (when `options` are given) and the form of large code, on a thread of this
- * process; rejects only if that thread fails.
+ * The pre-screen (when `options` are given) and the form of the code: at once for code up to
+ * INLINE_SCREEN_CHARS, on a thread of this process for longer code (a promise then, which rejects
+ * only if that thread fails).
  */
-export async function screenOffLoop(code: string, options: CompiledPrescreenOptions | undefined): Promise<ScreenOutcome> {
+export function screenCode(code: string, options: CompiledPrescreenOptions | undefined): ScreenOutcome | Promise<ScreenOutcome> {
+  if (code.length <= INLINE_SCREEN_CHARS) return screenAndForm(code, options);
   const task: ScreenTask = { code, options };
-  return (await pool().run(task, { name: 'screen' })) as ScreenOutcome;
+  return pool().run(task, { name: 'screen' }) as Promise<ScreenOutcome>;
 }

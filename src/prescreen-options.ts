@@ -83,6 +83,15 @@ function ruleSetSeverities(ruleSet: RuleSet): Record<RuleId, RuleSeverity> {
   ) as Record<RuleId, RuleSeverity>;
 }
 
+/** The options one request is screened under: the operator's, tightened by the request's own layer. */
+export function requestPrescreen(
+  base: CompiledPrescreenOptions,
+  operator: PrescreenOptions,
+  perCall: PrescreenLayer | undefined,
+): CompiledPrescreenOptions {
+  return perCall === undefined ? base : compilePrescreenOptions(operator, undefined, perCall);
+}
+
 /**
  * Merges operator, tenant and request settings, each layer's rule set before its per-rule
  * overrides. Operator `mode: 'off'` switches screening off for everyone. A tenant or request may

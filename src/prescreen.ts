@@ -16,6 +16,7 @@ export {
   DEFAULT_PRESCREEN,
   PrescreenOptionsSchema,
   compilePrescreenOptions,
+  requestPrescreen,
   type CompiledPrescreenOptions,
   type PrescreenLayer,
   type PrescreenMode,

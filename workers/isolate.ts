@@ -38,6 +38,9 @@ const PRIME_MS = 100;
 /** A disposed isolate whose running call has not ended after this is taken as still running. */
 const DISPOSE_GRACE_MS = 250;
 const MIB = 1024 * 1024;
+/** How isolated-vm words a call stopped at the heap limit, and one stopped by its own timeout. */
+const MEMORY_LIMIT = /memory limit/i;
+const TIMED_OUT = /Script execution timed out/;
 
 export interface IsolateRunnerOptions {
   /** The executor's cancel board (Int32Array over its SharedArrayBuffer); none in tests. */
@@ -483,7 +486,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         // the memory limit, which the evaluation then reports.)
         harness.applyIgnored(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
         end = await call(linked.entry.evaluate({ timeout: remainingMs() }));
-        if (end.kind === 'threw' && !isolate.isDisposed && !/memory limit|Script execution timed out/i.test(errorMessage(end.error))) {
+        if (end.kind === 'threw' && !isolate.isDisposed && !MEMORY_LIMIT.test(errorMessage(end.error)) && !TIMED_OUT.test(errorMessage(end.error))) {
           // isolated-vm rejects an evaluation that left an unhandled rejection behind even when
           // the module itself finished: then its default export still makes the result, as a
           // script's completion value would.
@@ -512,8 +515,8 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
 
   // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is
   // disposed now, before anything else is read from it.
-  const memoryHit = end.kind === 'threw' && (isolate.isDisposed || /memory limit/i.test(errorMessage(end.error)));
-  const timedOut = end.kind === 'threw' && !memoryHit && /Script execution timed out/.test(errorMessage(end.error));
+  const memoryHit = end.kind === 'threw' && (isolate.isDisposed || MEMORY_LIMIT.test(errorMessage(end.error)));
+  const timedOut = end.kind === 'threw' && !memoryHit && TIMED_OUT.test(errorMessage(end.error));
   let idle = !memoryHit && (end.kind !== 'stop' || end.idle);
   let busyCall = end.kind === 'stop' ? end.busyCall : undefined;
   if (end.kind === 'threw' && !memoryHit && !timedOut && !channel.outcome) {
