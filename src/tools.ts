@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { LimitsRequestSchema, TOOL_NAME_PATTERN, type Request } from './request.ts';
 import type { Limits } from './limits.ts';
 import type { RejectionReason } from './result.ts';
+import { linearRegExp, superLinearReason } from './tool-schema.ts';
 
 export const ToolDefinitionSchema = z
   .object({
@@ -86,7 +87,8 @@ function describeAjvError(error: ErrorObject): RejectionReason {
 /** Validates every definition (throws naming the bad tool and field) and compiles its schema. */
 export function createToolRegistry(definitions: readonly ToolDefinitionInput[] = []): ToolRegistry {
   // strict: an unknown keyword in an operator's schema is a mistake worth failing start-up for.
-  const ajv = new Ajv({ strict: true, allErrors: true });
+  // Patterns are matched in linear time (see tool-schema.ts): the input is the caller's.
+  const ajv = new Ajv({ strict: true, allErrors: true, code: { regExp: linearRegExp } });
   const tools = new Map<string, RegisteredTool>();
   definitions.forEach((input, index) => {
     const parsed = ToolDefinitionSchema.safeParse(input);
@@ -99,6 +101,8 @@ export function createToolRegistry(definitions: readonly ToolDefinitionInput[] =
     if (definition.name === EXECUTE_CODE_TOOL.name || tools.has(definition.name)) {
       throw new Error(`tools[${index}].name: '${definition.name}' is already defined`);
     }
+    const slow = superLinearReason(definition.inputSchema);
+    if (slow !== undefined) throw new Error(`tools[${index}].${slow}`);
     let validate: ValidateFunction;
     try {
       validate = ajv.compile(definition.inputSchema);

@@ -50,4 +50,58 @@ describe('tool registry', () => {
     const openai = formatToolSpecs(specs, 'openai') as { type: string; function: { name: string; parameters: unknown } }[];
     expect(openai[1]).toEqual({ type: 'function', function: { name: 'add', description: add.description, parameters: add.inputSchema } });
   });
+
+  describe('input checks stay linear in the input', () => {
+    const tool = (name: string, inputSchema: Record<string, unknown>) => ({ ...add, name, inputSchema });
+
+    it('matches patterns without backtracking, and keeps each pattern apart', () => {
+      // With JavaScript's own engine this input holds the check for hours.
+      const registry = createToolRegistry([
+        tool('slug', { type: 'object', properties: { s: { type: 'string', pattern: '^([a-z0-9]+)*$' } } }),
+        tool('headers', { type: 'object', patternProperties: { '^x-': { type: 'number' }, '^y-': { type: 'string' } } }),
+      ]);
+      expect(registry.resolve({ tool: 'slug', input: { s: `${'a'.repeat(40)}!` } })).toMatchObject({
+        ok: false,
+        reasons: [{ rule: 'tool_input_invalid', field: 'input.s' }],
+      });
+      expect(registry.resolve({ tool: 'slug', input: { s: 'abc123' } }).ok).toBe(true);
+      expect(registry.resolve({ tool: 'headers', input: { 'x-a': 1, 'y-b': 'two' } }).ok).toBe(true);
+      expect(registry.resolve({ tool: 'headers', input: { 'x-a': 'one' } })).toMatchObject({ ok: false, reasons: [{ field: 'input.x-a' }] });
+      expect(registry.resolve({ tool: 'headers', input: { 'y-b': 2 } })).toMatchObject({ ok: false, reasons: [{ field: 'input.y-b' }] });
+    });
+
+    it('refuses a pattern RE2 cannot match in linear time, naming the tool', () => {
+      expect(() => createToolRegistry([tool('look', { type: 'string', pattern: '^(?=a)a+$' })])).toThrow(
+        /tools\[0\]\.inputSchema: .*'\^\(\?=a\)a\+\$' is not supported/,
+      );
+      expect(() => createToolRegistry([tool('back', { type: 'string', pattern: '(a)\\1' })])).toThrow(/not supported/);
+    });
+
+    it('allows uniqueItems over scalar items and refuses it where every pair would be compared', () => {
+      const tags = createToolRegistry([tool('tags', { type: 'array', items: { type: 'string' }, uniqueItems: true })]);
+      expect(tags.resolve({ tool: 'tags', input: ['a', 'b'] }).ok).toBe(true);
+      expect(tags.resolve({ tool: 'tags', input: ['a', 'a'] }).ok).toBe(false);
+      expect(() =>
+        createToolRegistry([tool('rows', { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' }, uniqueItems: true } } })]),
+      ).toThrow(/tools\[0\]\.inputSchema\.properties\.rows\.uniqueItems: .*quadratic/);
+      expect(() => createToolRegistry([tool('any', { type: 'array', uniqueItems: true })])).toThrow(/uniqueItems/);
+    });
+
+    it('follows local $refs, and refuses recursion and references it cannot follow', () => {
+      const shared = createToolRegistry([
+        tool('point', {
+          $defs: { coordinate: { type: 'number' } },
+          type: 'object',
+          properties: { x: { $ref: '#/$defs/coordinate' }, y: { $ref: '#/$defs/coordinate' } },
+        }),
+      ]);
+      expect(shared.resolve({ tool: 'point', input: { x: 1, y: 2 } }).ok).toBe(true);
+      expect(shared.resolve({ tool: 'point', input: { x: 1, y: 'two' } }).ok).toBe(false);
+      const tree = { $defs: { node: { type: 'object', properties: { children: { type: 'array', items: { $ref: '#/$defs/node' } } } } }, $ref: '#/$defs/node' };
+      expect(() => createToolRegistry([tool('tree', tree)])).toThrow(/refers back into itself/);
+      expect(() => createToolRegistry([tool('self', { type: 'object', properties: { next: { $ref: '#' } } })])).toThrow(/recursion/);
+      expect(() => createToolRegistry([tool('remote', { $ref: 'https://example.com/schema.json' })])).toThrow(/json\/pointer/);
+      expect(() => createToolRegistry([tool('anchor', { $defs: { a: { $anchor: 'a', type: 'string' } } })])).toThrow(/\$anchor/);
+    });
+  });
 });
