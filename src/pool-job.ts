@@ -19,7 +19,7 @@ import {
 } from './result.ts';
 import type { ScreenOutcome } from './prepare-thread.ts';
 import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
-import type { ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
+import type { CodeForm, ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
 export interface PreparedJob {
@@ -57,6 +57,8 @@ export interface JobPipeline {
 }
 
 const UTF8_MAX_BYTES_PER_UNIT = 3;
+/** Tools' prepared code kept at most: a registry's tools are few; one that makes code per call is not helped. */
+const MAX_TOOL_CODES = 1024;
 
 /** The error of a job cancelled by its caller's signal. */
 export function cancelledError(): ResultError {
@@ -107,6 +109,8 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   const { ceilings, defaults, ceilingMode, sizeLimits, hostName, tools } = options;
   const defaultLimits = compileLimits(undefined, ceilings, defaults).limits;
   const noRun: Metrics['worker'] = Object.freeze({ host: hostName, pid: 0, thread: 0 });
+  /** Tools' code ready to run (types stripped, form told), by language and source. */
+  const toolCode = new Map<string, { code: string; form: CodeForm }>();
 
   function rejected(
     id: string,
@@ -166,10 +170,15 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       );
     }
 
-    if (language !== 'typescript') return screened(request, id, code, limits, inputJson);
+    if (request.tool !== undefined) {
+      // A tool's code is the same every call: stripped and its form told once, then taken from here.
+      const known = toolCode.get(`${language}:${code}`);
+      if (known !== undefined) return taskOf(request, id, known.code, limits, inputJson, { form: known.form });
+    }
+    if (language !== 'typescript') return screened(request, id, code, limits, inputJson, `${language}:${code}`);
     const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
     return stripTypesWithin(code, budgetMs).then((stripped) => {
-      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson);
+      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, `${language}:${code}`);
       let error: ResultError;
       let status: 'timeout' | 'error' = 'error';
       if ('overran' in stripped) {
@@ -190,22 +199,30 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     });
   }
 
-  /** The JavaScript's pre-screen (when on; large code on a thread) and the task. */
+  /**
+   * The JavaScript's pre-screen (when on; large code on a thread) and the task. `source` names the
+   * code as it came (language and text): a tool's is remembered under it, once prepared.
+   */
   function screened(
     request: Request,
     id: string,
     code: string,
     limits: Limits,
     inputJson: string | undefined,
+    source: string,
   ): Preparation | Promise<Preparation> {
     // Tool code is the operator's own and is not screened.
+    const isTool = request.tool !== undefined;
     const screen =
-      request.tool !== undefined || options.prescreenBase.mode === 'off'
+      isTool || options.prescreenBase.mode === 'off'
         ? undefined
         : requestPrescreen(options.prescreenBase, options.prescreen, request.prescreen);
+    const done = (outcome: ScreenOutcome) => {
+      if (isTool && toolCode.size < MAX_TOOL_CODES) toolCode.set(source, { code, form: outcome.form });
+      return taskOf(request, id, code, limits, inputJson, outcome);
+    };
     const outcome = screenCode(code, screen);
-    if (outcome instanceof Promise) return outcome.then((screened) => taskOf(request, id, code, limits, inputJson, screened));
-    return taskOf(request, id, code, limits, inputJson, outcome);
+    return outcome instanceof Promise ? outcome.then(done) : done(outcome);
   }
 
   /** The task, or the rejection the pre-screen's report makes. */

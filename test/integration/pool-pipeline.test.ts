@@ -6,6 +6,7 @@ import { DEFAULT_CEILINGS, DEFAULT_LIMITS } from '../../src/limits.ts';
 import { availableParallelism } from 'node:os';
 import { createPool, type Pool } from '../../src/pool.ts';
 import { compilePoolOptions } from '../../src/pool-options.ts';
+import { createJobPipeline, type Preparation } from '../../src/pool-job.ts';
 import type { Result } from '../../src/result.ts';
 
 const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
@@ -138,6 +139,31 @@ describe('pool pipeline (clamp mode)', () => {
     expect(bad.rejection?.reasons[0]).toMatchObject({ rule: 'tool_input_invalid' });
     const unknown = await pool.execute({ tool: 'tripler', input: {} });
     expect(unknown.rejection?.reasons).toEqual([expect.objectContaining({ rule: 'unknown_tool', field: 'tool' })]);
+  });
+});
+
+describe('a tool\'s code', () => {
+  const doubler = {
+    name: 'doubler',
+    description: 'doubles n',
+    inputSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+    code: 'export default ({ n }: { n: number }) => n * 2',
+    language: 'typescript' as const,
+  };
+
+  it('is stripped and its form told on the first call only; later calls are prepared at once', async () => {
+    const pipeline = createJobPipeline(compilePoolOptions({ tools: [doubler] }));
+    const first = pipeline.prepare({ tool: 'doubler', input: { n: 1 } }, 'a');
+    expect(first).toBeInstanceOf(Promise);
+    const prepared = (await first) as Preparation;
+    if (!prepared.ok) throw new Error('the tool call was not prepared');
+    expect(prepared.job.task.code).not.toContain(': number');
+    const later = pipeline.prepare({ tool: 'doubler', input: { n: 2 } }, 'b');
+    expect(later).not.toBeInstanceOf(Promise);
+    expect(later).toMatchObject({ ok: true, job: { task: { id: 'b', code: prepared.job.task.code, form: 'module', inputJson: '{"n":2}' } } });
+    // Input is still checked on every call, and a code request with the tool's text is still stripped.
+    expect(pipeline.prepare({ tool: 'doubler', input: { n: 'two' } }, 'c')).toMatchObject({ ok: false });
+    expect(pipeline.prepare({ code: doubler.code, language: 'typescript' }, 'd')).toBeInstanceOf(Promise);
   });
 });
 
