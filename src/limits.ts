@@ -58,6 +58,18 @@ export const LIMIT_FLOORS: Readonly<Limits> = Object.freeze({
   maxResultBytes: 16,
 });
 
+/**
+ * The most any limit can be, whatever an operator or a request asks: a day of time, 64 GiB of heap,
+ * 2 GiB of output or result. Past these, timers and buffers stop meaning what they say.
+ */
+export const LIMIT_MAXIMA: Readonly<Limits> = Object.freeze({
+  timeoutMs: 86_400_000,
+  cpuTimeMs: 86_400_000,
+  memoryMb: 65_536,
+  maxOutputBytes: 2 ** 31,
+  maxResultBytes: 2 ** 31,
+});
+
 export const LIMIT_KEYS = Object.freeze([
   'timeoutMs',
   'cpuTimeMs',

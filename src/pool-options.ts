@@ -9,6 +9,7 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_SIZE_LIMITS,
   LIMIT_KEYS,
+  LIMIT_MAXIMA,
   type CeilingMode,
   type Limits,
   type SizeLimits,
@@ -140,8 +141,8 @@ function limitsWith(name: string, base: Readonly<Limits>, given: Partial<Limits>
   for (const key of LIMIT_KEYS) {
     const value = given?.[key];
     if (value === undefined) continue;
-    if (!Number.isFinite(value) || value < 0) {
-      throw new RangeError(`options.${name}.${key}: expected a non-negative number, got ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > LIMIT_MAXIMA[key]) {
+      throw new RangeError(`options.${name}.${key}: expected a number from 0 to ${LIMIT_MAXIMA[key]}, got ${String(value)}`);
     }
     limits[key] = value;
   }

@@ -2,6 +2,7 @@
 // with zod at every edge (pool.execute, client.submit, the worker's job.data); its JSON Schema is
 // published for producers in other languages (`sandpool schema`, schema/request.schema.json).
 import { z } from 'zod';
+import { LIMIT_MAXIMA } from './limits.ts';
 import type { RejectionReason } from './result.ts';
 
 /** Tenant ids appear in Redis keys, logs and metrics labels: keep them to a safe alphabet. */
@@ -12,11 +13,11 @@ const positiveInt = (max: number) => z.number().int().positive().max(max);
 
 export const LimitsRequestSchema = z
   .object({
-    timeoutMs: positiveInt(86_400_000).describe('Wall-clock limit for the whole run, async work included'),
-    cpuTimeMs: positiveInt(86_400_000).describe('CPU-time limit of the isolate'),
-    memoryMb: positiveInt(65_536).describe('Isolate heap limit in MiB'),
-    maxOutputBytes: z.number().int().min(0).max(2 ** 31).describe('Cap on stdout and on stderr, each'),
-    maxResultBytes: positiveInt(2 ** 31).describe('Cap on the JSON-serialised result value'),
+    timeoutMs: positiveInt(LIMIT_MAXIMA.timeoutMs).describe('Wall-clock limit for the whole run, async work included'),
+    cpuTimeMs: positiveInt(LIMIT_MAXIMA.cpuTimeMs).describe('CPU-time limit of the isolate'),
+    memoryMb: positiveInt(LIMIT_MAXIMA.memoryMb).describe('Isolate heap limit in MiB'),
+    maxOutputBytes: z.number().int().min(0).max(LIMIT_MAXIMA.maxOutputBytes).describe('Cap on stdout and on stderr, each'),
+    maxResultBytes: positiveInt(LIMIT_MAXIMA.maxResultBytes).describe('Cap on the JSON-serialised result value'),
   })
   .partial()
   .strict();

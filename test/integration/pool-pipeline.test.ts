@@ -221,6 +221,10 @@ describe('pool options', () => {
     await expect(createPool({ executors: 0 })).rejects.toThrow(/options\.executors/);
     await expect(createPool({ maxAttempts: 1.5 })).rejects.toThrow(/options\.maxAttempts/);
     await expect(createPool({ ceilings: { memoryMb: Number.NaN } })).rejects.toThrow(/options\.ceilings\.memoryMb/);
+    // Past a day, setTimeout no longer waits what it is told; past 64 GiB the derived RSS ceiling means nothing.
+    await expect(createPool({ ceilings: { memoryMb: 1e9 } })).rejects.toThrow(/options\.ceilings\.memoryMb: expected a number from 0 to 65536/);
+    await expect(createPool({ defaults: { timeoutMs: 2 ** 32 } })).rejects.toThrow(/options\.defaults\.timeoutMs/);
+    await expect(createPool({ defaults: { maxOutputBytes: '5' as never } })).rejects.toThrow(/options\.defaults\.maxOutputBytes/);
     await expect(createPool({ ceilingMode: 'maybe' as 'clamp' })).rejects.toThrow(/options\.ceilingMode/);
     await expect(createPool({ logger: {} as never })).rejects.toThrow(/options\.logger/);
     await expect(createPool({ tools: 'add' as never })).rejects.toThrow(/options\.tools/);
