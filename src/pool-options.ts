@@ -4,10 +4,12 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import {
   DEFAULT_CEILINGS,
   DEFAULT_LIMITS,
   DEFAULT_SIZE_LIMITS,
+  LIMIT_FLOORS,
   LIMIT_KEYS,
   LIMIT_MAXIMA,
   type CeilingMode,
@@ -136,13 +138,38 @@ function integer(name: string, value: number | undefined, fallback: number, min:
   return value;
 }
 
-function limitsWith(name: string, base: Readonly<Limits>, given: Partial<Limits> | undefined): Readonly<Limits> {
+/** The keys createPool() knows: a misspelt option is an error, not a silent default. */
+const POOL_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'executors', 'threadsPerExecutor', 'sparesPerThread', 'defaults', 'ceilings', 'ceilingMode', 'sizeLimits',
+  'executorMemoryMb', 'recycleAfterJobs', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
+] satisfies (keyof PoolOptions)[]);
+
+/** An optional nested options object: undefined, or a plain object holding only `keys`. */
+function optionObject(name: string, value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RangeError(`options.${name}: expected an object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+  }
+  const unknown = Object.keys(value).find((key) => !keys.includes(key));
+  if (unknown !== undefined) {
+    throw new RangeError(`options.${name}.${unknown.slice(0, 64)}: unknown (expected one of ${keys.join(', ')})`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Limits over `base`, each between its floor (below it a job would run above what was set) and
+ * LIMIT_MAXIMA.
+ */
+function limitsWith(name: string, base: Readonly<Limits>, given: unknown): Readonly<Limits> {
+  const fields = optionObject(name, given, LIMIT_KEYS);
   const limits = { ...base };
   for (const key of LIMIT_KEYS) {
-    const value = given?.[key];
+    const value = fields?.[key];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > LIMIT_MAXIMA[key]) {
-      throw new RangeError(`options.${name}.${key}: expected a number from 0 to ${LIMIT_MAXIMA[key]}, got ${String(value)}`);
+    const [min, max] = [LIMIT_FLOORS[key], LIMIT_MAXIMA[key]];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw new RangeError(`options.${name}.${key}: expected a number from ${min} to ${max}, got ${String(value)}`);
     }
     limits[key] = value;
   }
@@ -173,6 +200,8 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   if (typeof options !== 'object' || options === null) {
     throw new RangeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
   }
+  const unknown = Object.keys(options).find((key) => !POOL_OPTION_KEYS.has(key));
+  if (unknown !== undefined) throw new RangeError(`options.${unknown.slice(0, 64)}: unknown option`);
   const cores = availableParallelism();
   const executors = integer('executors', options.executors, Math.min(2, cores), 1, 64);
   const threadsPerExecutor = integer(
@@ -188,16 +217,22 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     throw new RangeError(`options.ceilingMode: expected 'clamp' or 'reject', got ${String(ceilingMode)}`);
   }
   const sizeLimits = { ...DEFAULT_SIZE_LIMITS };
-  for (const key of ['maxCodeBytes', 'maxInputBytes'] as const) {
-    sizeLimits[key] = integer(`sizeLimits.${key}`, options.sizeLimits?.[key], sizeLimits[key], 1, 2 ** 31);
+  const sizeKeys = ['maxCodeBytes', 'maxInputBytes'] as const;
+  const givenSizes = optionObject('sizeLimits', options.sizeLimits, sizeKeys);
+  for (const key of sizeKeys) {
+    sizeLimits[key] = integer(`sizeLimits.${key}`, givenSizes?.[key] as number | undefined, sizeLimits[key], 1, 2 ** 31);
   }
   const threadModule = options.threadModule ?? THREAD_URL;
+  if (typeof threadModule !== 'string' && !(threadModule instanceof URL)) {
+    throw new RangeError(`options.threadModule: expected a file URL or a path, got ${typeof threadModule}`);
+  }
   const prescreen = options.prescreen ?? {};
   let prescreenBase: CompiledPrescreenOptions;
   try {
     prescreenBase = compilePrescreenOptions(prescreen);
   } catch (cause) {
-    throw new RangeError(`options.prescreen: ${(cause as Error).message}`, { cause });
+    const message = cause instanceof z.ZodError ? z.prettifyError(cause).replaceAll('\n', '; ') : (cause as Error).message;
+    throw new RangeError(`options.prescreen: ${message}`, { cause });
   }
   return Object.freeze({
     executors,

@@ -222,9 +222,21 @@ describe('pool options', () => {
     await expect(createPool({ maxAttempts: 1.5 })).rejects.toThrow(/options\.maxAttempts/);
     await expect(createPool({ ceilings: { memoryMb: Number.NaN } })).rejects.toThrow(/options\.ceilings\.memoryMb/);
     // Past a day, setTimeout no longer waits what it is told; past 64 GiB the derived RSS ceiling means nothing.
-    await expect(createPool({ ceilings: { memoryMb: 1e9 } })).rejects.toThrow(/options\.ceilings\.memoryMb: expected a number from 0 to 65536/);
+    await expect(createPool({ ceilings: { memoryMb: 1e9 } })).rejects.toThrow(/options\.ceilings\.memoryMb: expected a number from 8 to 65536/);
     await expect(createPool({ defaults: { timeoutMs: 2 ** 32 } })).rejects.toThrow(/options\.defaults\.timeoutMs/);
     await expect(createPool({ defaults: { maxOutputBytes: '5' as never } })).rejects.toThrow(/options\.defaults\.maxOutputBytes/);
+    // Below a floor, the job would run with the floor: above what was set.
+    await expect(createPool({ ceilings: { memoryMb: 4 } })).rejects.toThrow(/options\.ceilings\.memoryMb: expected a number from 8 to/);
+    // Misspelt or mistyped options are errors, not silent defaults.
+    await expect(createPool({ executor: 99 } as never)).rejects.toThrow(/options\.executor: unknown option/);
+    await expect(createPool({ ceilings: 'big' as never })).rejects.toThrow(/options\.ceilings: expected an object, got string/);
+    await expect(createPool({ ceilings: [1, 2] as never })).rejects.toThrow(/options\.ceilings: expected an object, got an array/);
+    await expect(createPool({ ceilings: { timeout: 100 } as never })).rejects.toThrow(/options\.ceilings\.timeout: unknown/);
+    await expect(createPool({ sizeLimits: 5 as never })).rejects.toThrow(/options\.sizeLimits: expected an object/);
+    await expect(createPool({ threadModule: 5 as never })).rejects.toThrow(/options\.threadModule: expected a file URL or a path/);
+    const prescreen = createPool({ prescreen: { mode: 'sometimes' } as never });
+    await expect(prescreen).rejects.toThrow(/options\.prescreen: .*mode/);
+    await expect(prescreen).rejects.not.toThrow(/\n/);
     await expect(createPool({ ceilingMode: 'maybe' as 'clamp' })).rejects.toThrow(/options\.ceilingMode/);
     await expect(createPool({ logger: {} as never })).rejects.toThrow(/options\.logger/);
     await expect(createPool({ tools: 'add' as never })).rejects.toThrow(/options\.tools/);
