@@ -42,6 +42,8 @@ const SCHEMA_KEYWORDS = [
 ] as const;
 const SCHEMA_LIST_KEYWORDS = ['allOf', 'anyOf', 'oneOf', 'prefixItems', 'items'] as const;
 const SCHEMA_MAP_KEYWORDS = ['$defs', 'definitions', 'dependencies', 'dependentSchemas', 'patternProperties', 'properties'] as const;
+/** Schemas nested in schemas, at most: far more than any tool's input needs. */
+const MAX_SCHEMA_DEPTH = 64;
 const SCALAR_TYPES = new Set(['boolean', 'integer', 'null', 'number', 'string']);
 
 type SchemaObject = Record<string, unknown>;
@@ -83,6 +85,8 @@ export function superLinearReason(schema: unknown): string | undefined {
   const visit = (node: unknown, at: string): string | undefined => {
     if (!isSchemaObject(node) || done.has(node)) return undefined;
     if (open.has(node)) return `${at}: the schema refers back into itself (recursion)`;
+    // ajv compiles a schema by recursion too: past this depth it, or this walk, runs out of stack.
+    if (open.size >= MAX_SCHEMA_DEPTH) return `inputSchema: nested deeper than ${MAX_SCHEMA_DEPTH} schemas`;
     open.add(node);
     const reason = visitKeywords(node, at);
     open.delete(node);

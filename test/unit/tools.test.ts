@@ -103,5 +103,11 @@ describe('tool registry', () => {
       expect(() => createToolRegistry([tool('remote', { $ref: 'https://example.com/schema.json' })])).toThrow(/json\/pointer/);
       expect(() => createToolRegistry([tool('anchor', { $defs: { a: { $anchor: 'a', type: 'string' } } })])).toThrow(/\$anchor/);
     });
+
+    it('refuses a schema nested beyond reason, naming the bound rather than running out of stack', () => {
+      let deep: Record<string, unknown> = { type: 'string' };
+      for (let level = 0; level < 20_000; level++) deep = { type: 'object', properties: { a: deep } };
+      expect(() => createToolRegistry([tool('deep', deep)])).toThrow(/tools\[0\]\.inputSchema: nested deeper than 64 schemas/);
+    });
   });
 });
