@@ -10,11 +10,19 @@ if (major < 24) {
   process.exit(2);
 }
 
-// A reader that goes away (`sandpool run x.js | head`) is not an error worth a stack trace.
+// A reader that goes away (`sandpool run x.js | head`) is not an error worth a stack trace. Output
+// that cannot be written at all (a full disk) is sandpool failing: exit 8, said on stderr if it can be.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (error) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(process.exitCode ?? 0);
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (stream === process.stdout) {
+      try {
+        process.stderr.write(`sandpool: failed: cannot write the output: ${error.code ?? error.message}\n`);
+      } catch {
+        // stderr is gone as well: the exit code says it.
+      }
+    }
+    process.exit(8);
   });
 }
 

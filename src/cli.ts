@@ -1,14 +1,19 @@
 // The `sandpool` command. Runs in the user's shell process; `run` is embedded (the pool spawns the
 // executor processes that hold the isolates), `worker` and `submit` go to the queue side.
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { requestJsonSchema, type RequestInput } from './request.ts';
 import type { Result, Status } from './result.ts';
-import { createToolRegistry, formatToolSpecs, type ToolDefinitionInput } from './tools.ts';
+import type { ConfigError } from './config.ts';
+import type { QueueError } from './queue.ts';
+import { createToolRegistry, formatToolSpecs, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 
-/** Exit codes, one per status, documented in the README. 2 is also a usage or configuration error. */
-export const EXIT_CODES: Readonly<Record<Status | 'usage', number>> = Object.freeze({
+/**
+ * Exit codes, one per status, documented in the README. 2 is also a usage or configuration error;
+ * 8 is sandpool itself failing (never a job's doing), so that 1 always means the snippet's `error`.
+ */
+export const EXIT_CODES: Readonly<Record<Status | 'usage' | 'failure', number>> = Object.freeze({
   ok: 0,
   error: 1,
   usage: 2,
@@ -17,7 +22,11 @@ export const EXIT_CODES: Readonly<Record<Status | 'usage', number>> = Object.fre
   rejected: 5,
   cancelled: 6,
   internal_error: 7,
+  failure: 8,
 });
+
+/** The most a FILE (code or tool definitions) or standard input is read: past it, a usage error. */
+export const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
 
 const USAGE = `Usage: sandpool <command> [options]
 
@@ -95,19 +104,47 @@ export function integerFlag(name: string, value: string | undefined, min = 0): n
   return number;
 }
 
+/**
+ * A FILE, or standard input for '-', as UTF-8; at most MAX_SOURCE_BYTES are read (/dev/zero, a
+ * runaway pipe), so what is too large fails at once instead of filling memory first.
+ */
 async function readSource(path: string): Promise<string> {
+  const tooLarge = () => new UsageError(`${path === '-' ? 'standard input' : path} is larger than ${MAX_SOURCE_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const take = (chunk: Buffer) => {
+    total += chunk.length;
+    if (total > MAX_SOURCE_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  };
   if (path === '-') {
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    for await (const chunk of process.stdin) take(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   }
+  const cannot = (cause: unknown) =>
+    new UsageError(`cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, { cause });
+  let file;
   try {
-    return await readFile(path, 'utf8');
+    file = await open(path, 'r');
   } catch (cause) {
-    throw new UsageError(`cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, {
-      cause,
-    });
+    throw cannot(cause);
   }
+  try {
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(1024 * 1024);
+      let read;
+      try {
+        ({ bytesRead: read } = await file.read(buffer, 0, buffer.length, null));
+      } catch (cause) {
+        throw cannot(cause);
+      }
+      if (read === 0) break;
+      take(buffer.subarray(0, read));
+    }
+  } finally {
+    await file.close();
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function readTools(path: string | undefined): Promise<ToolDefinitionInput[]> {
@@ -121,6 +158,16 @@ async function readTools(path: string | undefined): Promise<ToolDefinitionInput[
   }
   if (!Array.isArray(parsed)) throw new UsageError(`--tools ${path}: expected a JSON array of tool definitions`);
   return parsed as ToolDefinitionInput[];
+}
+
+/** The registry of the tools in FILE; a bad definition is a usage error naming the tool and field. */
+async function toolRegistry(path: string | undefined): Promise<ToolRegistry> {
+  const definitions = await readTools(path);
+  try {
+    return createToolRegistry(definitions);
+  } catch (cause) {
+    throw new UsageError(`--tools ${path ?? ''}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 /** Builds the request of `run`/`submit` from flags; exported for the queue side's `submit`. */
@@ -209,8 +256,12 @@ async function runCommand(argv: string[], env: Env): Promise<number> {
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`run takes one FILE, got ${positionals.length}`);
+  if (values.redis !== undefined && (values.tools !== undefined || values['no-prescreen'])) {
+    // Through the queue the workers' own tools and pre-screen apply: these would be ignored.
+    throw new UsageError('--tools and --no-prescreen apply to an embedded run, not with --redis');
+  }
   const request = await requestFromFlags(values, positionals[0]);
-  const tools = await readTools(values.tools);
+  const tools = await toolRegistry(values.tools);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
@@ -257,13 +308,7 @@ async function toolsCommand(argv: string[]): Promise<number> {
   if (format !== 'anthropic' && format !== 'openai') {
     throw new UsageError(`--format expects anthropic or openai, got '${format}'`);
   }
-  let registry;
-  try {
-    registry = createToolRegistry(await readTools(values.tools));
-  } catch (cause) {
-    if (cause instanceof UsageError) throw cause;
-    throw new UsageError((cause as Error).message, { cause });
-  }
+  const registry = await toolRegistry(values.tools);
   process.stdout.write(`${JSON.stringify(formatToolSpecs(registry.specs(), format), null, 2)}\n`);
   return 0;
 }
@@ -310,7 +355,8 @@ export async function main(argv: string[], env: Env): Promise<number> {
       case 'help':
       case '--help':
       case '-h':
-        process.stdout.write(USAGE);
+        // Asked for: on stdout. Given nothing: a usage error, on stderr.
+        (command === undefined ? process.stderr : process.stdout).write(USAGE);
         return command === undefined ? EXIT_CODES.usage : 0;
       default:
         throw new UsageError(`unknown command '${command}'`);
@@ -320,6 +366,27 @@ export async function main(argv: string[], env: Env): Promise<number> {
       process.stderr.write(`sandpool: ${error.message}\n(see: sandpool --help)\n`);
       return EXIT_CODES.usage;
     }
-    throw error;
+    // By name: the queue side (ioredis, BullMQ) is loaded only by the commands that use it.
+    if (isNamed<ConfigError>(error, 'ConfigError')) {
+      process.stderr.write(`sandpool: ${error.message}\n`);
+      return EXIT_CODES.usage;
+    }
+    if (isNamed<QueueError>(error, 'QueueError')) {
+      process.stderr.write(`sandpool: ${error.code}: ${error.message}\n`);
+      return error.code === 'INVALID_REQUEST' ? EXIT_CODES.rejected : EXIT_CODES.internal_error;
+    }
+    // Not the job's doing and not the user's: one line, and an exit code of its own.
+    process.stderr.write(`sandpool: failed: ${describe(error)}\n`);
+    return EXIT_CODES.failure;
   }
+}
+
+function isNamed<E extends Error>(error: unknown, name: string): error is E {
+  return error instanceof Error && error.name === name;
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error).slice(0, 500);
+  const code = (error as NodeJS.ErrnoException).code;
+  return `${code ? `${code}: ` : ''}${error.message}`.slice(0, 500);
 }

@@ -547,8 +547,11 @@ export async function createClient(options: ClientOptions): Promise<Client> {
   // later (a submit that reported failure must not add its job afterwards).
   const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
   const redis = createRedis(options.connection, { ...failFast, lazyConnect: true });
-  redis.on('error', () => {
-    // Reported through the calls that fail; ioredis keeps reconnecting.
+  // Reported through the calls that fail; ioredis keeps reconnecting. A failed connect names the
+  // last one, which says why (WRONGPASS, ECONNREFUSED) where the call only says "closed".
+  let lastRedisError: Error | undefined;
+  redis.on('error', (error: Error) => {
+    lastRedisError = error;
   });
   const queue = new Queue(compiled.queue, {
     connection: bullConnection(options.connection, failFast),
@@ -569,6 +572,10 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     await queue.close().catch(() => {
       // Never connected: nothing to close cleanly.
     });
+    const why = lastRedisError?.message;
+    if (error instanceof QueueError && why !== undefined && !error.message.includes(why)) {
+      throw new QueueError(error.code, `${error.message} (${why.slice(0, 300)})`, { cause: error });
+    }
     throw error;
   }
   // The backend's Redis client (its documented escape hatch): the checks share the adds' MULTI.

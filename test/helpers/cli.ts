@@ -1,6 +1,6 @@
 // Test helper, runs in the vitest process: runs the `sandpool` command as a user would — a real
 // process through bin/sandpool.js — and collects its exit code and output.
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/sandpool.js', import.meta.url));
@@ -28,5 +28,19 @@ export function sandpool(args: string[], stdin = '', env: Record<string, string>
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(stdin);
+  });
+}
+
+/** sandpool() with the child's stdio given (a file descriptor for /dev/zero or /dev/full); pipes are collected. */
+export function sandpoolWith(args: string[], stdio: StdioOptions, env: Record<string, string> = {}): Promise<CommandRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio, env: cleanEnv(env) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdin?.end();
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }

@@ -1,10 +1,13 @@
 // The `sandpool` command as a user runs it: a real process through bin/sandpool.js, embedded mode
 // (no Redis), checking what it prints and the documented exit codes.
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EXIT_CODES } from '../../src/cli.ts';
+import { EXIT_CODES, MAX_SOURCE_BYTES } from '../../src/cli.ts';
 import type { Result } from '../../src/result.ts';
-import { sandpool } from '../helpers/cli.ts';
+import { sandpool, sandpoolWith } from '../helpers/cli.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -73,6 +76,50 @@ describe('sandpool run', () => {
     expect(await sandpool(['run', '/nonexistent/x.js'])).toMatchObject({ code: 2, stderr: expect.stringContaining('ENOENT') });
     expect(await sandpool(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'frobnicate'") });
     expect(await sandpool(['run', '-', '--input', '{bad'], '1')).toMatchObject({ code: 2 });
+  });
+});
+
+describe('sandpool on bad input of its own: a clear line and a documented exit code, never a stack trace', () => {
+  const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at /);
+
+  it('stops reading a source past its bound instead of filling memory', async () => {
+    const file = await sandpool(['run', '/dev/zero']);
+    expect(file).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining(`/dev/zero is larger than ${MAX_SOURCE_BYTES} bytes`) });
+    const stdin = await sandpoolWith(['run', '-'], [openSync('/dev/zero', 'r'), 'pipe', 'pipe']);
+    expect(stdin).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining('standard input is larger than') });
+  });
+
+  it('names a bad tool definition as a usage error, whether running or listing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sandpool-cli-'));
+    const tools = join(dir, 'tools.json');
+    writeFileSync(tools, JSON.stringify([{ name: '1bad', description: 'x', inputSchema: {}, code: '1' }]));
+    for (const args of [['run', '-', '--tools', tools], ['tools', '--tools', tools]]) {
+      const run = await sandpool(args, '1');
+      expect(run).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining('tools[0].name') });
+      noStack(run.stderr);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses embedded-only flags with --redis, which would ignore them', async () => {
+    const run = await sandpool(['run', '-', '--redis', 'redis://127.0.0.1:1', '--no-prescreen'], '1');
+    expect(run).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining('--no-prescreen apply to an embedded run') });
+  });
+
+  it('reports a Redis it cannot reach through run --redis as internal_error, in one line', async () => {
+    const run = await sandpool(['run', '-', '--redis', 'redis://127.0.0.1:1'], '1', { SANDPOOL_REDIS_TIMEOUT_MS: '500' });
+    expect(run).toMatchObject({ code: EXIT_CODES.internal_error, stderr: expect.stringContaining('REDIS_UNAVAILABLE') });
+    noStack(run.stderr);
+  });
+
+  it('prints usage on stderr when given no command', async () => {
+    expect(await sandpool([])).toMatchObject({ code: EXIT_CODES.usage, stdout: '', stderr: expect.stringContaining('Usage: sandpool') });
+  });
+
+  it('exits 8, not 1 (a snippet error), when its own output cannot be written', async () => {
+    const run = await sandpoolWith(['schema'], ['pipe', openSync('/dev/full', 'w'), 'pipe']);
+    expect(run).toMatchObject({ code: EXIT_CODES.failure, stderr: expect.stringContaining('cannot write the output: ENOSPC') });
+    noStack(run.stderr);
   });
 });
 

@@ -484,6 +484,9 @@ describe('connections, key prefix, retention', () => {
       (e: unknown) => e,
     );
     expect(error).toMatchObject({ code: 'REDIS_UNAVAILABLE' });
+    // It says why, which the failed call alone ("Connection is closed") does not; the password stays out.
+    expect((error as Error).message).toMatch(/WRONGPASS/);
+    expect((error as Error).message).not.toContain('wrong@');
   });
 
   it('speaks TLS: ioredis options with the CA work; a rediss:// URL alone refuses the unknown certificate', async () => {
