@@ -269,7 +269,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       limits: { ...job.limits },
       warnings: job.warnings,
       metrics: {
-        queueWaitMs: Math.max(0, Math.round(outcome.startedAt - job.acceptedAt)),
+        queueWaitMs: Math.max(0, Math.round((outcome.startedAt - job.acceptedAt) * 1000) / 1000),
         setupMs: outcome.setupMs,
         wallTimeMs: outcome.wallTimeMs,
         cpuTimeMs: outcome.cpuTimeMs,

@@ -114,7 +114,8 @@ class EmbeddedPool implements Pool {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
     }
-    const acceptedAt = options.acceptedAt ?? Date.now();
+    // Sub-millisecond, as the thread's own start is: Date.now() would add up to 1 ms to every wait.
+    const acceptedAt = options.acceptedAt ?? performance.timeOrigin + performance.now();
     const id = options.id ?? randomUUID();
     const attempt = options.attempt ?? 1;
     if (typeof acceptedAt !== 'number' || !Number.isFinite(acceptedAt) || acceptedAt < 0) {

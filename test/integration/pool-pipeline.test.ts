@@ -57,6 +57,16 @@ describe('pool pipeline (clamp mode)', () => {
     expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('measures queue wait to the microsecond: never more than the whole round trip', async () => {
+    for (let round = 0; round < 10; round++) {
+      const started = performance.now();
+      const result = await pool.execute({ code: 'echo' });
+      const elapsed = performance.now() - started;
+      expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(0);
+      expect(result.metrics.queueWaitMs).toBeLessThanOrEqual(elapsed);
+    }
+  });
+
   it('gives each job a fresh id unless one is given', async () => {
     const [a, b] = await Promise.all([pool.execute({ code: 'echo' }), pool.execute({ code: 'echo' })]);
     expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
