@@ -1,9 +1,10 @@
-// Configuration: loadConfig(env) is the only reader of process.env in sandpool. The process entries
-// (src/cli.ts, workers/main.ts) call it once at start-up and pass the frozen result down.
+// Configuration: loadConfig(env) (the worker) and loadClientConfig(env) (client commands) are the
+// only readers of process.env in sandpool. The process entries (src/cli.ts, workers/main.ts) call one
+// of them once at start-up and pass the frozen result down.
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { z } from 'zod';
-import { DEFAULT_CEILINGS, DEFAULT_LIMITS, LIMIT_KEYS, type CeilingMode, type Limits } from './limits.ts';
+import { DEFAULT_CEILINGS, DEFAULT_LIMITS, LIMIT_FLOORS, LIMIT_KEYS, type CeilingMode, type Limits } from './limits.ts';
 import { LimitsRequestSchema } from './request.ts';
 
 /** What every unset variable means. One literal, so the defaults can be read in one place. */
@@ -40,6 +41,18 @@ export const CONFIG_DEFAULTS = Object.freeze({
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/**
+ * createPool's bounds on executors and threadsPerExecutor (compilePoolOptions in
+ * src/pool-options.ts, which does not export them): the same numbers here, so that every value the
+ * configuration accepts is one createPool accepts. A wider range passed start-up checks and then
+ * killed the worker when it built its pool.
+ */
+const POOL_MAX_EXECUTORS = 64;
+const POOL_MAX_THREADS_PER_EXECUTOR = 64;
+
+/** A policy file is a few hundred bytes; this bounds what start-up reads and holds. */
+const POLICY_FILE_MAX_BYTES = 1024 * 1024;
+
 /** Operator policy file (SANDPOOL_POLICY_FILE): ceilings and defaults for now. */
 export const PolicyFileSchema = z
   .object({
@@ -47,9 +60,27 @@ export const PolicyFileSchema = z
     defaults: LimitsRequestSchema.optional(),
     ceilingMode: z.enum(['clamp', 'reject']).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((policy, ctx) => {
+    // compileLimits raises every limit to its floor, so a ceiling below the floor would be exceeded
+    // by every job (and a default below it never applied): refuse it rather than break the promise
+    // that nothing runs above a ceiling.
+    for (const group of ['ceilings', 'defaults'] as const) {
+      for (const key of LIMIT_KEYS) {
+        const value = policy[group]?.[key];
+        if (value !== undefined && value < LIMIT_FLOORS[key]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [group, key],
+            message: `${value} is below the floor of ${LIMIT_FLOORS[key]} (the least any job runs with): expected at least ${LIMIT_FLOORS[key]}`,
+          });
+        }
+      }
+    }
+  });
 
-export interface Config {
+/** The configuration a client needs (`sandpool submit`, `run --redis`): everything but the policy. */
+export interface ClientConfig {
   redisUrl: string;
   queue: string;
   prefix: string;
@@ -74,36 +105,60 @@ export interface Config {
   maxQueuedPerTenant: number;
   /** Every Redis call of the client fails with REDIS_UNAVAILABLE after this. */
   redisTimeoutMs: number;
-  /** Executor child processes of the engine. @default available cores */
+  /** Executor child processes of the engine. @default available cores, at most 64 (createPool's bound) */
   executors: number;
   threadsPerExecutor: number;
+}
+
+/** The worker's configuration: the client's, plus the policy (SANDPOOL_POLICY_FILE) it enforces. */
+export interface Config extends ClientConfig {
   ceilings: Readonly<Limits>;
   defaults: Readonly<Limits>;
   ceilingMode: CeilingMode;
   policyFile: string | undefined;
 }
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const optionalInt = (min: number, max: number) => int(min, max).optional();
+// Plain decimal digits only, nothing around them, as the CLI's flags (integerFlag in src/cli.ts):
+// z.coerce.number() also took 0x10, 0b11, 1e3 and 1.0, so a typo could pass as some other number.
+const DECIMAL_DIGITS = /^[0-9]+$/;
+const isIntIn = (text: string, min: number, max: number) =>
+  DECIMAL_DIGITS.test(text) && Number(text) >= min && Number(text) <= max;
+const optionalInt = (min: number, max: number) =>
+  z
+    .string()
+    .refine((text) => isIntIn(text, min, max), `expected a whole number from ${min} to ${max} (decimal digits only)`)
+    .transform(Number)
+    .optional();
 
-// Variable name → schema. Empty strings count as unset (a blank line in an env file).
+// Variable name → schema. Blank values count as unset (a blank line in an env file); text values
+// are trimmed, numbers are not (see DECIMAL_DIGITS).
 const EnvSchema = z.object({
   SANDPOOL_REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+    .trim()
+    .superRefine((url, ctx) => {
+      const problem = redisUrlProblem(url);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .optional(),
   SANDPOOL_QUEUE: z
     .string()
+    .trim()
     .regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected 1-128 of A-Z a-z 0-9 _ -')
     .optional(),
   SANDPOOL_PREFIX: z
     .string()
+    .trim()
     .regex(/^[A-Za-z0-9_{}.-]{1,64}$/, 'expected 1-64 of A-Z a-z 0-9 _ - . { } (no colon)')
     .optional(),
   SANDPOOL_CONCURRENCY: optionalInt(1, 10_000),
-  SANDPOOL_METRICS_PORT: z.union([z.literal('off'), int(0, 65_535)]).optional(),
-  SANDPOOL_LOG_LEVEL: z.enum(LOG_LEVELS).optional(),
-  SANDPOOL_POLICY_FILE: z.string().min(1).optional(),
+  SANDPOOL_METRICS_PORT: z
+    .string()
+    .refine((text) => text === 'off' || isIntIn(text, 0, 65_535), "expected a port 0..65535 (decimal digits) or 'off'")
+    .transform((text) => (text === 'off' ? ('off' as const) : Number(text)))
+    .optional(),
+  SANDPOOL_LOG_LEVEL: z.string().trim().pipe(z.enum(LOG_LEVELS)).optional(),
+  SANDPOOL_POLICY_FILE: z.string().trim().min(1).optional(),
   SANDPOOL_LOCK_DURATION_MS: optionalInt(1_000, 3_600_000),
   SANDPOOL_STALLED_INTERVAL_MS: optionalInt(500, 3_600_000),
   SANDPOOL_MAX_STALLED_COUNT: optionalInt(0, 100),
@@ -118,9 +173,89 @@ const EnvSchema = z.object({
   SANDPOOL_MAX_QUEUED: optionalInt(1, 100_000_000),
   SANDPOOL_MAX_QUEUED_PER_TENANT: optionalInt(1, 100_000_000),
   SANDPOOL_REDIS_TIMEOUT_MS: optionalInt(100, 600_000),
-  SANDPOOL_EXECUTORS: optionalInt(1, 256),
-  SANDPOOL_THREADS_PER_EXECUTOR: optionalInt(1, 256),
+  SANDPOOL_EXECUTORS: optionalInt(1, POOL_MAX_EXECUTORS),
+  SANDPOOL_THREADS_PER_EXECUTOR: optionalInt(1, POOL_MAX_THREADS_PER_EXECUTOR),
 });
+
+/**
+ * Why `url` is not a Redis URL ioredis will take, or undefined. Checked here, with the WHATWG parser
+ * ioredis uses, so a malformed URL stops start-up naming the variable instead of ioredis throwing
+ * `TypeError: Invalid URL` (or a URIError) later. The messages never contain the URL.
+ */
+function redisUrlProblem(url: string): string | undefined {
+  if (!/^rediss?:\/\//.test(url)) return 'expected a redis:// or rediss:// URL';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'expected a redis:// or rediss:// URL: it does not parse as a URL';
+  }
+  if (parsed.hostname === '') return 'expected a redis:// or rediss:// URL with a host';
+  try {
+    // ioredis percent-decodes the user and password with decodeURIComponent, which throws on a
+    // malformed escape such as %zz.
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    return 'the user or password has a malformed %-escape (write % as %25)';
+  }
+  // ioredis takes the path as the database number (SELECT), so anything else fails at connect time.
+  if (!/^(\/[0-9]*)?$/.test(parsed.pathname)) return 'the path, if any, must be a database number, e.g. /0';
+  return undefined;
+}
+
+/** `url` for a message, without its secrets; undefined when it does not parse as a URL with a host. */
+function redactedUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  // Without a host the parser keeps everything after the scheme as an opaque path, where a
+  // password can sit (`redis:user:pw@h`): show none of it.
+  if (parsed.host === '') return undefined;
+  const auth = parsed.username !== '' || parsed.password !== '' ? '***@' : '';
+  // Only a database number is shown of the path; query values can carry options, `password` included
+  // (ioredis reads them), and a fragment is never needed to tell which server was meant.
+  const path = /^(\/[0-9]*)?$/.test(parsed.pathname) ? parsed.pathname : '/***';
+  const query = parsed.search !== '' ? '?***' : '';
+  const fragment = parsed.hash !== '' ? '#***' : '';
+  return `${parsed.protocol}//${auth}${parsed.host}${path}${query}${fragment}`;
+}
+
+/**
+ * A URL (e.g. a Redis URL) fit for a message or a log line: the user and password become `***`, as
+ * do the query, the fragment and any path but a database number, so
+ * `redis://admin:hunter2@h:6379/0` gives `redis://***@h:6379/0`. A string that does not parse as a
+ * URL with a host is not shown at all.
+ */
+export function redactUrl(url: string): string {
+  return redactedUrl(url) ?? '(URL not shown: it does not parse)';
+}
+
+// A variable whose name says it holds a secret is never quoted in a message. None does today
+// (only the Redis URL carries one); a future HMAC key or password variable is covered by its name
+// without anyone remembering to add it here.
+const SECRET_NAME = /(?:PASSWORD|PASSWD|SECRET|TOKEN|HMAC|CREDENTIALS?|(?:^|_)KEY)(?:_|$)/;
+
+/** How a bad variable's value is shown in a ConfigError: quoted, redacted, or not at all. */
+function shownValue(name: string, value: string): string {
+  if (name === 'SANDPOOL_REDIS_URL') {
+    const redacted = redactedUrl(value.trim());
+    return redacted === undefined ? '(not shown: it does not parse, and may hold a password)' : JSON.stringify(redacted);
+  }
+  if (SECRET_NAME.test(name)) return '(not shown)';
+  return JSON.stringify(value);
+}
+
+/**
+ * The default executor count for `cores` available CPUs: one per core, capped at createPool's
+ * maximum, so a host with more cores than that still starts with no configuration at all.
+ */
+export function defaultExecutors(cores: number): number {
+  return Math.min(POOL_MAX_EXECUTORS, Math.max(1, Math.floor(cores)));
+}
 
 /** A configuration error: the message names the variable (or policy field) and what was wrong. */
 export class ConfigError extends Error {
@@ -129,32 +264,52 @@ export class ConfigError extends Error {
 }
 
 /**
- * Reads sandpool's variables from `env` (pass `process.env` from a process entry), validates them
- * and returns a frozen Config. Throws ConfigError naming the bad variable or policy field.
+ * Reads sandpool's variables from `env` (pass `process.env` from a process entry), validates them,
+ * reads and validates the policy file (SANDPOOL_POLICY_FILE) and returns a frozen Config: what the
+ * worker runs on. Throws ConfigError naming the bad variable or policy field.
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
+  const base = readEnv(env);
+  const policy = base.policyFile === undefined ? undefined : readPolicyFile(base.policyFile);
+  const config: Config = {
+    ...base.config,
+    ceilings: mergeLimits(DEFAULT_CEILINGS, policy?.ceilings),
+    defaults: mergeLimits(DEFAULT_LIMITS, policy?.defaults),
+    ceilingMode: policy?.ceilingMode ?? CONFIG_DEFAULTS.ceilingMode,
+    policyFile: base.policyFile,
+  };
+  return Object.freeze(config);
+}
+
+/**
+ * loadConfig for client commands (`sandpool submit`, `run --redis`): validates the same variables
+ * but does not read the policy file, which only the worker enforces; a client on a host where that
+ * file is missing or unreadable still works. Throws ConfigError naming the bad variable.
+ */
+export function loadClientConfig(env: Readonly<Record<string, string | undefined>>): Readonly<ClientConfig> {
+  return Object.freeze(readEnv(env).config);
+}
+
+function readEnv(env: Readonly<Record<string, string | undefined>>): { config: ClientConfig; policyFile: string | undefined } {
   const present: Record<string, string> = {};
   for (const key of Object.keys(EnvSchema.shape)) {
     const value = env[key];
-    if (value !== undefined && value.trim() !== '') present[key] = value.trim();
+    if (value !== undefined && value.trim() !== '') present[key] = value;
   }
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '(env)');
-      return `${name}=${JSON.stringify(present[name] ?? '')}: ${issue.message}`;
+      return `${name}=${shownValue(name, present[name] ?? '')}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
-  const policy = e.SANDPOOL_POLICY_FILE === undefined ? undefined : readPolicyFile(e.SANDPOOL_POLICY_FILE);
-  const executors = e.SANDPOOL_EXECUTORS ?? Math.max(1, availableParallelism());
+  const executors = e.SANDPOOL_EXECUTORS ?? defaultExecutors(availableParallelism());
   const threadsPerExecutor = e.SANDPOOL_THREADS_PER_EXECUTOR ?? CONFIG_DEFAULTS.threadsPerExecutor;
-  const ceilings = mergeLimits(DEFAULT_CEILINGS, policy?.ceilings);
-  const defaults = mergeLimits(DEFAULT_LIMITS, policy?.defaults);
   const metricsPort = e.SANDPOOL_METRICS_PORT === 'off' ? null : (e.SANDPOOL_METRICS_PORT ?? CONFIG_DEFAULTS.metricsPort);
 
-  const config: Config = {
+  const config: ClientConfig = {
     redisUrl: e.SANDPOOL_REDIS_URL ?? CONFIG_DEFAULTS.redisUrl,
     queue: e.SANDPOOL_QUEUE ?? CONFIG_DEFAULTS.queue,
     prefix: e.SANDPOOL_PREFIX ?? CONFIG_DEFAULTS.prefix,
@@ -177,12 +332,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     redisTimeoutMs: e.SANDPOOL_REDIS_TIMEOUT_MS ?? CONFIG_DEFAULTS.redisTimeoutMs,
     executors,
     threadsPerExecutor,
-    ceilings,
-    defaults,
-    ceilingMode: policy?.ceilingMode ?? CONFIG_DEFAULTS.ceilingMode,
-    policyFile: e.SANDPOOL_POLICY_FILE,
   };
-  return Object.freeze(config);
+  return { config, policyFile: e.SANDPOOL_POLICY_FILE };
 }
 
 function mergeLimits(base: Readonly<Limits>, over: Partial<Record<keyof Limits, number | undefined>> | undefined): Readonly<Limits> {
@@ -195,24 +346,93 @@ function mergeLimits(base: Readonly<Limits>, over: Partial<Record<keyof Limits, 
 }
 
 function readPolicyFile(path: string): z.infer<typeof PolicyFileSchema> {
+  const where = `SANDPOOL_POLICY_FILE=${JSON.stringify(path)}`;
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, hanging start-up before
+    // fstat can refuse it. It changes nothing for a regular file.
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  } catch (cause) {
+    throw new ConfigError(`${where}: cannot be opened: ${fsErrorReason(cause)}`, { cause });
+  }
+  let bytes: Buffer;
+  try {
+    // The descriptor's own stat, not the path's: what is checked is what is read.
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new ConfigError(`${where}: not a regular file (${fileKind(stat)})`);
+    if (stat.size > POLICY_FILE_MAX_BYTES) {
+      throw new ConfigError(`${where}: ${stat.size} bytes, over the limit of 1 MiB (${POLICY_FILE_MAX_BYTES} bytes)`);
+    }
+    // One byte past the limit, so a file that grew after fstat is still caught, not cut short.
+    bytes = readUpTo(fd, POLICY_FILE_MAX_BYTES + 1);
+    if (bytes.length > POLICY_FILE_MAX_BYTES) {
+      throw new ConfigError(`${where}: over the limit of 1 MiB (${POLICY_FILE_MAX_BYTES} bytes)`);
+    }
+  } catch (cause) {
+    if (cause instanceof ConfigError) throw cause;
+    throw new ConfigError(`${where}: cannot be read: ${fsErrorReason(cause)}`, { cause });
+  } finally {
+    closeSync(fd);
+  }
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // fatal: a file that is not UTF-8 is refused rather than read with replacement characters.
+    // TextDecoder drops a leading UTF-8 BOM (some editors write one), which JSON.parse would refuse.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (cause) {
-    throw new ConfigError(`SANDPOOL_POLICY_FILE=${JSON.stringify(path)}: cannot be read`, { cause });
+    throw new ConfigError(`${where}: not UTF-8 text`, { cause });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (cause) {
-    throw new ConfigError(`SANDPOOL_POLICY_FILE=${JSON.stringify(path)}: not valid JSON`, { cause });
+    throw new ConfigError(`${where}: not valid JSON (${(cause as Error).message})`, { cause });
   }
   const parsed = PolicyFileSchema.safeParse(json);
   if (!parsed.success) {
     const lines = parsed.error.issues.map(
       (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
     );
-    throw new ConfigError(`SANDPOOL_POLICY_FILE=${JSON.stringify(path)}: ${lines.join('; ')}`);
+    throw new ConfigError(`${where}: ${lines.join('; ')}`);
   }
   return parsed.data;
+}
+
+/** Reads from `fd` until end of file or `max` bytes, whichever comes first. */
+function readUpTo(fd: number, max: number): Buffer {
+  const buffer = Buffer.alloc(max);
+  let length = 0;
+  while (length < max) {
+    const read = readSync(fd, buffer, length, max - length, null);
+    if (read === 0) break;
+    length += read;
+  }
+  return buffer.subarray(0, length);
+}
+
+/** The error code and a plain reason for a failed open or read, e.g. `ENOENT (no such file)`. */
+function fsErrorReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+    EISDIR: 'a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    ELOOP: 'too many symbolic links',
+    ENAMETOOLONG: 'name too long',
+    EMFILE: 'too many open files',
+    EIO: 'I/O error',
+  };
+  if (code === undefined) return (error as Error | undefined)?.message ?? String(error);
+  return reasons[code] === undefined ? code : `${code} (${reasons[code]})`;
+}
+
+function fileKind(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'an unknown kind of file';
 }

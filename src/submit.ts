@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, requestFromFlags, type Env } from './cli.ts';
 import { createClient, QueueError, type Client } from './client.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadClientConfig } from './config.ts';
 
 const USAGE = `Usage: sandpool submit FILE|- [options]
 
@@ -30,14 +30,23 @@ const OPTIONS = {
   'queue-timeout': { type: 'string' },
 } as const;
 
+const FLAG_TO_ENV = { redis: 'SANDPOOL_REDIS_URL', queue: 'SANDPOOL_QUEUE', prefix: 'SANDPOOL_PREFIX' } as const;
+
 /** A client configured from the environment (SANDPOOL_*), flags winning; throws ConfigError. */
 export async function connectClient(env: Env, flags: { redis?: string; queue?: string; prefix?: string }): Promise<Client> {
-  const config = loadConfig({
-    ...env,
-    ...(flags.redis !== undefined ? { SANDPOOL_REDIS_URL: flags.redis } : {}),
-    ...(flags.queue !== undefined ? { SANDPOOL_QUEUE: flags.queue } : {}),
-    ...(flags.prefix !== undefined ? { SANDPOOL_PREFIX: flags.prefix } : {}),
-  });
+  const given = (Object.keys(FLAG_TO_ENV) as (keyof typeof FLAG_TO_ENV)[])
+    .filter((flag) => flags[flag] !== undefined)
+    .map((flag) => [flag, FLAG_TO_ENV[flag]] as const);
+  let config;
+  try {
+    config = loadClientConfig({ ...env, ...Object.fromEntries(given.map(([flag, variable]) => [variable, flags[flag]])) });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // Name the flag the person typed rather than the variable it stands for.
+    let message = error.message;
+    for (const [flag, variable] of given) message = message.replaceAll(`${variable}=`, `--${flag}=`);
+    throw new ConfigError(message, { cause: error });
+  }
   return createClient({
     connection: config.redisUrl,
     queue: config.queue,

@@ -112,6 +112,16 @@ describe('sandpool on bad input of its own: a clear line and a documented exit c
     noStack(run.stderr);
   });
 
+  it('names the flag given, never its password, for a bad --redis URL; a client needs no policy file', async () => {
+    for (const command of [['submit', '-'], ['run', '-']]) {
+      const run = await sandpool([...command, '--redis', 'http://admin:hunter2@example.com'], '1', { SANDPOOL_POLICY_FILE: '/nonexistent' });
+      expect(run).toMatchObject({ code: EXIT_CODES.usage, stderr: expect.stringContaining('--redis="http://***@example.com') });
+      expect(run.stderr).not.toContain('hunter2');
+      expect(run.stderr).not.toContain('SANDPOOL_POLICY_FILE');
+      noStack(run.stderr);
+    }
+  });
+
   it('prints usage on stderr when given no command', async () => {
     expect(await sandpool([])).toMatchObject({ code: EXIT_CODES.usage, stdout: '', stderr: expect.stringContaining('Usage: sandpool') });
   });
