@@ -43,9 +43,12 @@ export async function startSidePort(port: number, handlers: SidePortHandlers, ho
   // A scrape must never hold shutdown open.
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    // Start-up ends with this error: say that it is the side port, which one, and why, in plain words.
+    const failed = (error: NodeJS.ErrnoException) =>
+      reject(new Error(`side port ${host}:${port}: ${bindReason(error)}`, { cause: error }));
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -57,4 +60,17 @@ export async function startSidePort(port: number, handlers: SidePortHandlers, ho
         server.closeAllConnections();
       }),
   };
+}
+
+function bindReason(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return 'already in use (another process listens on it)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need privileges)';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this host';
+    default:
+      return error.message;
+  }
 }

@@ -64,7 +64,7 @@ export interface WorkerOptions {
   pool?: Executor;
   poolOptions?: WorkerPoolOptions;
   logger?: Logger;
-  /** HTTP side port: 0 picks a free one; undefined or null runs none. */
+  /** HTTP side port: 0 picks a free one; undefined or null runs none. Bound before any job is taken. */
   metricsPort?: number | null;
   /** Address the side port binds. @default '0.0.0.0' */
   metricsHost?: string;
@@ -93,6 +93,8 @@ const LOG_REDACT_PATHS = ['code', 'input', 'stdout', 'stderr', 'value', 'redisUr
 
 /** Starts serving a queue. Resolves once connected to Redis and ready to take jobs. */
 export async function createWorker(options: WorkerOptions): Promise<WorkerHandle> {
+  // Checked before anything starts: a bad option costs no executor, connection or job.
+  const settings = compileWorkerOptions(options);
   const queueName = options.queue ?? WORKER_DEFAULTS.queue;
   const prefix = options.prefix ?? WORKER_DEFAULTS.prefix;
   const logger = options.logger ?? pino({ level: 'silent' });
@@ -105,15 +107,17 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     options.pool ?? (await createPool({ ...options.poolOptions, logger: logger.child({ component: 'pool' }) }));
   // The engine's own view of its limits and size, for Results of jobs that never reach it.
   const engine = options.pool ? undefined : compilePoolOptions(options.poolOptions);
-  const capacity = options.concurrency ?? (engine ? engine.executors * engine.threadsPerExecutor : 1);
+  const capacity = settings.concurrency ?? (engine ? engine.executors * engine.threadsPerExecutor : 1);
 
   const redis = createRedis(options.connection);
   const subscriber = createRedis(options.connection);
   const queue = new Queue(queueName, {
     connection: bullConnection(options.connection),
     prefix,
-    streams: { events: { maxLen: options.eventsMaxLen ?? WORKER_DEFAULTS.eventsMaxLen } },
+    streams: { events: { maxLen: settings.eventsMaxLen } },
   });
+  // The queue's own connection, once it is up: the one its reads for /metrics go through.
+  let queueClient: { readonly status: string } | undefined;
   let worker: Worker | undefined;
   for (const emitter of [redis, subscriber, queue]) {
     emitter.on('error', (error: Error) => log.warn({ err: error.message }, 'redis error'));
@@ -130,6 +134,7 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
   });
   metrics = createWorkerMetrics({
     utilisation: () => ({ active: processor.active.size, capacity }),
+    redisReady: () => queueClient?.status === 'ready',
     queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
     bullmqExport: () => queue.exportPrometheusMetrics({ worker: name }),
     ...(isPool(pool) ? { poolStats: () => pool.stats() } : {}),
@@ -165,17 +170,23 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
 
   try {
     await Promise.all([queue.waitUntilReady(), subscriber.subscribe(keys.cancelChannel)]);
+    queueClient = await queue.getBackend().client;
+    // Bound before the worker fetches: a port that cannot be had ends start-up holding no job
+    // (one taken first would wait for stalled-job detection and use up one of its stalls).
+    if (settings.metricsPort !== undefined) {
+      sidePort = await startSidePort(settings.metricsPort, { metrics: () => metrics.render(), notReadyReason }, options.metricsHost);
+    }
     worker = new SandpoolWorker(queueName, processor, {
       connection: bullConnection(options.connection),
       prefix,
       name,
       concurrency: capacity,
-      lockDuration: options.lockDurationMs ?? WORKER_DEFAULTS.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs ?? WORKER_DEFAULTS.stalledIntervalMs,
-      maxStalledCount: options.maxStalledCount ?? WORKER_DEFAULTS.maxStalledCount,
+      lockDuration: settings.lockDurationMs,
+      stalledInterval: settings.stalledIntervalMs,
+      maxStalledCount: settings.maxStalledCount,
       // Retention for every job, a raw producer's too: results kept by age and count.
-      removeOnComplete: keep(options.keepCompleted ?? WORKER_DEFAULTS.keepCompleted),
-      removeOnFail: keep(options.keepFailed ?? WORKER_DEFAULTS.keepFailed),
+      removeOnComplete: keep(settings.keepCompleted),
+      removeOnFail: keep(settings.keepFailed),
       autorun: false,
     });
     // A JSON parse error quotes the text it failed on: a hand-written job's data or options.
@@ -194,11 +205,8 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     });
     worker.run().catch((error: unknown) => log.error({ err: (error as Error)?.message }, 'worker stopped'));
     await worker.waitUntilReady();
-    if (options.metricsPort !== undefined && options.metricsPort !== null) {
-      sidePort = await startSidePort(options.metricsPort, { metrics: () => metrics.render(), notReadyReason }, options.metricsHost);
-    }
   } catch (error) {
-    await Promise.allSettled([worker?.close(true), queue.close(), quit(redis), quit(subscriber)]);
+    await Promise.allSettled([worker?.close(true), sidePort?.close(), queue.close(), quit(redis), quit(subscriber)]);
     if (ownsPool) await pool.close?.({ deadlineMs: 0 });
     throw error;
   }
@@ -240,10 +248,71 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     metricsPort: sidePort?.port,
     notReadyReason,
     close(closeOptions = {}) {
-      closing ??= close(closeOptions.graceMs ?? options.shutdownGraceMs ?? WORKER_DEFAULTS.shutdownGraceMs);
+      if (closing) return closing;
+      let graceMs: number;
+      try {
+        // NaN would never end the grace: the drain would wait on its jobs for ever.
+        graceMs = integer('graceMs', closeOptions.graceMs, settings.shutdownGraceMs, ...GRACE_RANGE);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      closing = close(graceMs);
       return closing;
     },
   };
+}
+
+/** Bounds of the numeric options, the same as loadConfig's for the variables that set them. */
+const GRACE_RANGE = [0, 3_600_000] as const;
+const RETENTION_AGE_RANGE = [0, 365 * 86_400] as const;
+const RETENTION_COUNT_RANGE = [0, 10_000_000] as const;
+
+/** createWorker's options with defaults applied and bounds checked; throws a RangeError naming the bad one. */
+function compileWorkerOptions(options: WorkerOptions) {
+  return {
+    // Left undefined when not given: the engine's size decides.
+    concurrency: options.concurrency === undefined ? undefined : integer('concurrency', options.concurrency, 1, 1, 10_000),
+    lockDurationMs: integer('lockDurationMs', options.lockDurationMs, WORKER_DEFAULTS.lockDurationMs, 1_000, 3_600_000),
+    stalledIntervalMs: integer('stalledIntervalMs', options.stalledIntervalMs, WORKER_DEFAULTS.stalledIntervalMs, 500, 3_600_000),
+    maxStalledCount: integer('maxStalledCount', options.maxStalledCount, WORKER_DEFAULTS.maxStalledCount, 0, 100),
+    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, WORKER_DEFAULTS.shutdownGraceMs, ...GRACE_RANGE),
+    keepCompleted: retention('keepCompleted', options.keepCompleted, WORKER_DEFAULTS.keepCompleted),
+    keepFailed: retention('keepFailed', options.keepFailed, WORKER_DEFAULTS.keepFailed),
+    eventsMaxLen: integer('eventsMaxLen', options.eventsMaxLen, WORKER_DEFAULTS.eventsMaxLen, 100, 10_000_000),
+    metricsPort: sidePortNumber(options.metricsPort),
+  };
+}
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function retention(
+  name: string,
+  value: { ageSeconds: number; count: number } | undefined,
+  fallback: { ageSeconds: number; count: number },
+): { ageSeconds: number; count: number } {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'object' || value === null) {
+    throw new RangeError(`options.${name}: expected { ageSeconds, count }, got ${value === null ? 'null' : typeof value}`);
+  }
+  return {
+    ageSeconds: integer(`${name}.ageSeconds`, value.ageSeconds, fallback.ageSeconds, ...RETENTION_AGE_RANGE),
+    count: integer(`${name}.count`, value.count, fallback.count, ...RETENTION_COUNT_RANGE),
+  };
+}
+
+/** The side port to bind, or undefined for none (undefined or null given). */
+function sidePortNumber(port: number | null | undefined): number | undefined {
+  if (port === undefined || port === null) return undefined;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new RangeError(`options.metricsPort: expected an integer from 0 to 65535 or null (none), got ${String(port)}`);
+  }
+  return port;
 }
 
 /**

@@ -7,6 +7,11 @@ import { STATUSES, type Result } from '../src/result.ts';
 export interface MetricsSources {
   /** Jobs running in this process and how many it takes at once. */
   utilisation(): { active: number; capacity: number };
+  /**
+   * Whether the connection the queue reads go through is ready. While it is not, they are not
+   * issued: BullMQ's connection holds commands until Redis is back and never fails them.
+   */
+  redisReady(): boolean;
   /** Jobs of the queue by state (shared by every worker of the queue). */
   queueCounts(): Promise<Record<string, number>>;
   /** BullMQ's own Prometheus export of the queue. */
@@ -24,8 +29,49 @@ export interface WorkerMetrics {
 
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** How long a scrape waits for a queue read; a slower Redis leaves the last values in place. */
+const QUEUE_READ_BOUND_MS = 1_000;
+
+/**
+ * A Redis read for scrapes: issued only while Redis is ready, at most one in flight (a read that
+ * outlives its scrape is shared by the next ones rather than joined by more), and each scrape
+ * waits at most QUEUE_READ_BOUND_MS for it. Resolves undefined when there is no fresh value.
+ */
+function scrapeRead<T>(read: () => Promise<T>, ready: () => boolean): () => Promise<T | undefined> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    if (pending === undefined) {
+      if (!ready()) return Promise.resolve(undefined);
+      const current = read();
+      pending = current;
+      const clear = () => {
+        if (pending === current) pending = undefined;
+      };
+      current.then(clear, clear);
+    }
+    return valueWithin(pending, QUEUE_READ_BOUND_MS);
+  };
+}
+
+/** The promise's value, or undefined when it rejects or `ms` passes first; never rejects. */
+async function valueWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createWorkerMetrics(sources: MetricsSources): WorkerMetrics {
   const registry = new Registry();
+  const ready = () => sources.redisReady();
+  const readCounts = scrapeRead(() => sources.queueCounts(), ready);
+  const readBullmq = scrapeRead(() => sources.bullmqExport(), ready);
+  let lastBullmq = '';
   collectDefaultMetrics({ register: registry });
 
   const jobs = new Counter({
@@ -97,12 +143,9 @@ export function createWorkerMetrics(sources: MetricsSources): WorkerMetrics {
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      try {
-        const counts = await sources.queueCounts();
-        for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
-      } catch {
-        // Redis away during a scrape: the gauge keeps its last values; /readyz says what is wrong.
-      }
+      // Redis away or slow during a scrape: the gauge keeps its last values; /readyz says what is wrong.
+      const counts = await readCounts();
+      for (const [state, count] of Object.entries(counts ?? {})) this.set({ state }, count);
     },
   });
 
@@ -118,14 +161,11 @@ export function createWorkerMetrics(sources: MetricsSources): WorkerMetrics {
       }
     },
     async render() {
-      const own = await registry.metrics();
-      let bullmq = '';
-      try {
-        bullmq = await sources.bullmqExport();
-      } catch {
-        // Same as the depth gauge: a scrape never fails because Redis does.
-      }
-      return bullmq ? `${own}\n${bullmq}\n` : own;
+      // Both reads at once: a scrape waits for Redis once, at most QUEUE_READ_BOUND_MS.
+      const [own, fresh] = await Promise.all([registry.metrics(), readBullmq()]);
+      // Same as the depth gauge: a scrape never fails or waits because Redis does, and keeps the last export.
+      if (fresh !== undefined) lastBullmq = fresh;
+      return lastBullmq ? `${own}\n${lastBullmq}\n` : own;
     },
   };
 }
