@@ -353,7 +353,7 @@ export class Supervisor {
     };
     this.#executors[index] = executor;
     void executor.process.exited.then((exit) => this.#onExit(executor, exit));
-    this.#options.logger?.info({ event: 'executor_spawned', executor: index, pid: executor.process.pid }, 'executor spawned');
+    this.#options.logger?.info({ event: 'executor_spawned', executor: index, executorPid: executor.process.pid }, 'executor spawned');
   }
 
   #onExit(executor: Executor, exit: ExecutorExit): void {
@@ -367,7 +367,7 @@ export class Supervisor {
       this.#bury(executor, death);
     }
     this.#options.logger?.info(
-      { event: 'executor_exited', executor: executor.index, pid: executor.process.pid, exitCode: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
+      { event: 'executor_exited', executor: executor.index, executorPid: executor.process.pid, exitCode: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
       'executor exited',
     );
     if (this.#stopping || this.#executors[executor.index] !== executor) return;
@@ -393,7 +393,7 @@ export class Supervisor {
     if (this.#executors[executor.index] !== executor || this.#stopping) return;
     this.#retiring.add(executor);
     if (this.#reserved === executor) this.#reserved = undefined;
-    const fields = { event: 'executor_retired', executor: executor.index, pid: executor.process.pid, jobs: executor.jobs.size };
+    const fields = { event: 'executor_retired', executor: executor.index, executorPid: executor.process.pid, jobs: executor.jobs.size };
     // A recycle is routine: not a warning, and not counted among the replacements of failed executors.
     if (routine) this.#options.logger?.info(fields, `executor retired: ${why}`);
     else {
@@ -438,7 +438,7 @@ export class Supervisor {
       this.#consecutiveDeaths++;
       if (!wasReady || death.kind === 'start_failed') this.#startFailures++;
       this.#options.logger?.warn(
-        { event: 'executor_died', executor: executor.index, pid: executor.process.pid, cause: describeDeath(death), jobs: executor.jobs.size },
+        { event: 'executor_died', executor: executor.index, executorPid: executor.process.pid, cause: describeDeath(death), jobs: executor.jobs.size },
         'executor died',
       );
     }

@@ -338,7 +338,13 @@ describe('executor environment', () => {
 describe('lifecycle logging', () => {
   it('logs executor spawns, deaths with their cause, and replacements — never code or output', async () => {
     const lines: Record<string, unknown>[] = [];
-    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const raw: string[] = [];
+    const logger = pino({ level: 'info' }, {
+      write: (line: string) => {
+        raw.push(line);
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      },
+    });
     const pool = await scriptedPool({ logger, maxAttempts: 1 });
     try {
       await pool.execute({ code: 'echo secret-code', input: 'secret-input' });
@@ -351,6 +357,10 @@ describe('lifecycle logging', () => {
     expect(events).toEqual(expect.arrayContaining(['executor_spawned', 'executor_died', 'executor_exited', 'executor_replaced']));
     expect(lines.find((line) => line.event === 'executor_died')).toMatchObject({ cause: 'signal SIGABRT', jobs: 1 });
     expect(JSON.stringify(lines)).not.toMatch(/secret/);
+    // The executor's pid has a field of its own: beside pino's base pid, a second "pid" would be
+    // a duplicate key that JSON readers collapse into one.
+    for (const line of raw) expect(line.match(/"pid":/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    expect(lines.find((line) => line.event === 'executor_spawned')?.executorPid).toEqual(expect.any(Number));
   });
 });
 
