@@ -130,7 +130,8 @@ const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const EXECUTOR_URL = new URL(`../workers/executor${OWN_EXTENSION}`, import.meta.url);
 const THREAD_URL = new URL(`../workers/thread${OWN_EXTENSION}`, import.meta.url);
 
-function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
+/** `value`, or `fallback` when undefined; a RangeError naming `options.<name>` unless an integer in min..max. */
+export function integerOption(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
@@ -203,8 +204,8 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   const unknown = Object.keys(options).find((key) => !POOL_OPTION_KEYS.has(key));
   if (unknown !== undefined) throw new RangeError(`options.${unknown.slice(0, 64)}: unknown option`);
   const cores = availableParallelism();
-  const executors = integer('executors', options.executors, Math.min(2, cores), 1, 64);
-  const threadsPerExecutor = integer(
+  const executors = integerOption('executors', options.executors, Math.min(2, cores), 1, 64);
+  const threadsPerExecutor = integerOption(
     'threadsPerExecutor',
     options.threadsPerExecutor,
     Math.max(1, Math.ceil(cores / executors)),
@@ -220,7 +221,7 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   const sizeKeys = ['maxCodeBytes', 'maxInputBytes'] as const;
   const givenSizes = optionObject('sizeLimits', options.sizeLimits, sizeKeys);
   for (const key of sizeKeys) {
-    sizeLimits[key] = integer(`sizeLimits.${key}`, givenSizes?.[key] as number | undefined, sizeLimits[key], 1, 2 ** 31);
+    sizeLimits[key] = integerOption(`sizeLimits.${key}`, givenSizes?.[key] as number | undefined, sizeLimits[key], 1, 2 ** 31);
   }
   const threadModule = options.threadModule ?? THREAD_URL;
   if (typeof threadModule !== 'string' && !(threadModule instanceof URL)) {
@@ -237,20 +238,20 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   return Object.freeze({
     executors,
     threadsPerExecutor,
-    sparesPerThread: integer('sparesPerThread', options.sparesPerThread, 2, 0, 8),
+    sparesPerThread: integerOption('sparesPerThread', options.sparesPerThread, 2, 0, 8),
     defaults: limitsWith('defaults', DEFAULT_LIMITS, options.defaults),
     ceilings,
     ceilingMode,
     sizeLimits: Object.freeze(sizeLimits),
-    executorMemoryMb: integer(
+    executorMemoryMb: integerOption(
       'executorMemoryMb',
       options.executorMemoryMb,
       1024 + threadsPerExecutor * ceilings.memoryMb,
       128,
       1_048_576,
     ),
-    recycleAfterJobs: integer('recycleAfterJobs', options.recycleAfterJobs, 10_000, 0, 100_000_000),
-    maxAttempts: integer('maxAttempts', options.maxAttempts, 2, 1, 10),
+    recycleAfterJobs: integerOption('recycleAfterJobs', options.recycleAfterJobs, 10_000, 0, 100_000_000),
+    maxAttempts: integerOption('maxAttempts', options.maxAttempts, 2, 1, 10),
     threadModule: threadModule instanceof URL ? threadModule.href : toFileUrl(threadModule),
     executorPath: fileURLToPath(EXECUTOR_URL),
     hostName: String(options.hostName ?? hostname()),

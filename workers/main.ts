@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
 import { createPool, type Pool, type PoolOptions } from '../src/pool.ts';
-import { compilePoolOptions } from '../src/pool-options.ts';
+import { compilePoolOptions, integerOption as integer } from '../src/pool-options.ts';
 import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
@@ -281,14 +281,6 @@ function compileWorkerOptions(options: WorkerOptions) {
     eventsMaxLen: integer('eventsMaxLen', options.eventsMaxLen, WORKER_DEFAULTS.eventsMaxLen, 100, 10_000_000),
     metricsPort: sidePortNumber(options.metricsPort),
   };
-}
-
-function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
 }
 
 function retention(
