@@ -183,7 +183,13 @@ class SandpoolClient implements Client {
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
     this.#assertOpen();
     let checked = this.#check(input);
-    if (checked instanceof Promise) checked = await checked;
+    if (checked instanceof Promise) {
+      // Types being stripped on a thread (up to 2 s): a cancel answers at once, not after the strip.
+      const ended = await untilAborted(checked, options.signal);
+      if (ended === 'aborted') return cancelledResult(limitsOf(input));
+      checked = ended;
+      this.#assertOpen();
+    }
     if (!checked.ok) {
       if (!checked.reasons) return rejectedResult(checked.issues, limitsOf(input));
       return resultWithoutRun('rejected', limitsOf(input), thisWorker(), {
@@ -581,6 +587,17 @@ export async function createClient(options: ClientOptions): Promise<Client> {
   // The backend's Redis client (its documented escape hatch): the checks share the adds' MULTI.
   const bull = (await queue.getBackend().client) as unknown as BullConnection;
   return new SandpoolClient(compiled, options.connection, queue, redis, bull);
+}
+
+/** `promise`'s value, or 'aborted' as soon as `signal` is (at once if it already is). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T | 'aborted'> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.resolve('aborted');
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export { QueueError, type QueueErrorCode } from './queue.ts';

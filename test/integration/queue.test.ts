@@ -383,6 +383,23 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect(result.id).toBe(id);
   });
 
+  it('a job cancelled while the client strips its types is answered cancelled then, and never queued', { timeout: 30_000 }, async () => {
+    const queue = uniqueQueue('cancel-strip');
+    const c = await client(queue);
+    // Strips for the whole 2 s bound (amaro's parser backtracks on it).
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const controller = new AbortController();
+    const pending = c.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } }, { signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const abortedAt = performance.now();
+    controller.abort();
+    expect(await pending).toMatchObject({ status: 'cancelled' });
+    // Well inside the strip's 2 s bound, which it used to wait out.
+    expect(performance.now() - abortedAt).toBeLessThan(1_000);
+    const counts = await rawQueue(queue).getJobCounts('waiting', 'active', 'completed', 'failed');
+    expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(0);
+  });
+
   it('a job cancelled as a worker takes it ends cancelled, even when its cancel mark is garbage', async () => {
     const queue = uniqueQueue('cancel-mark');
     const keys = queueKeys('bull', queue);
