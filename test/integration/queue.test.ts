@@ -398,6 +398,11 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect(performance.now() - abortedAt).toBeLessThan(1_000);
     const counts = await rawQueue(queue).getJobCounts('waiting', 'active', 'completed', 'failed');
     expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(0);
+    // Closed while another one strips: that call says the client is closed, rather than submit.
+    const closing = await createClient({ connection: redis.url, queue });
+    const orphan = closing.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } });
+    await closing.close();
+    await expect(orphan).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
   });
 
   it('a job cancelled as a worker takes it ends cancelled, even when its cancel mark is garbage', async () => {
