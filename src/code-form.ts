@@ -28,6 +28,17 @@ export function detectCodeForm(code: string): CodeForm {
   return hasDefaultExport(program) ? 'module' : 'script';
 }
 
+// A line that starts a default export.
+const DEFAULT_EXPORT_LINE = /^[ \t]*export[ \t]+default\b|\bas[ \t]+default[ \t]*[,}]/m;
+
+/**
+ * The form of code that could not be parsed in time: 'module' when a line starts a default export,
+ * else 'script'. Text only, so it may be wrong for such code; the isolate then names its error.
+ */
+export function guessCodeForm(code: string): CodeForm {
+  return EXPORT_WORD.test(code) && DEFAULT_EXPORT_LINE.test(code) ? 'module' : 'script';
+}
+
 function parsesAsScript(code: string): boolean {
   try {
     parse(code, { ecmaVersion: 'latest', sourceType: 'script' });

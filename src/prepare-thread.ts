@@ -1,6 +1,7 @@
 // The threads that take a job's preparation off the event loop of the process taking it (see
 // src/prepare-threads.ts): type stripping, which amaro's parser can make take exponential time,
-// and the pre-screen and form of large code, linear but up to a second and more for the largest.
+// and the pre-screen and form of large code, which acorn's parser can make take seconds. Each task
+// tells the pool when it starts ({ started: key }): its time bound runs from then.
 import { parentPort } from 'node:worker_threads';
 import { detectCodeForm } from './code-form.ts';
 import { prescreen, type CompiledPrescreenOptions, type PrescreenReport } from './prescreen.ts';
@@ -15,6 +16,8 @@ export interface StripTask {
 
 export interface ScreenTask {
   code: string;
+  /** As StripTask's. */
+  key: number;
   /** Undefined: not screened (screening off, or the operator's own tool code); the form only. */
   options: CompiledPrescreenOptions | undefined;
 }
@@ -31,7 +34,8 @@ export function strip({ source, key }: StripTask): StripTypesResult {
   return stripTypes(source);
 }
 
-export function screen({ code, options }: ScreenTask): ScreenOutcome {
+export function screen({ code, options, key }: ScreenTask): ScreenOutcome {
+  parentPort?.postMessage({ started: key });
   return screenAndForm(code, options);
 }
 

@@ -7,7 +7,8 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
-import type { CompiledPrescreenOptions } from './prescreen.ts';
+import { guessCodeForm } from './code-form.ts';
+import { unscreenedReport, type CompiledPrescreenOptions } from './prescreen.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 /**
@@ -21,6 +22,11 @@ export const MAX_STRIP_MS = 2_000;
  * no hop.
  */
 const INLINE_SCREEN_CHARS = 16 * 1024;
+/**
+ * The longest the pre-screen of large code may take on its thread. Ordinary code at the screen's
+ * own size bound (256 KiB) screens in a fraction of that; acorn's quadratic corners take longer.
+ */
+const MAX_SCREEN_MS = 2_000;
 /** Threads working at once in one process: a source that runs to its bound holds one that long. */
 const THREADS = Math.max(2, Math.min(4, availableParallelism()));
 
@@ -55,12 +61,15 @@ function pool(): Piscina {
 }
 
 /**
- * stripTypes() on a thread of this process, ended once it has run `budgetMs` (from the moment the
- * thread starts on it, not from a wait behind other sources): `overran` then. The caller's event
- * loop stays free throughout. Never throws for anything in the source; rejects only when the
- * thread itself fails (then the job's preparation failed, not its code).
+ * A task on a thread of this process, ended once it has run `budgetMs` (from the moment the thread
+ * starts on it, not from a wait behind other tasks): `overran` then. The caller's event loop stays
+ * free throughout. Rejects only when the thread itself fails.
  */
-export async function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
+async function runBounded<T>(
+  name: 'strip' | 'screen',
+  task: (key: number) => StripTask | ScreenTask,
+  budgetMs: number,
+): Promise<T | { ok: false; overran: true }> {
   const abort = new AbortController();
   const key = ++nextKey;
   let timer: NodeJS.Timeout | undefined;
@@ -69,9 +78,8 @@ export async function stripTypesWithin(source: string, budgetMs: number): Promis
     timer = setTimeout(() => abort.abort(), budgetMs);
   });
   try {
-    const task: StripTask = { source, key };
     // Aborting a task that is running ends its thread (piscina starts another when needed).
-    return (await pool().run(task, { name: 'strip', signal: abort.signal })) as StripTypesResult;
+    return (await pool().run(task(key), { name, signal: abort.signal })) as T;
   } catch (error) {
     if (abort.signal.aborted) return { ok: false, overran: true };
     throw error;
@@ -82,12 +90,24 @@ export async function stripTypesWithin(source: string, budgetMs: number): Promis
 }
 
 /**
+ * stripTypes() on a thread, bounded by `budgetMs` (see runBounded). Never throws for anything in
+ * the source; rejects only when the thread fails (then the job's preparation failed, not its code).
+ */
+export function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
+  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs);
+}
+
+/**
  * The pre-screen (when `options` are given) and the form of the code: at once for code up to
  * INLINE_SCREEN_CHARS, on a thread of this process for longer code (a promise then, which rejects
- * only if that thread fails).
+ * only if that thread fails). On the thread it may take MAX_SCREEN_MS: past that the code is
+ * reported `prescreen_too_slow` (rejected in enforce mode) and its form guessed from its text.
  */
 export function screenCode(code: string, options: CompiledPrescreenOptions | undefined): ScreenOutcome | Promise<ScreenOutcome> {
   if (code.length <= INLINE_SCREEN_CHARS) return screenAndForm(code, options);
-  const task: ScreenTask = { code, options };
-  return pool().run(task, { name: 'screen' }) as Promise<ScreenOutcome>;
+  return runBounded<ScreenOutcome>('screen', (key) => ({ code, options, key }), MAX_SCREEN_MS).then((outcome) => {
+    if (!('overran' in outcome)) return outcome;
+    const form = guessCodeForm(code);
+    return options === undefined ? { form } : { report: unscreenedReport(code, options, MAX_SCREEN_MS), form };
+  });
 }

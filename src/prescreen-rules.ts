@@ -134,6 +134,13 @@ export const RULES = Object.freeze([
     why: 'The parser is recursive: pathological nesting would exhaust its stack. A cheap scan rejects it before parsing; the parser running out of stack is reported the same way, never as unparseable.',
   },
   {
+    id: 'prescreen_too_slow',
+    kind: 'bound',
+    severity: 'block',
+    title: 'Code the pre-screen could not read within its time bound (2 s)',
+    why: 'The parser takes quadratic time on some shapes (tens of thousands of names in one declaration): 256 KiB of them took seconds. Screening large code runs on a thread that is ended at the bound, and what was not screened is rejected, not run.',
+  },
+  {
     id: 'prescreen_line_too_long',
     kind: 'bound',
     severity: 'block',

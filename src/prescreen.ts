@@ -95,6 +95,16 @@ export function prescreen(code: string, options: CompiledPrescreenOptions): Pres
   return findings.report(report);
 }
 
+/**
+ * The report for code whose screening was ended at its time bound (on a thread: see
+ * src/prepare-threads.ts): one `prescreen_too_slow` finding, under the options' severity and mode.
+ */
+export function unscreenedReport(code: string, options: CompiledPrescreenOptions, boundMs: number): PrescreenReport {
+  const findings = new Findings(code, options);
+  if (options.mode !== 'off') findings.add('prescreen_too_slow', `the code could not be screened within ${boundMs} ms`);
+  return findings.report({ parsed: false });
+}
+
 type ParseOutcome =
   | { kind: 'parsed'; program: Program; sourceType: 'script' | 'module' }
   | { kind: 'syntax_error' }

@@ -212,6 +212,37 @@ describe('which executor takes a job', () => {
   });
 });
 
+describe('code the pre-screen reads too slowly', () => {
+  // acorn checks each name of a declaration against the ones before it: 82,000 names in one
+  // `let` (512 KiB) take it many seconds, and V8 none.
+  const manyNames = `export default 1;\nlet ${Array.from({ length: 82_000 }, (_, index) => `a${index}`).join(',\n')};`;
+  const sizeLimits = { maxCodeBytes: 1024 * 1024 };
+
+  it('is rejected at the screen\'s time bound, and the thread it held serves the jobs behind it', { timeout: 60_000 }, async () => {
+    const own = await createPool({ executors: 1, threadsPerExecutor: 1, sizeLimits, prescreen: { maxBytes: 1024 * 1024 } });
+    try {
+      const slow = own.execute({ code: manyNames });
+      const behind = own.execute({ code: 'const n: number = 20; n * 2 + 2', language: 'typescript' });
+      expect(await slow).toMatchObject({
+        status: 'rejected',
+        rejection: { reasons: [expect.objectContaining({ rule: 'prescreen_too_slow', message: expect.stringContaining('2000 ms') })] },
+      });
+      expect(await behind).toMatchObject({ status: 'ok', value: 42 });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('with screening off, still runs: its form is then told from its text', { timeout: 60_000 }, async () => {
+    const own = await createPool({ executors: 1, threadsPerExecutor: 1, sizeLimits, prescreen: { mode: 'off' } });
+    try {
+      expect(await own.execute({ code: manyNames })).toMatchObject({ status: 'ok', value: 1 });
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('close() while a job is prepared on a thread', () => {
   it('answers the job at once (POOL_CLOSED), not when its stripping ends', { timeout: 30_000 }, async () => {
     const own = await createPool({ executors: 1, threadsPerExecutor: 1 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectCodeForm } from '../../src/code-form.ts';
+import { detectCodeForm, guessCodeForm } from '../../src/code-form.ts';
 import { MAX_TYPESCRIPT_NESTING, stripTypes } from '../../src/typescript.ts';
 
 describe('detectCodeForm', () => {
@@ -65,5 +65,19 @@ describe('stripTypes', () => {
       expect(stripTypes(hostile).ok).toBe(false);
       expect(stripTypes('const ok: string = "yes"; ok')).toEqual({ ok: true, code: 'const ok         = "yes"; ok' });
     }
+  });
+});
+
+describe('guessCodeForm (code too slow to parse: text only)', () => {
+  it.each([
+    ['export default 1;\nlet a, b;', 'module'],
+    ['const f = 1;\n  export default f', 'module'],
+    ['const f = 1; export { f as default };', 'module'],
+    ['export { f as default, g }', 'module'],
+    ['export const f = 1;', 'script'],
+    ['const exported = "export default"; exported', 'script'],
+    ['1 + 1', 'script'],
+  ] as const)('%j is a %s', (code, form) => {
+    expect(guessCodeForm(code)).toBe(form);
   });
 });
