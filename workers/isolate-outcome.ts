@@ -57,6 +57,9 @@ export function readHarnessOutcome(value: unknown): HarnessOutcome | undefined {
 /** Longest prefix of `text` within `maxBytes` of UTF-8, never splitting a character. */
 export function utf8Head(text: string, maxBytes: number): string {
   if (text.length * 3 <= maxBytes) return text;
+  // Every UTF-16 unit is at least one byte: the head lies within the first maxBytes units, and only
+  // those are encoded (a copied-out error message may be hundreds of MB). A pair cut in two is dropped.
+  if (text.length > maxBytes) text = dropLoneEnd(text.slice(0, Math.max(0, maxBytes)));
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return text;
   let end = Math.max(0, maxBytes);
@@ -67,11 +70,25 @@ export function utf8Head(text: string, maxBytes: number): string {
 /** Longest suffix of `text` within `maxBytes` of UTF-8, never splitting a character. */
 export function utf8Tail(text: string, maxBytes: number): string {
   if (text.length * 3 <= maxBytes) return text;
+  // As utf8Head, from the end.
+  if (text.length > maxBytes) text = dropLoneStart(text.slice(text.length - Math.max(0, maxBytes)));
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return text;
   let start = bytes.length - Math.max(0, maxBytes);
   while (start < bytes.length && ((bytes[start] ?? 0) & 0xc0) === 0x80) start++;
   return bytes.subarray(start).toString('utf8');
+}
+
+/** `text` without a high surrogate at its end, left there by a cut through a pair. */
+function dropLoneEnd(text: string): string {
+  const last = text.charCodeAt(text.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? text.slice(0, -1) : text;
+}
+
+/** `text` without a low surrogate at its start, left there by a cut through a pair. */
+function dropLoneStart(text: string): string {
+  const first = text.charCodeAt(0);
+  return first >= 0xdc00 && first <= 0xdfff ? text.slice(1) : text;
 }
 
 function capStream(head: string, tail: string, total: number, cap: number): { text: string; totalBytes: number } {
@@ -114,13 +131,18 @@ export function sandboxStack(name: string, message: string, rawStack: string): s
   return `${name}: ${message}\n${frames.slice(0, last + 1).join('\n')}`;
 }
 
+/** A copied-out error with a longer message is described without its stack (see describeHostCopy). */
+const MAX_STACKED_MESSAGE_CHARS = 1024 * 1024;
+
 /** isolated-vm's suffix on a compile error whose location it does not know. */
 const UNKNOWN_LOCATION = / \[<isolated-vm>:\d+:\d+\]$/;
 
 function describeParts(name: string, message: string, stack: string, phase: ErrorPhase): ThreadError {
   const error: ThreadError = {
     name: utf8Head(name, MAX_ERROR_NAME_BYTES) || 'Error',
-    message: utf8Head(message.replace(UNKNOWN_LOCATION, ''), MAX_ERROR_MESSAGE_BYTES),
+    // The suffix ends a message short enough to keep whole; a longer one is cut before it anyway,
+    // and a regex anchored at the end of hundreds of MB would scan all of them.
+    message: utf8Head(message.length <= 2 * MAX_ERROR_MESSAGE_BYTES ? message.replace(UNKNOWN_LOCATION, '') : message, MAX_ERROR_MESSAGE_BYTES),
     phase,
   };
   const sandboxed = stack ? sandboxStack(error.name, error.message, utf8Head(stack, MAX_ERROR_STACK_BYTES)) : undefined;
@@ -137,7 +159,13 @@ export function describeHostCopy(thrown: unknown, phase: ErrorPhase): ThreadErro
   if (thrown instanceof Error && thrown.message.startsWith('An object was thrown from supplied code within isolated-vm')) {
     return { name: 'NonError', message: 'thrown value: an object that is not an Error', phase };
   }
-  if (thrown instanceof Error) return describeParts(thrown.name, thrown.message, thrown.stack ?? '', phase);
+  if (thrown instanceof Error) {
+    const message = thrown.message;
+    // V8 builds a host error's stack from its message on each read: seconds apiece for a message
+    // of hundreds of MB (a module's top-level throw). Past this its frames are not read.
+    const stack = message.length > MAX_STACKED_MESSAGE_CHARS ? '' : (thrown.stack ?? '');
+    return describeParts(thrown.name, message, stack, phase);
+  }
   let text: string;
   try {
     text = typeof thrown === 'string' ? thrown : (JSON.stringify(thrown) ?? String(thrown));

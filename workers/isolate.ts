@@ -603,8 +603,9 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   return { ...base, status: 'error', error: describeHostCopy(thrown, phaseHint ?? 'runtime') };
 }
 
+/** The start of an error's message: isolated-vm's own words for its limits are at the start, and a snippet's may run to hundreds of MB. */
 function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : '';
+  return error instanceof Error ? error.message.slice(0, 200) : '';
 }
 
 /**

@@ -272,6 +272,14 @@ test('code larger than the size limit is rejected', async () => {
   await expectPoolServes(pool);
 });
 
+// exhaustion: a module's top-level throw crosses to the host as a copy, whatever its size
+test('a module that throws a 400 MB message ends error, the message capped, and the next jobs are answered', async () => {
+  const result = await run(pool, { code: "throw new Error('y'.repeat(4e8)); export default 1", limits: { timeoutMs: 20_000, cpuTimeMs: 20_000 } });
+  expectStatus(result, 'error');
+  expect(Buffer.byteLength(result.error?.message ?? '')).toBeLessThanOrEqual(4096);
+  await expectPoolServes(pool);
+});
+
 // exhaustion: features that block a thread or observe the collector are absent
 test('WebAssembly, SharedArrayBuffer, Atomics.wait, WeakRef and FinalizationRegistry are absent', async () => {
   const result = await run(pool, { code: snippet('weak-and-shared-memory-are-absent') });

@@ -19,6 +19,16 @@ describe('UTF-8 cuts', () => {
     expect(utf8Tail('ab€cd', 5)).toBe('€cd');
     expect(utf8Tail('😀😀', 7)).toBe('😀');
   });
+
+  test('texts far longer than the cut are cut the same way, a pair cut in two dropped', () => {
+    const pairs = '😀'.repeat(10_000);
+    for (const max of [0, 1, 3, 4, 7, 8, 4096]) {
+      expect(Buffer.byteLength(utf8Head(pairs, max))).toBe(Math.floor(max / 4) * 4);
+      expect(Buffer.byteLength(utf8Tail(pairs, max))).toBe(Math.floor(max / 4) * 4);
+    }
+    expect(utf8Head(`${'a'.repeat(9_999)}😀`, 10_000)).toBe('a'.repeat(9_999));
+    expect(utf8Tail(`😀${'a'.repeat(9_999)}`, 10_000)).toBe('a'.repeat(9_999));
+  });
 });
 
 describe('capOutput', () => {
@@ -108,6 +118,27 @@ describe('errors', () => {
     });
     expect(describeHostCopy('text', 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: text' });
     expect(describeHostCopy({ a: 1 }, 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: {"a":1}' });
+  });
+
+  test('a copied-out error with a huge message is described without reading its stack', () => {
+    // V8 builds a host error's stack from its message on each read: for hundreds of MB, seconds each.
+    let stackReads = 0;
+    const huge = new Error('y'.repeat(2 * 1024 * 1024));
+    Object.defineProperty(huge, 'stack', {
+      get: () => {
+        stackReads++;
+        return 'Error: y\n    at snippet.mjs:1:7';
+      },
+    });
+    const described = describeHostCopy(huge, 'runtime');
+    expect(stackReads).toBe(0);
+    expect(described).toMatchObject({ name: 'Error', phase: 'runtime' });
+    expect(described.stack).toBeUndefined();
+    expect(Buffer.byteLength(described.message)).toBeLessThanOrEqual(4096);
+    // An ordinary one keeps its sandbox frames.
+    const small = new Error('small');
+    small.stack = 'Error: small\n    at snippet.mjs:1:7';
+    expect(describeHostCopy(small, 'runtime').stack).toBe('Error: small\n    at snippet.mjs:1:7');
   });
 
   test('limit errors name the limit', () => {
