@@ -281,7 +281,7 @@ test('a module that throws a 400 MB message ends error, the message capped, and 
 });
 
 // exhaustion: features that block a thread or observe the collector are absent
-test('WebAssembly, SharedArrayBuffer, Atomics.wait, WeakRef and FinalizationRegistry are absent', async () => {
+test('WebAssembly, SharedArrayBuffer, Atomics.wait, WeakRef, FinalizationRegistry and Intl segmenters are absent', async () => {
   const result = await run(pool, { code: snippet('weak-and-shared-memory-are-absent') });
   expectStatus(result, 'ok');
   expect(result.value).toEqual({
@@ -290,6 +290,8 @@ test('WebAssembly, SharedArrayBuffer, Atomics.wait, WeakRef and FinalizationRegi
     AtomicsWait: 'undefined',
     WeakRef: 'undefined',
     FinalizationRegistry: 'undefined',
+    IntlSegmenter: 'undefined',
+    IntlV8BreakIterator: 'undefined',
   });
   await expectPoolServes(pool);
 });
