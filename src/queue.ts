@@ -50,6 +50,41 @@ export class QueueError extends Error {
   }
 }
 
+/**
+ * `connection` as createClient/createWorker take it, or a TypeError naming `options.connection`: a
+ * redis:// or rediss:// URL, or a plain object of ioredis options. Anything else used to fall
+ * through to ioredis's default of localhost:6379, a Redis nobody configured. `keyPrefix` is
+ * refused: BullMQ's lists would take it while sandpool's own keys and BullMQ's job hashes would
+ * not (the queue's `prefix` is the one to set).
+ */
+export function checkConnection(connection: unknown): Connection {
+  if (typeof connection === 'string') {
+    let url: URL | undefined;
+    try {
+      url = new URL(connection);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+      throw new TypeError('options.connection: expected a redis:// or rediss:// URL with a host, or ioredis options');
+    }
+    return connection;
+  }
+  if (typeof connection !== 'object' || connection === null || Array.isArray(connection) || !isPlainObject(connection)) {
+    const got = connection === null ? 'null' : Array.isArray(connection) ? 'an array' : connection instanceof URL ? 'a URL object (pass its href)' : typeof connection;
+    throw new TypeError(`options.connection: expected a redis:// or rediss:// URL, or a plain object of ioredis options; got ${got}`);
+  }
+  if ('keyPrefix' in connection) {
+    throw new TypeError("options.connection.keyPrefix: not supported (BullMQ's keys would take it and others not); set the queue's prefix instead");
+  }
+  return connection as RedisOptions;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 /** Options BullMQ takes for the same connection. */
 export function bullConnection(connection: Connection, extra: RedisOptions = {}): BullRedisOptions {
   return (typeof connection === 'string' ? { url: connection, ...extra } : { ...connection, ...extra }) as BullRedisOptions;
