@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { integerOption, optionObject, refuseUnknownKeys } from './options.ts';
 import {
   DEFAULT_CEILINGS,
   DEFAULT_LIMITS,
@@ -17,6 +18,7 @@ import {
   type SizeLimits,
 } from './limits.ts';
 import { compilePrescreenOptions, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
+export { integerOption } from './options.ts';
 import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 
 export interface PoolOptions {
@@ -130,33 +132,11 @@ const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const EXECUTOR_URL = new URL(`../workers/executor${OWN_EXTENSION}`, import.meta.url);
 const THREAD_URL = new URL(`../workers/thread${OWN_EXTENSION}`, import.meta.url);
 
-/** `value`, or `fallback` when undefined; a RangeError naming `options.<name>` unless an integer in min..max. */
-export function integerOption(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 /** The keys createPool() knows: a misspelt option is an error, not a silent default. */
 const POOL_OPTION_KEYS: ReadonlySet<string> = new Set([
   'executors', 'threadsPerExecutor', 'sparesPerThread', 'defaults', 'ceilings', 'ceilingMode', 'sizeLimits',
   'executorMemoryMb', 'recycleAfterJobs', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
 ] satisfies (keyof PoolOptions)[]);
-
-/** An optional nested options object: undefined, or a plain object holding only `keys`. */
-function optionObject(name: string, value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new RangeError(`options.${name}: expected an object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
-  }
-  const unknown = Object.keys(value).find((key) => !keys.includes(key));
-  if (unknown !== undefined) {
-    throw new RangeError(`options.${name}.${unknown.slice(0, 64)}: unknown (expected one of ${keys.join(', ')})`);
-  }
-  return value as Record<string, unknown>;
-}
 
 /**
  * Limits over `base`, each between its floor (below it a job would run above what was set) and
@@ -201,8 +181,7 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   if (typeof options !== 'object' || options === null) {
     throw new RangeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
   }
-  const unknown = Object.keys(options).find((key) => !POOL_OPTION_KEYS.has(key));
-  if (unknown !== undefined) throw new RangeError(`options.${unknown.slice(0, 64)}: unknown option`);
+  refuseUnknownKeys('', options, POOL_OPTION_KEYS);
   const cores = availableParallelism();
   const executors = integerOption('executors', options.executors, Math.min(2, cores), 1, 64);
   const threadsPerExecutor = integerOption(

@@ -239,7 +239,7 @@ describe('pool options', () => {
     await expect(createPool({ ceilings: { memoryMb: 4 } })).rejects.toThrow(/options\.ceilings\.memoryMb: expected a number from 8 to/);
     // Misspelt or mistyped options are errors, not silent defaults.
     await expect(createPool({ executor: 99 } as never)).rejects.toThrow(/options\.executor: unknown option/);
-    await expect(createPool({ ceilings: 'big' as never })).rejects.toThrow(/options\.ceilings: expected an object, got string/);
+    await expect(createPool({ ceilings: 'big' as never })).rejects.toThrow(/options\.ceilings: expected an object, got "big"/);
     await expect(createPool({ ceilings: [1, 2] as never })).rejects.toThrow(/options\.ceilings: expected an object, got an array/);
     await expect(createPool({ ceilings: { timeout: 100 } as never })).rejects.toThrow(/options\.ceilings\.timeout: unknown/);
     await expect(createPool({ sizeLimits: 5 as never })).rejects.toThrow(/options\.sizeLimits: expected an object/);
