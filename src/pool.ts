@@ -7,7 +7,7 @@ import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, t
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
 import { POOL_ERROR_CODES, Supervisor, closedError } from './pool-supervisor.ts';
-import type { Request } from './request.ts';
+import { isParsedRequest, type Request } from './request.ts';
 import type { Result } from './result.ts';
 
 export type { PoolOptions } from './pool-options.ts';
@@ -105,6 +105,10 @@ class EmbeddedPool implements Pool {
   }
 
   executeValidated(request: Request, options: ExecuteOptions = {}): Promise<Result> {
+    // Trusted as validated, so it must be parseRequest's own output: anything else is a caller's bug.
+    if (!isParsedRequest(request)) {
+      return Promise.reject(new TypeError("executeValidated(): expected parseRequest()'s own output, unchanged; use execute() for anything else"));
+    }
     return this.#execute((id) => this.#pipeline.prepareValidated(request, id), options);
   }
 

@@ -22,6 +22,10 @@ export const LimitsRequestSchema = z
   .partial()
   .strict();
 
+/** Labels a request may carry, and rule overrides: counted before anything walks them (see parseRequest). */
+const MAX_LABELS = 32;
+const MAX_RULE_OVERRIDES = 64;
+
 export const PrescreenRequestSchema = z
   .object({
     mode: z
@@ -29,14 +33,16 @@ export const PrescreenRequestSchema = z
       .describe('enforce: block rules reject the job; report: every finding is only a warning'),
     rules: z
       .record(z.string().max(64), z.enum(['block', 'warn', 'off']))
-      .describe('Per-rule severity overrides; loosening needs the operator to allow it'),
+      .describe('Per-rule severity overrides; loosening needs the operator to allow it')
+      .meta({ maxProperties: MAX_RULE_OVERRIDES }),
   })
   .partial()
   .strict();
 
 const LabelsSchema = z
   .record(z.string().min(1).max(64), z.string().max(256))
-  .refine((labels) => Object.keys(labels).length <= 32, { message: 'at most 32 labels' });
+  .refine((labels) => Object.keys(labels).length <= MAX_LABELS, { message: `at most ${MAX_LABELS} labels` })
+  .meta({ maxProperties: MAX_LABELS });
 
 export const RequestSchema = z
   .object({
@@ -62,6 +68,8 @@ export const RequestSchema = z
     prescreen: true,
   })
   .strict()
+  // The JSON Schema says what the refinement below checks.
+  .meta({ oneOf: [{ required: ['code'] }, { required: ['tool'] }] })
   .superRefine((request, ctx) => {
     const hasCode = request.code !== undefined;
     const hasTool = request.tool !== undefined;
@@ -90,11 +98,38 @@ export type ParseRequestResult =
   | { ok: true; request: Request }
   | { ok: false; issues: RequestIssue[] };
 
+/** What parseRequest returned, so that executeValidated can tell its output from anything else. */
+const parsedRequests = new WeakSet<object>();
+
+/** Whether `request` is parseRequest's own output (an accepted request, as returned). */
+export function isParsedRequest(request: unknown): request is Request {
+  return typeof request === 'object' && request !== null && parsedRequests.has(request);
+}
+
+/** Whether `value` is an object with more than `max` enumerable keys, counting no further than that. */
+function hasMoreKeys(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  let count = 0;
+  for (const key in value) if (Object.hasOwn(value, key) && ++count > max) return true;
+  return false;
+}
+
 /** Validates anything (a caller's object, a job's data straight from Redis) as a request. */
 export function parseRequest(data: unknown): ParseRequestResult {
   let parsed: ReturnType<typeof RequestSchema.safeParse>;
+  let given: Record<string, unknown> | undefined;
   try {
-    parsed = RequestSchema.safeParse(data);
+    // Each field read once: a caller's getter that answers differently the second time cannot
+    // slip past validation. Spreading keeps an own "__proto__" key as the own key it is.
+    given = typeof data === 'object' && data !== null && !Array.isArray(data) ? { ...data } : undefined;
+    // A million labels or rule overrides took seconds to walk before their count was checked.
+    const crowded = hasMoreKeys(given?.labels, MAX_LABELS)
+      ? { field: 'labels', message: `at most ${MAX_LABELS} labels` }
+      : hasMoreKeys((given?.prescreen as { rules?: unknown } | undefined)?.rules, MAX_RULE_OVERRIDES)
+        ? { field: 'prescreen.rules', message: `at most ${MAX_RULE_OVERRIDES} rule overrides` }
+        : undefined;
+    if (crowded) return { ok: false, issues: [crowded] };
+    parsed = RequestSchema.safeParse(given ?? data);
   } catch (error) {
     // zod walks values recursively: input nested a few thousand deep overflows the stack, and a
     // cyclic object (possible from an embedded caller) throws; both are bad requests, not crashes.
@@ -107,7 +142,8 @@ export function parseRequest(data: unknown): ParseRequestResult {
     // drops it: the input goes on as given. It only ever travels as JSON text (JSON.stringify in
     // checkSizes, or BullMQ's): an embedded caller's own toJSON or getters shape that text, as
     // they would any JSON the caller makes, and nothing but the text reaches an isolate.
-    if (request.input !== undefined) request.input = (data as { input: JsonValue }).input;
+    if (request.input !== undefined) request.input = (given as { input: JsonValue }).input;
+    parsedRequests.add(request);
     return { ok: true, request };
   }
   return {

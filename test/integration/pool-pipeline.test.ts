@@ -8,6 +8,7 @@ import { createPool, type Pool } from '../../src/pool.ts';
 import { compilePoolOptions } from '../../src/pool-options.ts';
 import { createJobPipeline, type Preparation } from '../../src/pool-job.ts';
 import type { Result } from '../../src/result.ts';
+import { parseRequest } from '../../src/request.ts';
 
 const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
 
@@ -65,6 +66,14 @@ describe('pool pipeline (clamp mode)', () => {
       expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(0);
       expect(result.metrics.queueWaitMs).toBeLessThanOrEqual(elapsed);
     }
+  });
+
+  it('executeValidated takes only parseRequest\'s own output', async () => {
+    await expect(pool.executeValidated({ code: 'echo' } as never)).rejects.toThrow(/executeValidated\(\): expected parseRequest\(\)'s own output/);
+    await expect(pool.executeValidated(null as never)).rejects.toThrow(TypeError);
+    const parsed = parseRequest({ code: 'echo' });
+    if (!parsed.ok) throw new Error('parseRequest refused a plain request');
+    expect(await pool.executeValidated(parsed.request)).toMatchObject({ status: 'ok' });
   });
 
   it('gives each job a fresh id unless one is given', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseRequest, requestJsonSchema } from '../../src/request.ts';
 
 describe('parseRequest', () => {
@@ -61,5 +62,45 @@ describe('parseRequest', () => {
       expect.arrayContaining(['code', 'tool', 'input', 'language', 'limits', 'tenantId', 'idempotencyKey', 'labels']),
     );
     expect(schema.additionalProperties).toBe(false);
+  });
+});
+
+describe('parseRequest on what a caller or producer can make of a request', () => {
+  it('reads each field once: a getter cannot answer validation one thing and the run another', () => {
+    let reads = 0;
+    const data = {
+      code: 'input',
+      get input() {
+        reads++;
+        return reads === 1 ? 1 : () => 0;
+      },
+    };
+    const parsed = parseRequest(data);
+    expect(parsed).toMatchObject({ ok: true, request: { input: 1 } });
+    expect(reads).toBe(1);
+  });
+
+  it('counts labels and rule overrides before walking them', () => {
+    // Past the count nothing is read: a walk would have hit the throwing getter.
+    const labels: Record<string, string> = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`l${i}`, 'v']));
+    Object.defineProperty(labels, 'trap', { enumerable: true, get: () => { throw new Error('walked'); } });
+    expect(parseRequest({ code: '1', labels })).toEqual({ ok: false, issues: [{ field: 'labels', message: 'at most 32 labels' }] });
+    const rules = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`rule_${i}`, 'off']));
+    expect(parseRequest({ code: '1', prescreen: { rules } })).toEqual({
+      ok: false,
+      issues: [{ field: 'prescreen.rules', message: 'at most 64 rule overrides' }],
+    });
+  });
+
+  it('publishes in its JSON Schema what it checks: code or tool, and the counts', () => {
+    const ajv = new Ajv2020({ strict: false });
+    const validate = ajv.compile(requestJsonSchema());
+    const labels = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`l${i}`, 'v']));
+    for (const request of [{}, { code: '1', tool: 'add' }, { code: '1', labels }]) {
+      expect(validate(request), JSON.stringify(request)).toBe(false);
+      expect(parseRequest(request).ok).toBe(false);
+    }
+    expect(validate({ code: '1' })).toBe(true);
+    expect(validate({ tool: 'add', input: { a: 1 } })).toBe(true);
   });
 });
