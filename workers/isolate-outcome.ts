@@ -168,7 +168,8 @@ export function describeHostCopy(thrown: unknown, phase: ErrorPhase): ThreadErro
   }
   let text: string;
   try {
-    text = typeof thrown === 'string' ? thrown : (JSON.stringify(thrown) ?? String(thrown));
+    // A BigInt as the script form writes it (JSON.stringify throws on one).
+    text = typeof thrown === 'string' ? thrown : typeof thrown === 'bigint' ? `${thrown}n` : (JSON.stringify(thrown) ?? String(thrown));
   } catch {
     text = String(thrown);
   }

@@ -118,6 +118,7 @@ describe('errors', () => {
     });
     expect(describeHostCopy('text', 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: text' });
     expect(describeHostCopy({ a: 1 }, 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: {"a":1}' });
+    expect(describeHostCopy(5n, 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: 5n' });
   });
 
   test('a copied-out error with a huge message is described without reading its stack', () => {
