@@ -3,11 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEFAULT_LIMITS, DEFAULT_SIZE_LIMITS, type Limits, type SizeLimits } from './limits.ts';
-import { parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
-import { compilePrescreenOptions, requestPrescreen, type CompiledPrescreenOptions, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
+import { DEFAULT_LIMITS, type Limits, type SizeLimits } from './limits.ts';
+import { TENANT_ID_PATTERN, parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
+import { requestPrescreen, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
 import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
 import { checkSizes } from './pool-job.ts';
+import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
   createAdmission,
@@ -20,7 +21,6 @@ import {
 import {
   CANCEL_MARK_TTL_SECONDS,
   boundedBy,
-  tenantOf,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   JOB_NAME,
@@ -38,17 +38,6 @@ import {
   type QueueKeys,
 } from './queue.ts';
 
-const CLIENT_DEFAULTS = Object.freeze({
-  queue: DEFAULT_QUEUE,
-  prefix: DEFAULT_PREFIX,
-  maxQueued: 100_000,
-  maxQueuedPerTenant: 10_000,
-  attempts: 3,
-  backoffMs: 1_000,
-  redisTimeoutMs: 5_000,
-  /** Added to a job's own time budget to bound execute()'s wait. */
-  waitSlackMs: 30_000,
-});
 
 /** When to read the job directly while waiting, in case an event was missed (ms after submit). */
 const FALLBACK_READS_MS = [1_000, 3_000, 7_000, 15_000];
@@ -123,23 +112,7 @@ export interface Client {
   close(): Promise<void>;
 }
 
-interface Compiled {
-  queue: string;
-  prefix: string;
-  maxQueued: number;
-  maxQueuedPerTenant: number;
-  queueTimeoutMs: number | undefined;
-  attempts: number;
-  backoffMs: number;
-  keepCompleted: { ageSeconds: number; count: number } | undefined;
-  keepFailed: { ageSeconds: number; count: number } | undefined;
-  eventsMaxLen: number | undefined;
-  redisTimeoutMs: number;
-  sizeLimits: SizeLimits;
-  prescreen: PrescreenOptions;
-  /** The operator layer compiled once (a bad setting fails createClient, naming it). */
-  prescreenBase: CompiledPrescreenOptions;
-}
+type Compiled = CompiledClientOptions;
 
 type Checked = { ok: true; request: Request } | { ok: false; issues: RequestIssue[]; reasons?: RejectionReason[] };
 
@@ -182,6 +155,8 @@ class SandpoolClient implements Client {
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
     this.#assertOpen();
+    // The calling program's options, checked before anything reaches Redis.
+    checkExecuteOptions(options);
     let checked = this.#check(input);
     if (checked instanceof Promise) {
       // Types being stripped on a thread (up to 2 s): a cancel answers at once, not after the strip.
@@ -206,6 +181,8 @@ class SandpoolClient implements Client {
 
     const waitMs = options.waitMs ?? this.#defaultWaitMs(request, limits);
     const { promise, resolve, reject } = Promise.withResolvers<Outcome>();
+    // close() may reject it before it is awaited below (while the job is admitted): never unhandled.
+    promise.catch(() => {});
     const waiter: Waiter = { limits, settle: resolve, fail: reject };
     this.#addWaiter(id, waiter);
     let timer: NodeJS.Timeout | undefined;
@@ -221,8 +198,9 @@ class SandpoolClient implements Client {
       if (options.signal?.aborted) onAbort();
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
+      // Infinity: no deadline of the client's own.
       const timedOut = new Promise<'timeout'>((resolveTimeout) => {
-        timer = setTimeout(() => resolveTimeout('timeout'), waitMs);
+        if (Number.isFinite(waitMs)) timer = setTimeout(() => resolveTimeout('timeout'), waitMs);
       });
       // Events can be missed (a reconnect, a trimmed stream): read the job now and then as well.
       let reads = 0;
@@ -263,6 +241,7 @@ class SandpoolClient implements Client {
 
   async submitBatch(inputs: readonly RequestInput[]): Promise<string[]> {
     this.#assertOpen();
+    if (!Array.isArray(inputs)) throw new TypeError('submitBatch(): expected an array of requests');
     const jobs: { id: string; request: Request }[] = [];
     const issues: RequestIssue[] = [];
     for (const [index, input] of inputs.entries()) {
@@ -285,13 +264,16 @@ class SandpoolClient implements Client {
 
   async getResult(id: string, options: TenantOptions = {}): Promise<Result | undefined> {
     this.#assertOpen();
-    const outcome = await this.#bounded(this.#readOutcome(id, options.tenantId ?? 'default', undefined), 'read a job');
+    const tenantId = checkJobAccess('getResult', id, options);
+    if (!mayBeJobId(id)) return undefined;
+    const outcome = await this.#bounded(this.#readOutcome(id, tenantId, undefined), 'read a job');
     return outcome ? withId(outcome.result, id) : undefined;
   }
 
   async cancel(id: string, options: TenantOptions = {}): Promise<boolean> {
     this.#assertOpen();
-    const tenantId = options.tenantId ?? 'default';
+    const tenantId = checkJobAccess('cancel', id, options);
+    if (!mayBeJobId(id)) return false;
     return this.#bounded(this.#cancel(id, tenantId), 'cancel a job');
   }
 
@@ -422,7 +404,7 @@ class SandpoolClient implements Client {
 
   async #cancel(id: string, tenantId: string): Promise<boolean> {
     const job = await Job.fromId<unknown>(this.#queue, id);
-    if (!job || tenantOf(job.data) !== tenantId) return false;
+    if (!isJob(job) || ownerOf(job.data) !== tenantId) return false;
     if (job.finishedOn !== undefined && ['completed', 'failed'].includes(await job.getState())) return false;
     const limits = limitsOf(job.data);
     const result = cancelledResult(limits);
@@ -447,13 +429,18 @@ class SandpoolClient implements Client {
   /** The job's final Result, if it has one (completed, failed after its retries, or cancelled). */
   async #readOutcome(id: string, tenantId: string, knownLimits: Readonly<Limits> | undefined): Promise<Outcome | undefined> {
     const job = await Job.fromId<unknown, Result>(this.#queue, id);
-    if (!job) {
+    if (!isJob(job)) {
       const mark = await this.#redis.get(this.#keys.cancelled(id));
       if (mark === null) return undefined;
-      const parsed = JSON.parse(mark) as { tenantId: string; result: Result };
-      return parsed.tenantId === tenantId ? { result: parsed.result } : undefined;
+      let parsed: { tenantId?: unknown; result?: Result } | undefined;
+      try {
+        parsed = JSON.parse(mark) as { tenantId?: unknown; result?: Result };
+      } catch {
+        return undefined; // not a mark this client wrote
+      }
+      return parsed?.tenantId === tenantId && parsed.result !== undefined ? { result: parsed.result } : undefined;
     }
-    if (tenantOf(job.data) !== tenantId || job.finishedOn === undefined) return undefined;
+    if (ownerOf(job.data) !== tenantId || job.finishedOn === undefined) return undefined;
     const state = await job.getState();
     if (state === 'completed') return { result: job.returnvalue };
     if (state === 'failed') {
@@ -516,7 +503,68 @@ class SandpoolClient implements Client {
 
   /** Every Redis call ends within redisTimeoutMs: an unreachable Redis is an error, never a hang. */
   #bounded<T>(operation: Promise<T>, what: string): Promise<T> {
-    return boundedBy(operation, this.#options.redisTimeoutMs, what);
+    return boundedBy(operation, this.#options.redisTimeoutMs, what).catch((error: unknown) => {
+      // Closed under the call: that is what failed it, not Redis.
+      if (this.#closed) throw new QueueError('CLIENT_CLOSED', 'the client is closed', { cause: error });
+      throw error;
+    });
+  }
+}
+
+/** Keys BullMQ keeps beside its job hashes under `<prefix>:<queue>:`: never a job's id. */
+const QUEUE_KEY_NAMES: ReadonlySet<string> = new Set([
+  'active', 'completed', 'de', 'delayed', 'events', 'failed', 'id', 'limiter', 'marker', 'meta', 'metrics', 'paused',
+  'pc', 'prioritized', 'repeat', 'stalled', 'stalled-check', 'wait', 'waiting-children',
+]);
+const MAX_JOB_ID_CHARS = 256;
+
+/**
+ * The tenant asking, after checking the call's arguments (the calling program's: a TypeError for
+ * nonsense). Only the submitting tenant sees or cancels a job.
+ */
+function checkJobAccess(call: string, id: unknown, options: unknown): string {
+  if (typeof id !== 'string') throw new TypeError(`${call}(): the job id must be a string, got ${typeof id}`);
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${call}(): options must be an object`);
+  const tenantId = (options as TenantOptions).tenantId ?? 'default';
+  if (typeof tenantId !== 'string' || !TENANT_ID_PATTERN.test(tenantId)) {
+    throw new TypeError(`${call}(): options.tenantId must match ${TENANT_ID_PATTERN}`);
+  }
+  return tenantId;
+}
+
+/**
+ * Whether `id` can name a job at all: ids with a colon, or equal to a key BullMQ keeps beside its
+ * jobs, would read (or, cancelled, delete) that key: cancel('meta') deleted the queue's settings.
+ */
+function mayBeJobId(id: string): boolean {
+  return id.length > 0 && id.length <= MAX_JOB_ID_CHARS && !id.includes(':') && !QUEUE_KEY_NAMES.has(id);
+}
+
+/** A job BullMQ wrote: a hash that merely sits where a job would (an unknown key) has no timestamp. */
+function isJob<T extends Job>(job: T | undefined): job is T {
+  return job !== undefined && typeof job.timestamp === 'number' && job.timestamp > 0;
+}
+
+/**
+ * The tenant a job belongs to, for reading and cancelling it: its data's tenantId, `default` when
+ * it names none, and no tenant at all when it names one that is not valid (a raw producer's).
+ */
+function ownerOf(data: unknown): string | undefined {
+  const tenantId = typeof data === 'object' && data !== null ? (data as { tenantId?: unknown }).tenantId : undefined;
+  if (tenantId === undefined) return 'default';
+  return typeof tenantId === 'string' && TENANT_ID_PATTERN.test(tenantId) ? tenantId : undefined;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function checkExecuteOptions(options: unknown): asserts options is ExecuteOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const { signal, waitMs } = options as ExecuteOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('execute(): options.signal must be an AbortSignal');
+  if (waitMs !== undefined && !(waitMs === Number.POSITIVE_INFINITY || (Number.isInteger(waitMs) && waitMs >= 1 && waitMs <= MAX_TIMER_MS))) {
+    throw new RangeError(`execute(): options.waitMs must be a whole number of ms from 1 to ${MAX_TIMER_MS}, or Infinity, got ${String(waitMs)}`);
   }
 }
 
@@ -533,26 +581,11 @@ function screenedCheck(request: Request, report: PrescreenReport | undefined): C
  * cannot be reached.
  */
 export async function createClient(options: ClientOptions): Promise<Client> {
-  const compiled: Compiled = {
-    queue: options.queue ?? CLIENT_DEFAULTS.queue,
-    prefix: options.prefix ?? CLIENT_DEFAULTS.prefix,
-    maxQueued: options.maxQueued ?? CLIENT_DEFAULTS.maxQueued,
-    maxQueuedPerTenant: options.maxQueuedPerTenant ?? CLIENT_DEFAULTS.maxQueuedPerTenant,
-    queueTimeoutMs: options.queueTimeoutMs,
-    attempts: options.attempts ?? CLIENT_DEFAULTS.attempts,
-    backoffMs: options.backoffMs ?? CLIENT_DEFAULTS.backoffMs,
-    keepCompleted: options.keepCompleted,
-    keepFailed: options.keepFailed,
-    eventsMaxLen: options.eventsMaxLen,
-    redisTimeoutMs: options.redisTimeoutMs ?? CLIENT_DEFAULTS.redisTimeoutMs,
-    sizeLimits: options.sizeLimits ?? DEFAULT_SIZE_LIMITS,
-    prescreen: options.prescreen ?? {},
-    prescreenBase: compilePrescreenOptions(options.prescreen ?? {}),
-  };
+  const compiled = compileClientOptions(options);
   // No offline queue: while Redis is away a command fails at once instead of waiting to be replayed
   // later (a submit that reported failure must not add its job afterwards).
   const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
-  const redis = createRedis(options.connection, { ...failFast, lazyConnect: true });
+  const redis = createRedis(compiled.connection, { ...failFast, lazyConnect: true });
   // Reported through the calls that fail; ioredis keeps reconnecting. A failed connect names the
   // last one, which says why (WRONGPASS, ECONNREFUSED) where the call only says "closed".
   let lastRedisError: Error | undefined;
@@ -560,7 +593,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     lastRedisError = error;
   });
   const queue = new Queue(compiled.queue, {
-    connection: bullConnection(options.connection, failFast),
+    connection: bullConnection(compiled.connection, failFast),
     prefix: compiled.prefix,
     // BullMQ's Queue writes its events cap (10000 unless given) to the queue on connecting, last
     // writer wins: a client leaves the workers' setting alone unless it was given one itself.
@@ -586,7 +619,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
   }
   // The backend's Redis client (its documented escape hatch): the checks share the adds' MULTI.
   const bull = (await queue.getBackend().client) as unknown as BullConnection;
-  return new SandpoolClient(compiled, options.connection, queue, redis, bull);
+  return new SandpoolClient(compiled, compiled.connection, queue, redis, bull);
 }
 
 /** `promise`'s value, or 'aborted' as soon as `signal` is (at once if it already is). */

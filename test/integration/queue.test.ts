@@ -621,3 +621,74 @@ describe('published JSON Schema', () => {
     expect(file).toEqual(requestJsonSchema());
   });
 });
+
+describe('the client under wrong use: errors naming the mistake, nothing sent, nothing broken', () => {
+  it('refuses bad createClient options before connecting', async () => {
+    const url = redis.url;
+    const refused: [Record<string, unknown> | null, RegExp][] = [
+      [null, /options: expected an object/],
+      [{}, /options\.connection: required/],
+      [{ connection: new URL(url) }, /options\.connection: .*a URL object/],
+      [{ connection: url.replace('redis:', 'http:') }, /options\.connection: expected a redis:\/\/ or rediss:\/\/ URL/],
+      [{ connection: { host: '127.0.0.1', keyPrefix: 'kp:' } }, /options\.connection\.keyPrefix/],
+      [{ connection: url, redisTimeOutMs: 100 }, /options\.redisTimeOutMs: unknown option/],
+      [{ connection: url, eventsMaxLen: 'x' }, /options\.eventsMaxLen: expected an integer from 100/],
+      [{ connection: url, attempts: Number.NaN }, /options\.attempts/],
+      [{ connection: url, maxQueued: -1 }, /options\.maxQueued/],
+      [{ connection: url, redisTimeoutMs: Number.POSITIVE_INFINITY }, /options\.redisTimeoutMs/],
+      [{ connection: url, queueTimeoutMs: -1 }, /options\.queueTimeoutMs/],
+      [{ connection: url, sizeLimits: { maxCodeBytes: -1 } }, /options\.sizeLimits\.maxCodeBytes/],
+      [{ connection: url, keepCompleted: { count: Number.NaN, ageSeconds: 1 } }, /options\.keepCompleted\.count/],
+      [{ connection: url, queue: 5 }, /options\.queue: expected 1-128/],
+      [{ connection: url, prefix: 'a:b' }, /options\.prefix/],
+      [{ connection: url, prescreen: { bogus: 1 } }, /options\.prescreen: /],
+    ];
+    for (const [options, message] of refused) {
+      await expect(createClient(options as never), JSON.stringify(options)).rejects.toThrow(message);
+    }
+  });
+
+  it('checks execute options before submitting, and waits without a deadline of its own for Infinity', async () => {
+    const queue = uniqueQueue('exec-options');
+    const c = await client(queue);
+    await expect(c.execute({ code: '1' }, { signal: {} as AbortSignal })).rejects.toThrow(/options\.signal must be an AbortSignal/);
+    await expect(c.execute({ code: '1' }, null as never)).rejects.toThrow(/options must be an object/);
+    for (const waitMs of [Number.NaN, -1, 2 ** 31, 1.5]) {
+      await expect(c.execute({ code: '1' }, { waitMs })).rejects.toThrow(/options\.waitMs/);
+    }
+    await expect(c.submitBatch('code' as never)).rejects.toThrow(/expected an array/);
+    const counts = await rawQueue(queue).getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(0);
+    await worker(queue);
+    expect(await c.execute({ code: '6 * 7' }, { waitMs: Number.POSITIVE_INFINITY })).toMatchObject({ status: 'ok', value: 42 });
+  });
+
+  it('rejects a call in flight with CLIENT_CLOSED when the client closes, and nothing goes unhandled', async () => {
+    const queue = uniqueQueue('close-in-flight');
+    const c = await createClient({ connection: redis.url, queue });
+    // The first call starts listening; the second is admitted while close() comes.
+    await expect(c.execute({ code: '1' }, { waitMs: 200 })).rejects.toMatchObject({ code: 'WAIT_TIMEOUT' });
+    const inFlight = expect(c.execute({ code: '2' })).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
+    await new Promise((resolve) => setImmediate(resolve));
+    await c.close();
+    await inFlight;
+  });
+
+  it('reads and cancels only what can be a job: never the queue\'s own keys, never a job with a bad tenant', async () => {
+    const queue = uniqueQueue('ids');
+    const c = await client(queue);
+    const raw = rawQueue(queue);
+    await raw.pause();
+    await expect(c.getResult(123 as never)).rejects.toThrow(/job id must be a string/);
+    await expect(c.cancel('x', null as never)).rejects.toThrow(/options must be an object/);
+    await expect(c.getResult('x', { tenantId: 'not valid!' })).rejects.toThrow(/options\.tenantId/);
+    // 'meta' is the queue's settings hash: cancelling it used to delete it (and unpause the queue).
+    expect(await c.cancel('meta')).toBe(false);
+    expect(await raw.isPaused()).toBe(true);
+    for (const id of ['events', 'id', 'a:b', '']) expect(await c.getResult(id)).toBeUndefined();
+    // A raw producer's job with a tenant id that is not valid belongs to no tenant, 'default' included.
+    const job = await raw.add('run', { code: '1', tenantId: 'not valid!' });
+    expect(await c.cancel(job.id as string)).toBe(false);
+    expect(await raw.getJobCounts('waiting')).toEqual({ waiting: 1 });
+  });
+});

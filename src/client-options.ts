@@ -1,0 +1,105 @@
+// createClient's options: defaults applied and every one checked before the client connects, as
+// createPool's are (src/pool-options.ts). A bad number here used to reach Redis: eventsMaxLen 'x'
+// was written to the queue's meta hash and broke every submit of every client, and a NaN timeout
+// or attempt count failed each call as if Redis were down.
+import { DEFAULT_SIZE_LIMITS, type SizeLimits } from './limits.ts';
+import { integerOption, optionObject, patternOption, refuseUnknownKeys } from './options.ts';
+import { compilePrescreenOptions, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, checkConnection, type Connection } from './queue.ts';
+import { z } from 'zod';
+
+export const CLIENT_DEFAULTS = Object.freeze({
+  queue: DEFAULT_QUEUE,
+  prefix: DEFAULT_PREFIX,
+  maxQueued: 100_000,
+  maxQueuedPerTenant: 10_000,
+  attempts: 3,
+  backoffMs: 1_000,
+  redisTimeoutMs: 5_000,
+  /** Added to a job's own time budget to bound execute()'s wait. */
+  waitSlackMs: 30_000,
+});
+
+/** The same names and bounds as the environment variables that set them (src/config.ts). */
+export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+export const KEY_PREFIX = /^[A-Za-z0-9_{}.-]{1,64}$/;
+
+export interface Retention {
+  ageSeconds: number;
+  count: number;
+}
+
+export interface CompiledClientOptions {
+  connection: Connection;
+  queue: string;
+  prefix: string;
+  maxQueued: number;
+  maxQueuedPerTenant: number;
+  queueTimeoutMs: number | undefined;
+  attempts: number;
+  backoffMs: number;
+  keepCompleted: Retention | undefined;
+  keepFailed: Retention | undefined;
+  eventsMaxLen: number | undefined;
+  redisTimeoutMs: number;
+  sizeLimits: SizeLimits;
+  prescreen: PrescreenOptions;
+  /** The operator layer compiled once (a bad setting fails createClient, naming it). */
+  prescreenBase: CompiledPrescreenOptions;
+}
+
+const CLIENT_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'connection', 'queue', 'prefix', 'maxQueued', 'maxQueuedPerTenant', 'queueTimeoutMs', 'attempts', 'backoffMs',
+  'keepCompleted', 'keepFailed', 'eventsMaxLen', 'redisTimeoutMs', 'sizeLimits', 'prescreen',
+]);
+
+function retention(name: string, value: unknown): Retention | undefined {
+  const fields = optionObject(name, value, ['ageSeconds', 'count']);
+  if (fields === undefined) return undefined;
+  if (fields.ageSeconds === undefined || fields.count === undefined) {
+    throw new RangeError(`options.${name}: expected { ageSeconds, count }, both given`);
+  }
+  return {
+    ageSeconds: integerOption(`${name}.ageSeconds`, fields.ageSeconds, Number.NaN, 0, 365 * 86_400),
+    count: integerOption(`${name}.count`, fields.count, Number.NaN, 0, 10_000_000),
+  };
+}
+
+/** createClient's options with defaults applied; throws a TypeError/RangeError naming the bad one. */
+export function compileClientOptions(options: unknown): CompiledClientOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`options: expected an object with a connection, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`);
+  }
+  refuseUnknownKeys('', options, CLIENT_OPTION_KEYS);
+  const o = options as Record<string, unknown>;
+  if (o.connection === undefined) throw new TypeError('options.connection: required (a redis:// URL or ioredis options)');
+  const sizes = optionObject('sizeLimits', o.sizeLimits, ['maxCodeBytes', 'maxInputBytes']);
+  const prescreen = (o.prescreen ?? {}) as PrescreenOptions;
+  let prescreenBase: CompiledPrescreenOptions;
+  try {
+    prescreenBase = compilePrescreenOptions(prescreen);
+  } catch (cause) {
+    const message = cause instanceof z.ZodError ? z.prettifyError(cause).replaceAll('\n', '; ') : (cause as Error).message;
+    throw new RangeError(`options.prescreen: ${message}`, { cause });
+  }
+  return {
+    connection: checkConnection(o.connection),
+    queue: patternOption('queue', o.queue, CLIENT_DEFAULTS.queue, QUEUE_NAME, '1-128 of A-Z a-z 0-9 _ -'),
+    prefix: patternOption('prefix', o.prefix, CLIENT_DEFAULTS.prefix, KEY_PREFIX, '1-64 of A-Z a-z 0-9 _ - . { } (no colon)'),
+    maxQueued: integerOption('maxQueued', o.maxQueued, CLIENT_DEFAULTS.maxQueued, 1, 100_000_000),
+    maxQueuedPerTenant: integerOption('maxQueuedPerTenant', o.maxQueuedPerTenant, CLIENT_DEFAULTS.maxQueuedPerTenant, 1, 100_000_000),
+    queueTimeoutMs: o.queueTimeoutMs === undefined ? undefined : integerOption('queueTimeoutMs', o.queueTimeoutMs, 0, 1, 86_400_000),
+    attempts: integerOption('attempts', o.attempts, CLIENT_DEFAULTS.attempts, 1, 100),
+    backoffMs: integerOption('backoffMs', o.backoffMs, CLIENT_DEFAULTS.backoffMs, 0, 3_600_000),
+    keepCompleted: retention('keepCompleted', o.keepCompleted),
+    keepFailed: retention('keepFailed', o.keepFailed),
+    eventsMaxLen: o.eventsMaxLen === undefined ? undefined : integerOption('eventsMaxLen', o.eventsMaxLen, 0, 100, 10_000_000),
+    redisTimeoutMs: integerOption('redisTimeoutMs', o.redisTimeoutMs, CLIENT_DEFAULTS.redisTimeoutMs, 100, 600_000),
+    sizeLimits: {
+      maxCodeBytes: integerOption('sizeLimits.maxCodeBytes', sizes?.maxCodeBytes, DEFAULT_SIZE_LIMITS.maxCodeBytes, 1, 2 ** 31),
+      maxInputBytes: integerOption('sizeLimits.maxInputBytes', sizes?.maxInputBytes, DEFAULT_SIZE_LIMITS.maxInputBytes, 1, 2 ** 31),
+    },
+    prescreen,
+    prescreenBase,
+  };
+}
