@@ -8,11 +8,14 @@ import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
 import { createPool, type Pool, type PoolOptions } from '../src/pool.ts';
-import { compilePoolOptions, integerOption as integer } from '../src/pool-options.ts';
+import { compilePoolOptions, integerOption as integer, type CompiledPoolOptions } from '../src/pool-options.ts';
 import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
+  QueueError,
+  boundedBy,
   bullConnection,
+  checkConnection,
   createRedis,
   queueKeys,
   type Connection,
@@ -35,6 +38,8 @@ const WORKER_DEFAULTS = Object.freeze({
   handBackMs: 5_000,
   /** How long closing connections may take once no job is in flight. */
   teardownMs: 1_000,
+  /** How long start-up waits for Redis before it gives up and closes what it made. */
+  connectTimeoutMs: 10_000,
   keepCompleted: Object.freeze({ ageSeconds: 24 * 3600, count: 10_000 }),
   keepFailed: Object.freeze({ ageSeconds: 7 * 24 * 3600, count: 10_000 }),
   eventsMaxLen: 10_000,
@@ -57,12 +62,19 @@ export interface WorkerOptions {
   maxStalledCount?: number;
   /** close() lets in-flight jobs finish this long, then hands them back to the queue. @default 30000 */
   shutdownGraceMs?: number;
+  /**
+   * Start-up fails (QueueError REDIS_UNAVAILABLE) when Redis has not answered within this, having
+   * closed everything it made: ioredis would otherwise retry for ever. @default 10000 — bounds 100..600000
+   */
+  connectTimeoutMs?: number;
   keepCompleted?: { ageSeconds: number; count: number };
   keepFailed?: { ageSeconds: number; count: number };
   eventsMaxLen?: number;
   /** An engine to run jobs on (left open by close()); otherwise one is created from `poolOptions`. */
   pool?: Executor;
+  /** Options of the engine to create; not with `pool`. Checked before anything starts. */
   poolOptions?: WorkerPoolOptions;
+  /** pino, or anything with its child, info, warn, error and debug methods. */
   logger?: Logger;
   /** HTTP side port: 0 picks a free one; undefined or null runs none. Bound before any job is taken. */
   metricsPort?: number | null;
@@ -95,33 +107,80 @@ const LOG_REDACT_PATHS = ['code', 'input', 'stdout', 'stderr', 'value', 'redisUr
 export async function createWorker(options: WorkerOptions): Promise<WorkerHandle> {
   // Checked before anything starts: a bad option costs no executor, connection or job.
   const settings = compileWorkerOptions(options);
-  const queueName = options.queue ?? WORKER_DEFAULTS.queue;
-  const prefix = options.prefix ?? WORKER_DEFAULTS.prefix;
-  const logger = options.logger ?? pino({ level: 'silent' });
+  // Everything start-up makes is recorded here as it is made: a failure at any step (Redis away, the
+  // engine failing to start, the side port taken) closes it all, or the pool's executors and the
+  // connections' reconnect timers would keep the process alive with nothing serving.
+  const made: Made = { closers: [] };
+  try {
+    return await serve(settings, made);
+  } catch (error) {
+    await Promise.allSettled(made.closers.map((close) => close()));
+    await made.pool?.close({ deadlineMs: 0 }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** What a start-up in progress has made, for closing should it fail. */
+interface Made {
+  /** Each closes one resource, bounded: none waits for ever on a Redis that does not answer. */
+  closers: (() => Promise<unknown>)[];
+  /** The pool createWorker created (a given one is the caller's and left open). */
+  pool?: Pool;
+}
+
+type WorkerSettings = ReturnType<typeof compileWorkerOptions>;
+
+async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle> {
+  const { queueName, prefix, connection, engine } = settings;
+  const logger = settings.logger ?? pino({ level: 'silent' });
   const keys = queueKeys(prefix, queueName);
   const name = `${hostname()}:${process.pid}:${++workerCount}`;
   const log = logger.child({ queue: queueName, worker: name });
-
-  const ownsPool = options.pool === undefined;
-  const pool: Executor & Partial<Pick<Pool, 'close' | 'stats'>> =
-    options.pool ?? (await createPool({ ...options.poolOptions, logger: logger.child({ component: 'pool' }) }));
-  // The engine's own view of its limits and size, for Results of jobs that never reach it.
-  const engine = options.pool ? undefined : compilePoolOptions(options.poolOptions);
   const capacity = settings.concurrency ?? (engine ? engine.executors * engine.threadsPerExecutor : 1);
 
-  const redis = createRedis(options.connection);
-  const subscriber = createRedis(options.connection);
+  // A failed connect says why (ECONNREFUSED, WRONGPASS) where the bound alone says only how long.
+  let lastRedisError: Error | undefined;
+  const onRedisError = (error: Error) => {
+    lastRedisError = error;
+    log.warn({ err: error.message }, 'redis error');
+  };
+  const bounded = <T>(operation: Promise<T>, what: string): Promise<T> =>
+    boundedBy(operation, settings.connectTimeoutMs, what).catch((error: unknown) => {
+      const why = lastRedisError?.message;
+      if (error instanceof QueueError && why !== undefined && !error.message.includes(why)) {
+        throw new QueueError(error.code, `${error.message} (${why.slice(0, 300)})`, { cause: error });
+      }
+      throw error;
+    });
+
+  const redis = createRedis(connection);
+  made.closers.push(() => quit(redis));
+  redis.on('error', onRedisError);
+  const subscriber = createRedis(connection);
+  made.closers.push(() => quit(subscriber));
+  subscriber.on('error', onRedisError);
   const queue = new Queue(queueName, {
-    connection: bullConnection(options.connection),
+    connection: bullConnection(connection),
     prefix,
     streams: { events: { maxLen: settings.eventsMaxLen } },
   });
-  // The queue's own connection, once it is up: the one its reads for /metrics go through.
-  let queueClient: { readonly status: string } | undefined;
-  let worker: Worker | undefined;
-  for (const emitter of [redis, subscriber, queue]) {
-    emitter.on('error', (error: Error) => log.warn({ err: error.message }, 'redis error'));
+  made.closers.push(() => closeOrDrop(queue.close(), () => queue.disconnect()));
+  queue.on('error', onRedisError);
+
+  // All three connections answer before an executor starts: an unreachable Redis costs none.
+  await bounded(Promise.all([queue.waitUntilReady(), subscriber.subscribe(keys.cancelChannel), redis.ping()]), 'connect');
+  // The queue's own connection: the one its reads for /metrics go through.
+  const queueClient: { readonly status: string } = await queue.getBackend().client;
+
+  let pool: Executor & Partial<Pick<Pool, 'close' | 'stats'>>;
+  if (settings.pool) {
+    pool = settings.pool;
+  } else {
+    made.pool = await createPool({ ...settings.poolOptions, logger: logger.child({ component: 'pool' }) });
+    pool = made.pool;
   }
+  const ownsPool = made.pool !== undefined;
+  let worker: Worker | undefined;
 
   let metrics: WorkerMetrics | undefined;
   const processor = createProcessor({
@@ -129,12 +188,13 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     redis,
     keys,
     logger: log,
+    // The engine's own view of its limits, for Results of jobs that never reach it.
     ...(engine ? { ceilings: engine.ceilings, defaults: engine.defaults } : {}),
     observe: (result, job) => metrics?.observe(result, job),
   });
   metrics = createWorkerMetrics({
     utilisation: () => ({ active: processor.active.size, capacity }),
-    redisReady: () => queueClient?.status === 'ready',
+    redisReady: () => queueClient.status === 'ready',
     queueCounts: () => queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
     bullmqExport: () => queue.exportPrometheusMetrics({ worker: name }),
     ...(isPool(pool) ? { poolStats: () => pool.stats() } : {}),
@@ -168,48 +228,44 @@ export async function createWorker(options: WorkerOptions): Promise<WorkerHandle
     return undefined;
   };
 
-  try {
-    await Promise.all([queue.waitUntilReady(), subscriber.subscribe(keys.cancelChannel)]);
-    queueClient = await queue.getBackend().client;
-    // Bound before the worker fetches: a port that cannot be had ends start-up holding no job
-    // (one taken first would wait for stalled-job detection and use up one of its stalls).
-    if (settings.metricsPort !== undefined) {
-      sidePort = await startSidePort(settings.metricsPort, { metrics: () => metrics.render(), notReadyReason }, options.metricsHost);
-    }
-    worker = new SandpoolWorker(queueName, processor, {
-      connection: bullConnection(options.connection),
-      prefix,
-      name,
-      concurrency: capacity,
-      lockDuration: settings.lockDurationMs,
-      stalledInterval: settings.stalledIntervalMs,
-      maxStalledCount: settings.maxStalledCount,
-      // Retention for every job, a raw producer's too: results kept by age and count.
-      removeOnComplete: keep(settings.keepCompleted),
-      removeOnFail: keep(settings.keepFailed),
-      autorun: false,
-    });
-    // A JSON parse error quotes the text it failed on: a hand-written job's data or options.
-    worker.on('error', (error) =>
-      log.warn({ err: error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : error.message }, 'worker error'),
-    );
-    worker.on('failed', (job, error) => {
-      if (job) log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
-    });
-    worker.on('stalled', (jobId) => {
-      log.warn({ jobId }, 'job stalled: its worker stopped renewing the lock');
-      void repairUnreadableOptions(redis, queue.toKey(jobId)).then(
-        (repaired) => repaired && log.warn({ jobId }, 'job options in Redis were not JSON: reset to none, so that the job can end'),
-        () => undefined, // Redis away: the next stall tries again
-      );
-    });
-    worker.run().catch((error: unknown) => log.error({ err: (error as Error)?.message }, 'worker stopped'));
-    await worker.waitUntilReady();
-  } catch (error) {
-    await Promise.allSettled([worker?.close(true), sidePort?.close(), queue.close(), quit(redis), quit(subscriber)]);
-    if (ownsPool) await pool.close?.({ deadlineMs: 0 });
-    throw error;
+  // Bound before the worker fetches: a port that cannot be had ends start-up holding no job
+  // (one taken first would wait for stalled-job detection and use up one of its stalls).
+  if (settings.metricsPort !== undefined) {
+    const port = await startSidePort(settings.metricsPort, { metrics: () => metrics.render(), notReadyReason }, settings.metricsHost);
+    made.closers.push(() => within(port.close(), WORKER_DEFAULTS.teardownMs));
+    sidePort = port;
   }
+  const started = new SandpoolWorker(queueName, processor, {
+    connection: bullConnection(connection),
+    prefix,
+    name,
+    concurrency: capacity,
+    lockDuration: settings.lockDurationMs,
+    stalledInterval: settings.stalledIntervalMs,
+    maxStalledCount: settings.maxStalledCount,
+    // Retention for every job, a raw producer's too: results kept by age and count.
+    removeOnComplete: keep(settings.keepCompleted),
+    removeOnFail: keep(settings.keepFailed),
+    autorun: false,
+  });
+  made.closers.push(() => closeOrDrop(started.close(true), () => started.disconnect()));
+  worker = started;
+  // A JSON parse error quotes the text it failed on: a hand-written job's data or options.
+  worker.on('error', (error) =>
+    log.warn({ err: error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : error.message }, 'worker error'),
+  );
+  worker.on('failed', (job, error) => {
+    if (job) log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
+  });
+  worker.on('stalled', (jobId) => {
+    log.warn({ jobId }, 'job stalled: its worker stopped renewing the lock');
+    void repairUnreadableOptions(redis, queue.toKey(jobId)).then(
+      (repaired) => repaired && log.warn({ jobId }, 'job options in Redis were not JSON: reset to none, so that the job can end'),
+      () => undefined, // Redis away: the next stall tries again
+    );
+  });
+  worker.run().catch((error: unknown) => log.error({ err: (error as Error)?.message }, 'worker stopped'));
+  await bounded(worker.waitUntilReady(), 'connect the worker');
   log.info({ concurrency: capacity, metricsPort: sidePort?.port }, 'worker ready');
 
   let closing: Promise<void> | undefined;
@@ -267,20 +323,118 @@ const GRACE_RANGE = [0, 3_600_000] as const;
 const RETENTION_AGE_RANGE = [0, 365 * 86_400] as const;
 const RETENTION_COUNT_RANGE = [0, 10_000_000] as const;
 
-/** createWorker's options with defaults applied and bounds checked; throws a RangeError naming the bad one. */
+/** createWorker's options with defaults applied and bounds checked; throws a RangeError or TypeError naming the bad one. */
 function compileWorkerOptions(options: WorkerOptions) {
-  return {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`options: expected an object, got ${describe(options)}`);
+  }
+  // A misspelt option (`concurency`, BullMQ's `lockDuration`) is an error, not a silent default.
+  const unknown = Object.keys(options).find((key) => !WORKER_OPTION_KEYS.has(key));
+  if (unknown !== undefined) throw new RangeError(`options.${unknown.slice(0, 64)}: unknown option`);
+  const connection = checkConnection(options.connection);
+  const queueName = nameOption('queue', options.queue, WORKER_DEFAULTS.queue, QUEUE_NAME);
+  const prefix = nameOption('prefix', options.prefix, WORKER_DEFAULTS.prefix, PREFIX_NAME);
+  const numbers = {
     // Left undefined when not given: the engine's size decides.
     concurrency: options.concurrency === undefined ? undefined : integer('concurrency', options.concurrency, 1, 1, 10_000),
     lockDurationMs: integer('lockDurationMs', options.lockDurationMs, WORKER_DEFAULTS.lockDurationMs, 1_000, 3_600_000),
     stalledIntervalMs: integer('stalledIntervalMs', options.stalledIntervalMs, WORKER_DEFAULTS.stalledIntervalMs, 500, 3_600_000),
     maxStalledCount: integer('maxStalledCount', options.maxStalledCount, WORKER_DEFAULTS.maxStalledCount, 0, 100),
     shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, WORKER_DEFAULTS.shutdownGraceMs, ...GRACE_RANGE),
+    connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, WORKER_DEFAULTS.connectTimeoutMs, 100, 600_000),
     keepCompleted: retention('keepCompleted', options.keepCompleted, WORKER_DEFAULTS.keepCompleted),
     keepFailed: retention('keepFailed', options.keepFailed, WORKER_DEFAULTS.keepFailed),
     eventsMaxLen: integer('eventsMaxLen', options.eventsMaxLen, WORKER_DEFAULTS.eventsMaxLen, 100, 10_000_000),
     metricsPort: sidePortNumber(options.metricsPort),
   };
+  const { pool, poolOptions, engine } = engineOptions(options);
+  return {
+    ...numbers,
+    connection,
+    queueName,
+    prefix,
+    pool,
+    poolOptions,
+    /** The engine's own view of its limits and size: compiled here, so createPool cannot fail on them later. */
+    engine,
+    logger: checkedLogger(options.logger),
+    metricsHost: options.metricsHost,
+  };
+}
+
+/** The keys createWorker knows. */
+const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'connection', 'queue', 'prefix', 'concurrency', 'lockDurationMs', 'stalledIntervalMs', 'maxStalledCount',
+  'shutdownGraceMs', 'connectTimeoutMs', 'keepCompleted', 'keepFailed', 'eventsMaxLen', 'pool', 'poolOptions',
+  'logger', 'metricsPort', 'metricsHost',
+] satisfies (keyof WorkerOptions)[]);
+
+/** The same rules as loadConfig's SANDPOOL_QUEUE and SANDPOOL_PREFIX (BullMQ refuses a ':' in a queue name). */
+const QUEUE_NAME = { pattern: /^[A-Za-z0-9_-]{1,128}$/, expected: '1-128 of A-Z a-z 0-9 _ -' };
+const PREFIX_NAME = { pattern: /^[A-Za-z0-9_{}.-]{1,64}$/, expected: '1-64 of A-Z a-z 0-9 _ - . { } (no colon)' };
+
+function nameOption(name: string, value: unknown, fallback: string, rule: { pattern: RegExp; expected: string }): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw new TypeError(`options.${name}: expected a string of ${rule.expected}, got ${describe(value)}`);
+  if (!rule.pattern.test(value)) throw new RangeError(`options.${name}: expected ${rule.expected}, got ${JSON.stringify(value.slice(0, 140))}`);
+  return value;
+}
+
+/**
+ * The engine: the given `pool`, or the options of the one to create, compiled now (an error names
+ * `options.poolOptions.<name>`) so that a bad one is refused before any connection or executor.
+ */
+function engineOptions(options: WorkerOptions): {
+  pool: Executor | undefined;
+  poolOptions: WorkerPoolOptions | undefined;
+  engine: Readonly<CompiledPoolOptions> | undefined;
+} {
+  if (options.pool !== undefined) {
+    const pool: unknown = options.pool;
+    if (typeof pool !== 'object' || pool === null || typeof (pool as Partial<Executor>).execute !== 'function') {
+      throw new TypeError('options.pool: expected an engine with an execute() method (a pool from createPool)');
+    }
+    // Silently ignored, they would leave the caller believing their limits apply.
+    if (options.poolOptions !== undefined) {
+      throw new RangeError('options.poolOptions: not used with options.pool (the given engine keeps its own options); give one or the other');
+    }
+    return { pool: options.pool, poolOptions: undefined, engine: undefined };
+  }
+  const given: unknown = options.poolOptions;
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+    throw new TypeError(`options.poolOptions: expected an object, got ${describe(given)}`);
+  }
+  if (given !== undefined && (given as { logger?: unknown }).logger !== undefined) {
+    throw new RangeError('options.poolOptions.logger: not used here; the pool logs through options.logger');
+  }
+  const poolOptions = given as WorkerPoolOptions | undefined;
+  try {
+    return { pool: undefined, poolOptions, engine: compilePoolOptions(poolOptions) };
+  } catch (error) {
+    if (!(error instanceof RangeError || error instanceof TypeError)) throw error;
+    const message = error.message.startsWith('options.')
+      ? `options.poolOptions.${error.message.slice('options.'.length)}`
+      : `options.poolOptions: ${error.message}`;
+    throw error instanceof RangeError ? new RangeError(message, { cause: error }) : new TypeError(message, { cause: error });
+  }
+}
+
+/** A pino-like logger: what the worker and the pool it creates call. */
+function checkedLogger(logger: unknown): Logger | undefined {
+  if (logger === undefined) return undefined;
+  const methods = ['child', 'info', 'warn', 'error', 'debug'] as const;
+  if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof (logger as Record<string, unknown>)[m] !== 'function')) {
+    throw new TypeError(`options.logger: expected a pino logger (with ${methods.join(', ')} methods)`);
+  }
+  return logger as Logger;
+}
+
+/** A value's kind for an error message: never the value itself (it may be a secret). */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return typeof value;
 }
 
 function retention(
@@ -380,7 +534,14 @@ function keep(retention: { ageSeconds: number; count: number }) {
   return { age: retention.ageSeconds, count: retention.count };
 }
 
+/** Closes gracefully within the teardown bound, else drops the connections outright. */
+async function closeOrDrop(closing: Promise<unknown>, drop: () => Promise<unknown>): Promise<void> {
+  if ((await within(closing, WORKER_DEFAULTS.teardownMs)) === 'late') await drop().catch(() => undefined);
+}
+
 async function quit(redis: Redis): Promise<void> {
+  // Not connected: a QUIT would only join the commands queued for a connection that may never come.
+  if (redis.status !== 'ready') return redis.disconnect();
   // QUIT waits for Redis; one that does not answer gets the socket closed instead.
   if ((await within(redis.quit(), 1_000)) === 'late') redis.disconnect();
 }
