@@ -4,9 +4,8 @@
 // or attempt count failed each call as if Redis were down.
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from './limits.ts';
 import { integerOption, optionObject, patternOption, refuseUnknownKeys } from './options.ts';
-import { compilePrescreenOptions, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
+import { compilePrescreenOption, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, checkConnection, type Connection } from './queue.ts';
-import { z } from 'zod';
 
 export const CLIENT_DEFAULTS = Object.freeze({
   queue: DEFAULT_QUEUE,
@@ -75,13 +74,7 @@ export function compileClientOptions(options: unknown): CompiledClientOptions {
   if (o.connection === undefined) throw new TypeError('options.connection: required (a redis:// URL or ioredis options)');
   const sizes = optionObject('sizeLimits', o.sizeLimits, ['maxCodeBytes', 'maxInputBytes']);
   const prescreen = (o.prescreen ?? {}) as PrescreenOptions;
-  let prescreenBase: CompiledPrescreenOptions;
-  try {
-    prescreenBase = compilePrescreenOptions(prescreen);
-  } catch (cause) {
-    const message = cause instanceof z.ZodError ? z.prettifyError(cause).replaceAll('\n', '; ') : (cause as Error).message;
-    throw new RangeError(`options.prescreen: ${message}`, { cause });
-  }
+  const prescreenBase = compilePrescreenOption(prescreen);
   return {
     connection: checkConnection(o.connection),
     queue: patternOption('queue', o.queue, CLIENT_DEFAULTS.queue, QUEUE_NAME, '1-128 of A-Z a-z 0-9 _ -'),

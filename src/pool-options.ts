@@ -4,7 +4,6 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { integerOption, optionObject, refuseUnknownKeys } from './options.ts';
 import {
   DEFAULT_CEILINGS,
@@ -17,7 +16,7 @@ import {
   type Limits,
   type SizeLimits,
 } from './limits.ts';
-import { compilePrescreenOptions, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
+import { compilePrescreenOption, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 export { integerOption } from './options.ts';
 import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 
@@ -207,13 +206,7 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     throw new RangeError(`options.threadModule: expected a file URL or a path, got ${typeof threadModule}`);
   }
   const prescreen = options.prescreen ?? {};
-  let prescreenBase: CompiledPrescreenOptions;
-  try {
-    prescreenBase = compilePrescreenOptions(prescreen);
-  } catch (cause) {
-    const message = cause instanceof z.ZodError ? z.prettifyError(cause).replaceAll('\n', '; ') : (cause as Error).message;
-    throw new RangeError(`options.prescreen: ${message}`, { cause });
-  }
+  const prescreenBase = compilePrescreenOption(prescreen);
   return Object.freeze({
     executors,
     threadsPerExecutor,

@@ -157,3 +157,16 @@ const NOT_ALLOWED = ' (loosening is not allowed by the operator)';
 function notice(message: string): Warning {
   return { rule: 'prescreen_override_refused', message };
 }
+
+/**
+ * compilePrescreenOptions for a program's `options.prescreen` (createPool, createClient): a bad
+ * setting is a RangeError naming it, on one line.
+ */
+export function compilePrescreenOption(prescreen: PrescreenOptions): CompiledPrescreenOptions {
+  try {
+    return compilePrescreenOptions(prescreen);
+  } catch (cause) {
+    const message = cause instanceof z.ZodError ? z.prettifyError(cause).replaceAll('\n', '; ') : (cause as Error).message;
+    throw new RangeError(`options.prescreen: ${message}`, { cause });
+  }
+}

@@ -15,6 +15,7 @@ export { RULES, RULE_IDS, isRuleId, type PrescreenRule, type RuleId, type RuleSe
 export {
   DEFAULT_PRESCREEN,
   PrescreenOptionsSchema,
+  compilePrescreenOption,
   compilePrescreenOptions,
   requestPrescreen,
   type CompiledPrescreenOptions,
