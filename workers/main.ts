@@ -22,7 +22,7 @@ import {
 } from '../src/queue.ts';
 import { startSidePort, type SidePort } from './http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
-import { UNREADABLE_DATA, createProcessor, type Executor } from './processor.ts';
+import { UNREADABLE_DATA, createProcessor, loggedJobId, type Executor } from './processor.ts';
 
 /** Options of the engine the worker creates when none is given (createPool's, without the logger). */
 export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
@@ -203,7 +203,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   // One subscription per worker: a cancelled job id reaches every worker, the one running it stops it.
   subscriber.on('message', (channel: string, jobId: string) => {
     if (channel !== keys.cancelChannel) return;
-    if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId }, 'job cancelled while running');
+    if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId: loggedJobId(jobId) }, 'job cancelled while running');
     else processor.noteCancel(jobId);
   });
   // Redis drops a subscriber that falls behind (a flood of huge messages overflows its output
@@ -255,12 +255,12 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     log.warn({ err: error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : error.message }, 'worker error'),
   );
   worker.on('failed', (job, error) => {
-    if (job) log.warn({ jobId: job.id, attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
+    if (job) log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
   });
   worker.on('stalled', (jobId) => {
-    log.warn({ jobId }, 'job stalled: its worker stopped renewing the lock');
+    log.warn({ jobId: loggedJobId(jobId) }, 'job stalled: its worker stopped renewing the lock');
     void repairUnreadableOptions(redis, queue.toKey(jobId)).then(
-      (repaired) => repaired && log.warn({ jobId }, 'job options in Redis were not JSON: reset to none, so that the job can end'),
+      (repaired) => repaired && log.warn({ jobId: loggedJobId(jobId) }, 'job options in Redis were not JSON: reset to none, so that the job can end'),
       () => undefined, // Redis away: the next stall tries again
     );
   });
@@ -283,12 +283,12 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     const idle = () => settled || processor.active.size === 0;
     if (!(await pollUntil(idle, graceMs))) {
       const ids = [...processor.active.keys()];
-      log.warn({ jobs: ids }, 'grace over: handing in-flight jobs back to the queue');
+      log.warn({ jobs: ids.map(loggedJobId) }, 'grace over: handing in-flight jobs back to the queue');
       processor.handBack(ids, (id) => running.cancelJob(id, 'shutdown'));
       if (!(await pollUntil(idle, WORKER_DEFAULTS.handBackMs))) {
         // Redis is away or a job would not stop: what is still held comes back through
         // stalled-job detection once its lock expires.
-        log.warn({ jobs: [...processor.active.keys()] }, 'jobs not handed back in time: left to stalled-job detection');
+        log.warn({ jobs: [...processor.active.keys()].map(loggedJobId) }, 'jobs not handed back in time: left to stalled-job detection');
       }
     }
     // Every step is bounded: a shutdown never hangs on a Redis that does not answer.
@@ -557,6 +557,8 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     stalledIntervalMs: config.stalledIntervalMs,
     maxStalledCount: config.maxStalledCount,
     shutdownGraceMs: config.shutdownGraceMs,
+    // SANDPOOL_REDIS_TIMEOUT_MS bounds the worker's connect as it bounds a client's calls.
+    connectTimeoutMs: config.redisTimeoutMs,
     keepCompleted: { ageSeconds: config.keepCompletedAgeSeconds, count: config.keepCompletedCount },
     keepFailed: { ageSeconds: config.keepFailedAgeSeconds, count: config.keepFailedCount },
     eventsMaxLen: config.eventsMaxLen,
@@ -593,6 +595,13 @@ Flags override the environment (SANDPOOL_*).
 
 /** After a clean drain, how long the process may linger on open handles before it exits. */
 const EXIT_BACKSTOP_MS = 3_000;
+/** A stop signal repeated within this is the same request (see onSignal). */
+const REPEAT_SIGNAL_MS = 1_000;
+/** `sandpool worker`'s exit codes besides 0 and 2 (README): as `run`'s and `submit`'s, 1 is never sandpool's own failure. */
+const EXIT_REDIS_UNAVAILABLE = 7;
+const EXIT_FAILED = 8;
+/** A second stop signal ended the drain: unfinished jobs return through stalled-job detection. */
+const EXIT_FORCED = 8;
 
 const FLAG_TO_ENV = Object.freeze({
   redis: 'SANDPOOL_REDIS_URL',
@@ -669,19 +678,25 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   } catch (error) {
     logger.fatal({ err: (error as Error)?.message }, 'worker failed to start');
     logger.flush();
-    return 1;
+    // Redis unreachable is the infrastructure failing (as `submit` says it); anything else is sandpool's.
+    return error instanceof QueueError && error.code === 'REDIS_UNAVAILABLE' ? EXIT_REDIS_UNAVAILABLE : EXIT_FAILED;
   }
 
   return await new Promise<number>((resolve) => {
-    let signals = 0;
+    let firstSignalAt: number | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
+      const now = Date.now();
+      // One stop often arrives twice at once: a terminal's Ctrl-C reaches the whole process group
+      // while npm, npx or `timeout` pass it on as well. A repeat within REPEAT_SIGNAL_MS is that
+      // same request; only a later one means "now".
+      if (firstSignalAt !== undefined && now - firstSignalAt < REPEAT_SIGNAL_MS) return;
+      if (firstSignalAt !== undefined) {
         logger.warn({ signal }, 'second signal: exiting now; unfinished jobs return through stalled-job detection');
         logger.flush();
         // The process entry is the one place allowed to end the process outright.
-        process.exit(1);
+        process.exit(EXIT_FORCED);
       }
+      firstSignalAt = now;
       logger.info({ signal }, 'shutting down');
       handle.close().then(
         () => {

@@ -140,7 +140,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         },
         (error: unknown) => {
           // A cancel still arrives on the channel.
-          logger.warn({ jobId: id, err: (error as Error)?.message }, 'reading the cancel mark failed');
+          logger.warn({ jobId: loggedJobId(id), err: (error as Error)?.message }, 'reading the cancel mark failed');
         },
       );
     }, MARK_CHECK_MS);
@@ -177,7 +177,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (handingBack.delete(id) && result.status === 'cancelled' && token !== undefined) {
       // Shutdown past its grace: the run was stopped for us, not by the caller. Back to the queue.
       await job.moveToWait(token);
-      logger.info({ jobId: id, tenantId }, 'job handed back');
+      logger.info({ jobId: loggedJobId(id), tenantId }, 'job handed back');
       throw handedBack();
     }
 
@@ -188,7 +188,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     // Written on the next turn of the event loop: BullMQ sends the job's completion to Redis first,
     // so the caller's round trip does not include the log write (a synchronous write to a pipe).
     const finished = result;
-    const tool = parsed.ok ? parsed.request.tool : undefined;
+    // Only a tool that exists: an unknown name is whatever the producer wrote.
+    const tool = parsed.ok && !rejectedFor(result, 'unknown_tool') ? parsed.request.tool : undefined;
     setImmediate(() => logLine(logger, job, tenantId, tool, finished, retry));
     if (retry) {
       throw new InfrastructureError(result.error?.message ?? 'the engine failed');
@@ -229,7 +230,7 @@ function logLine(logger: Logger, job: Job, tenantId: string, tool: string | unde
   const m = result.metrics;
   logger.info(
     {
-      jobId: job.id,
+      jobId: loggedJobId(job.id),
       tenantId,
       codeHash: codeHash(code),
       ...(tool !== undefined ? { tool } : {}),
@@ -265,4 +266,18 @@ function handedBack(): Error {
   const error = new Error('job handed back to the queue at shutdown');
   error.name = 'WaitingError';
   return error;
+}
+
+/** Whether the Result is a rejection for `rule`. */
+function rejectedFor(result: Result, rule: string): boolean {
+  return result.status === 'rejected' && (result.rejection?.reasons ?? []).some((reason) => reason.rule === rule);
+}
+
+/** Longest job id logged as it is: a producer picks its own ids, of any length (20 KB seen). */
+const MAX_LOGGED_JOB_ID_CHARS = 128;
+
+/** A job id fit for a log line: as it is, or cut with its length said. */
+export function loggedJobId(id: string | undefined): string | undefined {
+  if (id === undefined || id.length <= MAX_LOGGED_JOB_ID_CHARS) return id;
+  return `${id.slice(0, 64)}…(${id.length} characters)`;
 }

@@ -182,9 +182,26 @@ describe('worker processes', () => {
     await until('the job to run', async () => (await q.getActiveCount()) === 1);
     worker.proc.kill('SIGTERM');
     await until('the worker to drain', async () => worker.logs.some((l) => l.msg === 'worker draining'));
+    // A repeat within a second is the same request (see the next test): this one comes later.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
     worker.proc.kill('SIGINT');
-    expect(await worker.exited).toBe(1);
+    expect(await worker.exited).toBe(8);
     running.delete(worker);
+  });
+
+  it('one stop delivered twice at once (a terminal group and a wrapper) drains rather than forcing', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('twice');
+    const q = rawQueue(queue);
+    const worker = await spawnWorker(queue);
+    const client = await newClient(queue);
+    const inFlight = client.execute({ code: SLOW(1_500, 'kept'), limits: SLOW_LIMITS });
+    await until('the job to run', async () => (await q.getActiveCount()) === 1);
+    worker.proc.kill('SIGTERM');
+    worker.proc.kill('SIGINT');
+    expect((await inFlight).value).toBe('kept');
+    expect(await worker.exited).toBe(0);
+    running.delete(worker);
+    expect(worker.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('second signal'))).toBe(false);
   });
 
   it('past its grace a draining worker hands its jobs back; another worker runs them', { timeout: 60_000 }, async () => {

@@ -257,10 +257,19 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const badTool = await producer.add('x', { tool: 'SECRET-TOKEN;' + 'y'.repeat(10_000) });
     expect(((await badTool.waitUntilFinished(events, 20_000)) as Result).status).toBe('rejected');
 
+    // A name that could be a tool's but is none: whatever the producer wrote, so not logged.
+    const unknownTool = await producer.add('x', { tool: 'SECRET-TOKEN-tool', input: {} });
+    expect(((await unknownTool.waitUntilFinished(events, 20_000)) as Result).status).toBe('rejected');
+    // A producer picks its own job ids, of any length: logged cut, with the length said.
+    const longId = await producer.add('x', { code: '1' }, { jobId: `id-${'J'.repeat(20_000)}` });
+    expect(((await longId.waitUntilFinished(events, 20_000)) as Result).status).toBe('ok');
+
     const good = await producer.add('x', { code: '2 + 2' });
     expect(((await good.waitUntilFinished(events, 20_000)) as Result).value).toBe(4);
-    await until('the log lines', async () => lines.filter((line) => line.includes('job finished')).length >= 5);
+    await until('the log lines', async () => lines.filter((line) => line.includes('job finished')).length >= 7);
     expect(lines.join('\n')).not.toContain('SECRET-TOKEN');
+    expect(lines.find((line) => line.includes('id-JJJ'))).toContain('(20003 characters)');
+    for (const line of lines) expect(line.length).toBeLessThan(2_000);
   });
 
   it('a hand-written job whose options are not JSON ends instead of coming back for ever', async () => {
