@@ -672,10 +672,20 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     },
     values.pretty ? prettyDestination() : pino.destination({ dest: 1, sync: true }),
   );
+  // A stop during start-up is kept and acted on once the worker exists (it may hold a job by
+  // then, to be drained), instead of killing the process mid-way with the signal's default action.
+  let early: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => {
+    early ??= signal;
+  };
+  process.on('SIGTERM', onEarlySignal);
+  process.on('SIGINT', onEarlySignal);
   let handle: WorkerHandle;
   try {
     handle = await startWorker(config, logger);
   } catch (error) {
+    process.off('SIGTERM', onEarlySignal);
+    process.off('SIGINT', onEarlySignal);
     logger.fatal({ err: (error as Error)?.message }, 'worker failed to start');
     logger.flush();
     // Redis unreachable is the infrastructure failing (as `submit` says it); anything else is sandpool's.
@@ -717,6 +727,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.off('SIGTERM', onEarlySignal);
+    process.off('SIGINT', onEarlySignal);
+    if (early !== undefined) onSignal(early);
   });
 }
 

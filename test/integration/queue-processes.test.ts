@@ -52,7 +52,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function spawnWorker(queue: string, extra: string[] = []): Promise<WorkerProcess> {
+async function spawnWorker(queue: string, extra: string[] = [], { waitReady = true } = {}): Promise<WorkerProcess> {
   const args = [
     '--no-node-snapshot', BIN, 'worker',
     '--redis', redis.url, '--queue', queue,
@@ -91,6 +91,10 @@ async function spawnWorker(queue: string, extra: string[] = []): Promise<WorkerP
     exited,
   };
   running.add(worker);
+  if (!waitReady) {
+    ready.then((port) => (worker.metricsPort = port), () => undefined);
+    return worker;
+  }
   worker.metricsPort = await ready;
   return worker;
 }
@@ -187,6 +191,17 @@ describe('worker processes', () => {
     worker.proc.kill('SIGINT');
     expect(await worker.exited).toBe(8);
     running.delete(worker);
+  });
+
+  it('a stop during start-up is kept: the worker finishes starting, drains, and exits 0', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('early');
+    const worker = await spawnWorker(queue, [], { waitReady: false });
+    // Redis is connected and the engine is starting: the worker is not ready yet.
+    await until('the engine to start', async () => worker.logs.some((l) => l.event === 'executor_spawned'));
+    worker.proc.kill('SIGTERM');
+    expect(await worker.exited).toBe(0);
+    running.delete(worker);
+    expect(worker.logs.some((l) => l.msg === 'shutting down')).toBe(true);
   });
 
   it('one stop delivered twice at once (a terminal group and a wrapper) drains rather than forcing', { timeout: 60_000 }, async () => {
