@@ -22,7 +22,7 @@ import {
 } from '../src/queue.ts';
 import { startSidePort, type SidePort } from './http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
-import { UNREADABLE_DATA, createProcessor, loggedJobId, type Executor } from './processor.ts';
+import { UNREADABLE_DATA, createProcessor, logTerminalFailure, loggedJobId, type Executor } from './processor.ts';
 
 /** Options of the engine the worker creates when none is given (createPool's, without the logger). */
 export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
@@ -255,7 +255,9 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     log.warn({ err: error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : error.message }, 'worker error'),
   );
   worker.on('failed', (job, error) => {
-    if (job) log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
+    if (!job) return;
+    log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
+    logTerminalFailure(log, job, error);
   });
   worker.on('stalled', (jobId) => {
     log.warn({ jobId: loggedJobId(jobId) }, 'job stalled: its worker stopped renewing the lock');

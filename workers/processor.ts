@@ -281,3 +281,27 @@ export function loggedJobId(id: string | undefined): string | undefined {
   if (id === undefined || id.length <= MAX_LOGGED_JOB_ID_CHARS) return id;
   return `${id.slice(0, 64)}…(${id.length} characters)`;
 }
+
+/**
+ * The audit line of a job BullMQ failed for good (its attempts spent, or stalled past the limit),
+ * which no processor run wrote: its caller gets `internal_error`. The same fields as a finished
+ * job's, so that every job ends in one line with its tenant, code hash and status.
+ */
+export function logTerminalFailure(logger: Logger, job: Job, error: Error): void {
+  const attempts = job.opts.attempts ?? 1;
+  const stalledOut = /stalled more than allowable limit/.test(error.message);
+  if (!stalledOut && job.attemptsMade < attempts) return;
+  const data = job.data as { code?: unknown; tool?: unknown } | undefined;
+  logger.info(
+    {
+      jobId: loggedJobId(job.id),
+      tenantId: tenantOf(job.data),
+      codeHash: codeHash(typeof data?.code === 'string' ? data.code : undefined),
+      status: 'internal_error',
+      attempt: job.attemptsMade,
+      retrying: false,
+      cause: stalledOut ? 'stalled past the limit' : 'attempts spent',
+    },
+    'job finished',
+  );
+}

@@ -264,10 +264,14 @@ describe('worker processes', () => {
       });
       await kill9(worker);
     }
-    await spawnWorker(queue);
+    const last = await spawnWorker(queue);
     const result = await until('the final result', () => client.getResult(id), 1_200);
     expect(result.status).toBe('internal_error');
     expect(await (await q.getJob(id))?.getState()).toBe('failed');
+    // Its end has its audit line, as every job's: tenant, code hash, status.
+    const audit = await until('the audit line', async () => last.logs.find((l) => l.msg === 'job finished' && l.jobId === id));
+    expect(audit).toMatchObject({ tenantId: 'default', status: 'internal_error', retrying: false });
+    expect(audit.codeHash).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('Redis is killed and restarts (AOF): workers reconnect and no accepted job is lost', { timeout: 90_000 }, async () => {
