@@ -140,8 +140,13 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
 
   // A failed connect says why (ECONNREFUSED, WRONGPASS) where the bound alone says only how long.
   let lastRedisError: Error | undefined;
+  // Logged once per message until the plain connection is ready again: every retry of every
+  // connection repeated it (51 lines in a 30 s outage).
+  const reported = new Set<string>();
   const onRedisError = (error: Error) => {
     lastRedisError = error;
+    if (reported.has(error.message) || reported.size >= 20) return;
+    reported.add(error.message);
     log.warn({ err: error.message }, 'redis error');
   };
   const bounded = <T>(operation: Promise<T>, what: string): Promise<T> =>
@@ -156,6 +161,10 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   const redis = createRedis(connection);
   made.closers.push(() => quit(redis));
   redis.on('error', onRedisError);
+  redis.on('ready', () => {
+    if (reported.size > 0) log.info('redis connection ready again');
+    reported.clear();
+  });
   const subscriber = createRedis(connection);
   made.closers.push(() => quit(subscriber));
   subscriber.on('error', onRedisError);
@@ -251,9 +260,18 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   made.closers.push(() => closeOrDrop(started.close(true), () => started.disconnect()));
   worker = started;
   // A JSON parse error quotes the text it failed on: a hand-written job's data or options.
-  worker.on('error', (error) =>
-    log.warn({ err: error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : error.message }, 'worker error'),
-  );
+  worker.on('error', (error) => {
+    if (error instanceof SyntaxError) {
+      log.warn({ err: 'a job in Redis is not valid JSON (its data or options)' }, 'worker error');
+      return;
+    }
+    // While Redis is away the worker's connection errors repeat those already reported.
+    if (redis.status !== 'ready') {
+      if (reported.has(error.message) || reported.size >= 20) return;
+      reported.add(error.message);
+    }
+    log.warn({ err: error.message }, 'worker error');
+  });
   worker.on('failed', (job, error) => {
     if (!job) return;
     log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');

@@ -68,6 +68,24 @@ async function occupiedPort(): Promise<{ port: number; server: Server }> {
   return { port: typeof address === 'object' && address ? address.port : 0, server };
 }
 
+describe('logs while Redis is away', () => {
+  it('say each connection error once per outage, not once per retry of each connection', { timeout: 60_000 }, async () => {
+    const { logger, lines } = capturingLogger();
+    await worker(uniqueQueue('outage-log'), { logger });
+    await redis.kill();
+    try {
+      // ioredis retries every connection every few hundred ms: several rounds pass meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    } finally {
+      await redis.start();
+    }
+    const errors = lines.filter((line) => line.msg === 'redis error' || line.msg === 'worker error');
+    expect(errors.length).toBeGreaterThan(0);
+    const messages = errors.map((line) => `${String(line.msg)}: ${String(line.err)}`);
+    expect(new Set(messages).size).toBe(messages.length);
+  });
+});
+
 describe('/metrics while Redis is away', () => {
   it('answers promptly with the process\'s own metrics and keeps the queue gauges\' last values', { timeout: 60_000 }, async () => {
     const queue = uniqueQueue('scrape-down');
