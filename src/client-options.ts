@@ -3,7 +3,7 @@
 // was written to the queue's meta hash and broke every submit of every client, and a NaN timeout
 // or attempt count failed each call as if Redis were down.
 import { DEFAULT_SIZE_LIMITS, type SizeLimits } from './limits.ts';
-import { integerOption, optionObject, patternOption, refuseUnknownKeys } from './options.ts';
+import { KEY_PREFIX, QUEUE_NAME, integerOption, optionObject, patternOption, refuseUnknownKeys, retentionOption, type Retention } from './options.ts';
 import { compilePrescreenOption, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, checkConnection, type Connection } from './queue.ts';
 
@@ -19,14 +19,6 @@ export const CLIENT_DEFAULTS = Object.freeze({
   waitSlackMs: 30_000,
 });
 
-/** The same names and bounds as the environment variables that set them (src/config.ts). */
-export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
-export const KEY_PREFIX = /^[A-Za-z0-9_{}.-]{1,64}$/;
-
-export interface Retention {
-  ageSeconds: number;
-  count: number;
-}
 
 export interface CompiledClientOptions {
   connection: Connection;
@@ -52,18 +44,6 @@ const CLIENT_OPTION_KEYS: ReadonlySet<string> = new Set([
   'keepCompleted', 'keepFailed', 'eventsMaxLen', 'redisTimeoutMs', 'sizeLimits', 'prescreen',
 ]);
 
-function retention(name: string, value: unknown): Retention | undefined {
-  const fields = optionObject(name, value, ['ageSeconds', 'count']);
-  if (fields === undefined) return undefined;
-  if (fields.ageSeconds === undefined || fields.count === undefined) {
-    throw new RangeError(`options.${name}: expected { ageSeconds, count }, both given`);
-  }
-  return {
-    ageSeconds: integerOption(`${name}.ageSeconds`, fields.ageSeconds, Number.NaN, 0, 365 * 86_400),
-    count: integerOption(`${name}.count`, fields.count, Number.NaN, 0, 10_000_000),
-  };
-}
-
 /** createClient's options with defaults applied; throws a TypeError/RangeError naming the bad one. */
 export function compileClientOptions(options: unknown): CompiledClientOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -77,15 +57,15 @@ export function compileClientOptions(options: unknown): CompiledClientOptions {
   const prescreenBase = compilePrescreenOption(prescreen);
   return {
     connection: checkConnection(o.connection),
-    queue: patternOption('queue', o.queue, CLIENT_DEFAULTS.queue, QUEUE_NAME, '1-128 of A-Z a-z 0-9 _ -'),
-    prefix: patternOption('prefix', o.prefix, CLIENT_DEFAULTS.prefix, KEY_PREFIX, '1-64 of A-Z a-z 0-9 _ - . { } (no colon)'),
+    queue: patternOption('queue', o.queue, CLIENT_DEFAULTS.queue, QUEUE_NAME.pattern, QUEUE_NAME.expected),
+    prefix: patternOption('prefix', o.prefix, CLIENT_DEFAULTS.prefix, KEY_PREFIX.pattern, KEY_PREFIX.expected),
     maxQueued: integerOption('maxQueued', o.maxQueued, CLIENT_DEFAULTS.maxQueued, 1, 100_000_000),
     maxQueuedPerTenant: integerOption('maxQueuedPerTenant', o.maxQueuedPerTenant, CLIENT_DEFAULTS.maxQueuedPerTenant, 1, 100_000_000),
     queueTimeoutMs: o.queueTimeoutMs === undefined ? undefined : integerOption('queueTimeoutMs', o.queueTimeoutMs, 0, 1, 86_400_000),
     attempts: integerOption('attempts', o.attempts, CLIENT_DEFAULTS.attempts, 1, 100),
     backoffMs: integerOption('backoffMs', o.backoffMs, CLIENT_DEFAULTS.backoffMs, 0, 3_600_000),
-    keepCompleted: retention('keepCompleted', o.keepCompleted),
-    keepFailed: retention('keepFailed', o.keepFailed),
+    keepCompleted: retentionOption('keepCompleted', o.keepCompleted),
+    keepFailed: retentionOption('keepFailed', o.keepFailed),
     eventsMaxLen: o.eventsMaxLen === undefined ? undefined : integerOption('eventsMaxLen', o.eventsMaxLen, 0, 100, 10_000_000),
     redisTimeoutMs: integerOption('redisTimeoutMs', o.redisTimeoutMs, CLIENT_DEFAULTS.redisTimeoutMs, 100, 600_000),
     sizeLimits: {

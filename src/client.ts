@@ -9,6 +9,7 @@ import { requestPrescreen, type PrescreenOptions, type PrescreenReport } from '.
 import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
 import { checkSizes } from './pool-job.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
+import { MAX_TIMER_MS } from './options.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
   createAdmission,
@@ -28,6 +29,7 @@ import {
   bullConnection,
   cancelledResult,
   createRedis,
+  withRedisCause,
   idempotentJobId,
   internalErrorResult,
   limitsOf,
@@ -555,8 +557,6 @@ function ownerOf(data: unknown): string | undefined {
   return typeof tenantId === 'string' && TENANT_ID_PATTERN.test(tenantId) ? tenantId : undefined;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 function checkExecuteOptions(options: unknown): asserts options is ExecuteOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
@@ -611,11 +611,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
     await queue.close().catch(() => {
       // Never connected: nothing to close cleanly.
     });
-    const why = lastRedisError?.message;
-    if (error instanceof QueueError && why !== undefined && !error.message.includes(why)) {
-      throw new QueueError(error.code, `${error.message} (${why.slice(0, 300)})`, { cause: error });
-    }
-    throw error;
+    throw withRedisCause(error, lastRedisError);
   }
   // The backend's Redis client (its documented escape hatch): the checks share the adds' MULTI.
   const bull = (await queue.getBackend().client) as unknown as BullConnection;

@@ -6,6 +6,8 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, typ
 import { z } from 'zod';
 import { DEFAULT_CEILINGS, DEFAULT_LIMITS, LIMIT_FLOORS, LIMIT_KEYS, type CeilingMode, type Limits } from './limits.ts';
 import { LimitsRequestSchema } from './request.ts';
+// createPool's own bounds, so that every value the configuration accepts is one createPool accepts.
+import { KEY_PREFIX, POOL_MAX_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, QUEUE_NAME } from './options.ts';
 
 /** What every unset variable means. One literal, so the defaults can be read in one place. */
 export const CONFIG_DEFAULTS = Object.freeze({
@@ -41,14 +43,6 @@ export const CONFIG_DEFAULTS = Object.freeze({
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/**
- * createPool's bounds on executors and threadsPerExecutor (compilePoolOptions in
- * src/pool-options.ts, which does not export them): the same numbers here, so that every value the
- * configuration accepts is one createPool accepts. A wider range passed start-up checks and then
- * killed the worker when it built its pool.
- */
-const POOL_MAX_EXECUTORS = 64;
-const POOL_MAX_THREADS_PER_EXECUTOR = 64;
 
 /** A policy file is a few hundred bytes; this bounds what start-up reads and holds. */
 const POLICY_FILE_MAX_BYTES = 1024 * 1024;
@@ -144,12 +138,12 @@ const EnvSchema = z.object({
   SANDPOOL_QUEUE: z
     .string()
     .trim()
-    .regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected 1-128 of A-Z a-z 0-9 _ -')
+    .regex(QUEUE_NAME.pattern, `expected ${QUEUE_NAME.expected}`)
     .optional(),
   SANDPOOL_PREFIX: z
     .string()
     .trim()
-    .regex(/^[A-Za-z0-9_{}.-]{1,64}$/, 'expected 1-64 of A-Z a-z 0-9 _ - . { } (no colon)')
+    .regex(KEY_PREFIX.pattern, `expected ${KEY_PREFIX.expected}`)
     .optional(),
   SANDPOOL_CONCURRENCY: optionalInt(1, 10_000),
   SANDPOOL_METRICS_PORT: z

@@ -49,3 +49,56 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object' || typeof value === 'function') return typeof value;
   return String(value);
 }
+
+/** A name a queue or key prefix may have: the same rule for createClient, createWorker and the environment. */
+export interface NameRule {
+  pattern: RegExp;
+  expected: string;
+}
+/** BullMQ refuses a ':' in a queue name. */
+export const QUEUE_NAME: NameRule = { pattern: /^[A-Za-z0-9_-]{1,128}$/, expected: '1-128 of A-Z a-z 0-9 _ -' };
+/** A hash tag such as `{sandpool}` keeps every key on one Redis Cluster slot; a ':' would split the key space. */
+export const KEY_PREFIX: NameRule = { pattern: /^[A-Za-z0-9_{}.-]{1,64}$/, expected: '1-64 of A-Z a-z 0-9 _ - . { } (no colon)' };
+
+/** createPool's bounds on executors and threads per executor, which the environment takes as well. */
+export const POOL_MAX_EXECUTORS = 64;
+export const POOL_MAX_THREADS_PER_EXECUTOR = 64;
+
+/** The longest delay setTimeout keeps: a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface Retention {
+  ageSeconds: number;
+  count: number;
+}
+
+/**
+ * How long and how many finished jobs are kept: each field from `value`, else from `fallback`;
+ * without a fallback both must be given. Bounds as SANDPOOL_KEEP_*'s.
+ */
+export function retentionOption(name: string, value: unknown, fallback: Retention): Retention;
+export function retentionOption(name: string, value: unknown): Retention | undefined;
+export function retentionOption(name: string, value: unknown, fallback?: Retention): Retention | undefined {
+  const fields = optionObject(name, value, ['ageSeconds', 'count']);
+  if (fields === undefined) return fallback;
+  if (fallback === undefined && (fields.ageSeconds === undefined || fields.count === undefined)) {
+    throw new RangeError(`options.${name}: expected { ageSeconds, count }, both given`);
+  }
+  return {
+    ageSeconds: integerOption(`${name}.ageSeconds`, fields.ageSeconds, fallback?.ageSeconds ?? 0, 0, 365 * 86_400),
+    count: integerOption(`${name}.count`, fields.count, fallback?.count ?? 0, 0, 10_000_000),
+  };
+}
+
+/** A pino-like logger with `methods`, or undefined; else an error (of `Kind`) naming options.logger. */
+export function loggerOption<L>(
+  value: unknown,
+  methods: readonly string[],
+  Kind: new (message: string) => Error = TypeError,
+): L | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
+    throw new Kind(`options.logger: expected a pino logger (with ${methods.join(', ')} methods)`);
+  }
+  return value as L;
+}

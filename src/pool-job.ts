@@ -60,6 +60,16 @@ const UTF8_MAX_BYTES_PER_UNIT = 3;
 /** Tools' prepared code kept at most: a registry's tools are few; one that makes code per call is not helped. */
 const MAX_TOOL_CODES = 1024;
 
+/** A tool's code as registered, and as prepared to run (types stripped, form told). */
+interface ToolSource {
+  language: 'javascript' | 'typescript';
+  code: string;
+}
+interface PreparedTool {
+  code: string;
+  form: CodeForm;
+}
+
 /** The error of a job cancelled by its caller's signal. */
 export function cancelledError(): ResultError {
   return { name: 'CancelledError', message: 'The job was cancelled' };
@@ -109,8 +119,8 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   const { ceilings, defaults, ceilingMode, sizeLimits, hostName, tools } = options;
   const defaultLimits = compileLimits(undefined, ceilings, defaults).limits;
   const noRun: Metrics['worker'] = Object.freeze({ host: hostName, pid: 0, thread: 0 });
-  /** Tools' code ready to run (types stripped, form told), by language and source. */
-  const toolCode = new Map<string, { code: string; form: CodeForm }>();
+  // Keyed by the tool's own source string, whose hash V8 keeps: no per-call copy of the source.
+  const toolCode = { javascript: new Map<string, PreparedTool>(), typescript: new Map<string, PreparedTool>() };
 
   function rejected(
     id: string,
@@ -172,13 +182,13 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
 
     if (request.tool !== undefined) {
       // A tool's code is the same every call: stripped and its form told once, then taken from here.
-      const known = toolCode.get(`${language}:${code}`);
+      const known = toolCode[language].get(code);
       if (known !== undefined) return taskOf(request, id, known.code, limits, inputJson, { form: known.form });
     }
-    if (language !== 'typescript') return screened(request, id, code, limits, inputJson, `${language}:${code}`);
+    if (language !== 'typescript') return screened(request, id, code, limits, inputJson, { language, code });
     const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
     return stripTypesWithin(code, budgetMs).then((stripped) => {
-      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, `${language}:${code}`);
+      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, { language, code });
       let error: ResultError;
       let status: 'timeout' | 'error' = 'error';
       if ('overran' in stripped) {
@@ -209,7 +219,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     code: string,
     limits: Limits,
     inputJson: string | undefined,
-    source: string,
+    source: ToolSource,
   ): Preparation | Promise<Preparation> {
     // Tool code is the operator's own and is not screened.
     const isTool = request.tool !== undefined;
@@ -218,7 +228,8 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
         ? undefined
         : requestPrescreen(options.prescreenBase, options.prescreen, request.prescreen);
     const done = (outcome: ScreenOutcome) => {
-      if (isTool && toolCode.size < MAX_TOOL_CODES) toolCode.set(source, { code, form: outcome.form });
+      const cache = toolCode[source.language];
+      if (isTool && cache.size < MAX_TOOL_CODES) cache.set(source.code, { code, form: outcome.form });
       return taskOf(request, id, code, limits, inputJson, outcome);
     };
     const outcome = screenCode(code, screen);

@@ -4,7 +4,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import { integerOption, optionObject, refuseUnknownKeys } from './options.ts';
+import { POOL_MAX_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, integerOption, loggerOption, optionObject, refuseUnknownKeys } from './options.ts';
 import {
   DEFAULT_CEILINGS,
   DEFAULT_LIMITS,
@@ -17,7 +17,6 @@ import {
   type SizeLimits,
 } from './limits.ts';
 import { compilePrescreenOption, type CompiledPrescreenOptions, type PrescreenOptions } from './prescreen.ts';
-export { integerOption } from './options.ts';
 import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 
 export interface PoolOptions {
@@ -156,16 +155,6 @@ function limitsWith(name: string, base: Readonly<Limits>, given: unknown): Reado
   return Object.freeze(limits);
 }
 
-/** A pino-like logger: the methods the pool calls. */
-function checkedLogger(logger: unknown): Logger | undefined {
-  if (logger === undefined) return undefined;
-  const methods = ['debug', 'info', 'warn', 'error'] as const;
-  if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof (logger as Record<string, unknown>)[m] !== 'function')) {
-    throw new RangeError(`options.logger: expected a pino logger (with ${methods.join(', ')} methods)`);
-  }
-  return logger as Logger;
-}
-
 function checkedTools(tools: unknown): ToolRegistry | undefined {
   if (tools === undefined) return undefined;
   if (Array.isArray(tools)) return createToolRegistry(tools as readonly ToolDefinitionInput[]);
@@ -182,13 +171,13 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   }
   refuseUnknownKeys('', options, POOL_OPTION_KEYS);
   const cores = availableParallelism();
-  const executors = integerOption('executors', options.executors, Math.min(2, cores), 1, 64);
+  const executors = integerOption('executors', options.executors, Math.min(2, cores), 1, POOL_MAX_EXECUTORS);
   const threadsPerExecutor = integerOption(
     'threadsPerExecutor',
     options.threadsPerExecutor,
     Math.max(1, Math.ceil(cores / executors)),
     1,
-    64,
+    POOL_MAX_THREADS_PER_EXECUTOR,
   );
   const ceilings = limitsWith('ceilings', DEFAULT_CEILINGS, options.ceilings);
   const ceilingMode = options.ceilingMode ?? 'clamp';
@@ -227,7 +216,8 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     threadModule: threadModule instanceof URL ? threadModule.href : toFileUrl(threadModule),
     executorPath: fileURLToPath(EXECUTOR_URL),
     hostName: String(options.hostName ?? hostname()),
-    logger: checkedLogger(options.logger),
+    // The methods the pool calls.
+    logger: loggerOption<Logger>(options.logger, ['debug', 'info', 'warn', 'error'], RangeError),
     tools: checkedTools(options.tools),
     prescreen,
     prescreenBase,

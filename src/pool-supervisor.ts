@@ -24,6 +24,7 @@ import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import type { Result, ResultError } from './result.ts';
 import type { ExecutorConfig, FromExecutor, ThreadOutcome } from '../workers/protocol.ts';
+import { MAX_TIMER_MS } from './options.ts';
 
 const MIB = 1024 * 1024;
 
@@ -67,8 +68,6 @@ export function closedError(): ResultError {
   return { name: 'InternalError', message: 'the pool closed before the job finished', code: POOL_ERROR_CODES.POOL_CLOSED };
 }
 
-/** The longest delay setTimeout honours (2^31 - 1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 export class Supervisor {
   #options: Readonly<CompiledPoolOptions>;

@@ -85,6 +85,17 @@ function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * `error` with Redis's last error appended when it does not say it already: a failed connect's own
+ * message ("Connection is closed", a timeout) does not say why; the client's 'error' event does
+ * (WRONGPASS, ECONNREFUSED).
+ */
+export function withRedisCause(error: unknown, last: Error | undefined): unknown {
+  const why = last?.message;
+  if (!(error instanceof QueueError) || why === undefined || error.message.includes(why)) return error;
+  return new QueueError(error.code, `${error.message} (${why.slice(0, 300)})`, { cause: error });
+}
+
 /** Options BullMQ takes for the same connection. */
 export function bullConnection(connection: Connection, extra: RedisOptions = {}): BullRedisOptions {
   return (typeof connection === 'string' ? { url: connection, ...extra } : { ...connection, ...extra }) as BullRedisOptions;

@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
 import { createPool, type Pool, type PoolOptions } from '../src/pool.ts';
-import { compilePoolOptions, integerOption as integer, type CompiledPoolOptions } from '../src/pool-options.ts';
+import { compilePoolOptions, type CompiledPoolOptions } from '../src/pool-options.ts';
+import { KEY_PREFIX, QUEUE_NAME, integerOption as integer, loggerOption, retentionOption, type NameRule } from '../src/options.ts';
 import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
@@ -17,6 +18,7 @@ import {
   bullConnection,
   checkConnection,
   createRedis,
+  withRedisCause,
   queueKeys,
   type Connection,
 } from '../src/queue.ts';
@@ -151,11 +153,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   };
   const bounded = <T>(operation: Promise<T>, what: string): Promise<T> =>
     boundedBy(operation, settings.connectTimeoutMs, what).catch((error: unknown) => {
-      const why = lastRedisError?.message;
-      if (error instanceof QueueError && why !== undefined && !error.message.includes(why)) {
-        throw new QueueError(error.code, `${error.message} (${why.slice(0, 300)})`, { cause: error });
-      }
-      throw error;
+      throw withRedisCause(error, lastRedisError);
     });
 
   const redis = createRedis(connection);
@@ -340,8 +338,6 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
 
 /** Bounds of the numeric options, the same as loadConfig's for the variables that set them. */
 const GRACE_RANGE = [0, 3_600_000] as const;
-const RETENTION_AGE_RANGE = [0, 365 * 86_400] as const;
-const RETENTION_COUNT_RANGE = [0, 10_000_000] as const;
 
 /** createWorker's options with defaults applied and bounds checked; throws a RangeError or TypeError naming the bad one. */
 function compileWorkerOptions(options: WorkerOptions) {
@@ -353,7 +349,7 @@ function compileWorkerOptions(options: WorkerOptions) {
   if (unknown !== undefined) throw new RangeError(`options.${unknown.slice(0, 64)}: unknown option`);
   const connection = checkConnection(options.connection);
   const queueName = nameOption('queue', options.queue, WORKER_DEFAULTS.queue, QUEUE_NAME);
-  const prefix = nameOption('prefix', options.prefix, WORKER_DEFAULTS.prefix, PREFIX_NAME);
+  const prefix = nameOption('prefix', options.prefix, WORKER_DEFAULTS.prefix, KEY_PREFIX);
   const numbers = {
     // Left undefined when not given: the engine's size decides.
     concurrency: options.concurrency === undefined ? undefined : integer('concurrency', options.concurrency, 1, 1, 10_000),
@@ -362,8 +358,8 @@ function compileWorkerOptions(options: WorkerOptions) {
     maxStalledCount: integer('maxStalledCount', options.maxStalledCount, WORKER_DEFAULTS.maxStalledCount, 0, 100),
     shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs, WORKER_DEFAULTS.shutdownGraceMs, ...GRACE_RANGE),
     connectTimeoutMs: integer('connectTimeoutMs', options.connectTimeoutMs, WORKER_DEFAULTS.connectTimeoutMs, 100, 600_000),
-    keepCompleted: retention('keepCompleted', options.keepCompleted, WORKER_DEFAULTS.keepCompleted),
-    keepFailed: retention('keepFailed', options.keepFailed, WORKER_DEFAULTS.keepFailed),
+    keepCompleted: retentionOption('keepCompleted', options.keepCompleted, WORKER_DEFAULTS.keepCompleted),
+    keepFailed: retentionOption('keepFailed', options.keepFailed, WORKER_DEFAULTS.keepFailed),
     eventsMaxLen: integer('eventsMaxLen', options.eventsMaxLen, WORKER_DEFAULTS.eventsMaxLen, 100, 10_000_000),
     metricsPort: sidePortNumber(options.metricsPort),
   };
@@ -377,7 +373,8 @@ function compileWorkerOptions(options: WorkerOptions) {
     poolOptions,
     /** The engine's own view of its limits and size: compiled here, so createPool cannot fail on them later. */
     engine,
-    logger: checkedLogger(options.logger),
+    // What the worker and the pool it creates call.
+    logger: loggerOption<Logger>(options.logger, ['child', 'info', 'warn', 'error', 'debug']),
     metricsHost: options.metricsHost,
   };
 }
@@ -389,11 +386,8 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'logger', 'metricsPort', 'metricsHost',
 ] satisfies (keyof WorkerOptions)[]);
 
-/** The same rules as loadConfig's SANDPOOL_QUEUE and SANDPOOL_PREFIX (BullMQ refuses a ':' in a queue name). */
-const QUEUE_NAME = { pattern: /^[A-Za-z0-9_-]{1,128}$/, expected: '1-128 of A-Z a-z 0-9 _ -' };
-const PREFIX_NAME = { pattern: /^[A-Za-z0-9_{}.-]{1,64}$/, expected: '1-64 of A-Z a-z 0-9 _ - . { } (no colon)' };
 
-function nameOption(name: string, value: unknown, fallback: string, rule: { pattern: RegExp; expected: string }): string {
+function nameOption(name: string, value: unknown, fallback: string, rule: NameRule): string {
   if (value === undefined) return fallback;
   if (typeof value !== 'string') throw new TypeError(`options.${name}: expected a string of ${rule.expected}, got ${describe(value)}`);
   if (!rule.pattern.test(value)) throw new RangeError(`options.${name}: expected ${rule.expected}, got ${JSON.stringify(value.slice(0, 140))}`);
@@ -439,37 +433,12 @@ function engineOptions(options: WorkerOptions): {
   }
 }
 
-/** A pino-like logger: what the worker and the pool it creates call. */
-function checkedLogger(logger: unknown): Logger | undefined {
-  if (logger === undefined) return undefined;
-  const methods = ['child', 'info', 'warn', 'error', 'debug'] as const;
-  if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof (logger as Record<string, unknown>)[m] !== 'function')) {
-    throw new TypeError(`options.logger: expected a pino logger (with ${methods.join(', ')} methods)`);
-  }
-  return logger as Logger;
-}
-
 /** A value's kind for an error message: never the value itself (it may be a secret). */
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   return typeof value;
-}
-
-function retention(
-  name: string,
-  value: { ageSeconds: number; count: number } | undefined,
-  fallback: { ageSeconds: number; count: number },
-): { ageSeconds: number; count: number } {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'object' || value === null) {
-    throw new RangeError(`options.${name}: expected { ageSeconds, count }, got ${value === null ? 'null' : typeof value}`);
-  }
-  return {
-    ageSeconds: integer(`${name}.ageSeconds`, value.ageSeconds, fallback.ageSeconds, ...RETENTION_AGE_RANGE),
-    count: integer(`${name}.count`, value.count, fallback.count, ...RETENTION_COUNT_RANGE),
-  };
 }
 
 /** The side port to bind, or undefined for none (undefined or null given). */
