@@ -24,7 +24,7 @@ import {
 } from '../src/queue.ts';
 import { startSidePort, type SidePort } from './http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
-import { UNREADABLE_DATA, createProcessor, logTerminalFailure, loggedJobId, type Executor } from './processor.ts';
+import { UNREADABLE_DATA, createProcessor, logTerminalFailure, loggedJobId, loggedMessage, type Executor } from './processor.ts';
 
 /** Options of the engine the worker creates when none is given (createPool's, without the logger). */
 export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
@@ -268,11 +268,13 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
       if (reported.has(error.message) || reported.size >= 20) return;
       reported.add(error.message);
     }
-    log.warn({ err: error.message }, 'worker error');
+    log.warn({ err: loggedMessage(error.message) }, 'worker error');
   });
+  worker.on('completed', (job) => processor.recorded(job));
   worker.on('failed', (job, error) => {
     if (!job) return;
-    log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: error.message }, 'job attempt failed');
+    processor.recorded(job);
+    log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: loggedMessage(error.message) }, 'job attempt failed');
     logTerminalFailure(log, job, error);
   });
   worker.on('stalled', (jobId) => {

@@ -1,6 +1,6 @@
 // The job processor: runs in the worker process (workers/main.ts hands it to the BullMQ Worker).
 // job.data → re-validate → queue deadline → pool.execute (stopped by a cancel) → Result; one log
-// line per job.
+// line per job, written once BullMQ has recorded how the attempt ended (see `recorded`).
 // User code never runs here: the pool's supervised executor processes run it, so this event loop
 // stays free to renew job locks.
 import type { Job } from 'bullmq';
@@ -58,6 +58,12 @@ export interface Processor {
   handBack(ids: Iterable<string>, cancelJob: (id: string) => void): void;
   /** A cancel for a job this worker is not running (yet): a run of it that starts soon is stopped. */
   noteCancel(id: string): void;
+  /**
+   * Writes the job's `job finished` line: call it from the BullMQ Worker's `completed` and `failed`
+   * events, once Redis has taken the attempt's end. An attempt whose end Redis refused (the lock
+   * was lost: the job runs again) gets no line, so that no line claims a Result nobody received.
+   */
+  recorded(job: Job): void;
 }
 
 /** job.data of a job whose stored data is not JSON (see SandpoolWorker in main.ts). */
@@ -108,6 +114,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const active = new Map<string, Job>();
   const handingBack = new Set<string>();
   const pendingCancels = new PendingCancels();
+  /** Each attempt's line, from the processor's return to BullMQ's event; dropped with the job. */
+  const unrecorded = new WeakMap<Job, () => void>();
 
   const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<Result> => {
     const id = job.id ?? '';
@@ -185,12 +193,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (result.id !== id) result = { ...result, id };
     const tries = job.opts.attempts ?? 1;
     const retry = result.status === 'internal_error' && attempt < tries;
-    // Written on the next turn of the event loop: BullMQ sends the job's completion to Redis first,
-    // so the caller's round trip does not include the log write (a synchronous write to a pipe).
+    // Written once BullMQ has recorded the attempt's end (recorded()), which is also after the
+    // caller's round trip: the log write (a synchronous write to a pipe) is not on it.
     const finished = result;
     // Only a tool that exists: an unknown name is whatever the producer wrote.
     const tool = parsed.ok && !rejectedFor(result, 'unknown_tool') ? parsed.request.tool : undefined;
-    setImmediate(() => logLine(logger, job, tenantId, tool, finished, retry));
+    unrecorded.set(job, () => logLine(logger, job, tenantId, tool, finished, retry));
     if (retry) {
       throw new InfrastructureError(result.error?.message ?? 'the engine failed');
     }
@@ -208,6 +216,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
     },
     noteCancel(id: string) {
       pendingCancels.note(id);
+    },
+    recorded(job: Job) {
+      const line = unrecorded.get(job);
+      unrecorded.delete(job);
+      line?.();
     },
   });
 }
@@ -280,6 +293,15 @@ const MAX_LOGGED_JOB_ID_CHARS = 128;
 export function loggedJobId(id: string | undefined): string | undefined {
   if (id === undefined || id.length <= MAX_LOGGED_JOB_ID_CHARS) return id;
   return `${id.slice(0, 64)}…(${id.length} characters)`;
+}
+
+/** Longest error message logged as it is: BullMQ's name the job id, which a producer picks. */
+const MAX_LOGGED_MESSAGE_CHARS = 512;
+
+/** An error message fit for a log line: as it is, or cut with its length said. */
+export function loggedMessage(message: string): string {
+  if (message.length <= MAX_LOGGED_MESSAGE_CHARS) return message;
+  return `${message.slice(0, MAX_LOGGED_MESSAGE_CHARS)}…(${message.length} characters)`;
 }
 
 /**

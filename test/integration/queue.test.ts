@@ -272,6 +272,36 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     for (const line of lines) expect(line.length).toBeLessThan(2_000);
   });
 
+  it('an attempt whose completion Redis refuses (its lock was lost) has no audit line; the run that counts has one', async () => {
+    const queue = uniqueQueue('lost-lock');
+    const lines: { msg?: string; jobId?: string; status?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger, lockDurationMs: 1_000, stalledIntervalMs: 500 });
+    const producer = rawQueue(queue);
+    const events = new QueueEvents(queue, { connection: { url: redis.url } });
+    closers.push(() => events.close());
+    await events.waitUntilReady();
+    const plain = createRedis(redis.url);
+    closers.push(async () => plain.disconnect());
+
+    // A producer's own id, long: BullMQ's error messages quote it, and the log cuts them.
+    const id = `lost-${'L'.repeat(5_000)}`;
+    const job = await producer.add('x', { code: 'new Promise((resolve) => setTimeout(() => resolve(7), 600))' }, { jobId: id });
+    // Another worker's stall check could do this; here the lock is taken away by hand mid-run.
+    await until('the run to start', async () => (await plain.exists(`bull:${queue}:${id}:lock`)) === 1);
+    await plain.del(`bull:${queue}:${id}:lock`);
+    const result = (await job.waitUntilFinished(events, 20_000)) as Result;
+    expect(result).toMatchObject({ status: 'ok', value: 7 });
+    // The first run's completion was thrown away and the job ran again: one line, for the second.
+    const audit = (line: (typeof lines)[number]) => line.msg === 'job finished' && line.jobId?.startsWith('lost-LLL') === true;
+    await until('the audit line', async () => lines.some(audit));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(lines.filter(audit)).toHaveLength(1);
+    const refused = lines.filter((line) => line.msg === 'worker error').map((line) => String((line as { err?: string }).err));
+    expect(refused.some((err) => err.includes('lost-LLL') && err.includes('characters)'))).toBe(true);
+    for (const line of lines) expect(JSON.stringify(line).length).toBeLessThan(2_000);
+  });
+
   it('a hand-written job whose options are not JSON ends instead of coming back for ever', async () => {
     const queue = uniqueQueue('raw-opts');
     await worker(queue, { lockDurationMs: 1_000, stalledIntervalMs: 500 });
