@@ -102,7 +102,7 @@ export function checkSizes(request: Pick<Request, 'code' | 'input'>, sizeLimits:
   try {
     inputJson = JSON.stringify(request.input);
   } catch {
-    // zod accepts a cyclic object graph as JSON; stringifying it is where that shows.
+    // An embedded caller's toJSON can still return a cycle; stringifying it is where that shows.
     const message = 'input is not serialisable as JSON (it is cyclic or nested too deeply)';
     return { ok: false, reason: { rule: 'validation', field: 'input', message } };
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseRequest, requestJsonSchema } from '../../src/request.ts';
 
@@ -26,6 +27,51 @@ describe('parseRequest', () => {
     expect(parseRequest({ code: '1', input: { f: () => 1 } }).ok).toBe(false);
     expect(parseRequest({ code: '1', input: Number.NaN }).ok).toBe(false);
     expect(parseRequest({ code: '1', extra: true })).toMatchObject({ ok: false });
+  });
+
+  it('accepts as input exactly what z.json() accepts, and names the path of what it refuses', () => {
+    class Point {
+      x = 1;
+    }
+    const sparse: unknown[] = [1];
+    sparse[2] = 3;
+    const withSymbol = { a: 1, [Symbol('s')]: 2 };
+    const hiddenSymbol = Object.defineProperty({ a: 1 }, Symbol('h'), { value: 2, enumerable: false });
+    const nullProto = Object.assign(Object.create(null) as object, { a: [1, 'b', null, true, { c: -0 }] });
+    const values: unknown[] = [
+      null, true, 'text', 0, -1.5, 1e308, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY,
+      () => 1, Symbol('x'), 10n, [], {}, [1, [2, [3]]], { a: { b: [{ c: 'd' }] } }, nullProto,
+      sparse, [1, undefined], { a: undefined }, new Date(0), new Map(), new Point(), /re/, new Uint8Array(2),
+      withSymbol, hiddenSymbol, { nested: { bad: [0, Number.NaN] } }, JSON.parse('{"a":1e400}'),
+    ];
+    for (const value of values) {
+      const expected = z.json().safeParse(value).success;
+      const parsed = parseRequest({ code: '1', input: value });
+      expect({ value, ok: parsed.ok }).toEqual({ value, ok: expected });
+    }
+    expect(parseRequest({ code: '1', input: { nested: { bad: [0, Number.NaN] } } })).toEqual({
+      ok: false,
+      issues: [{ field: 'input.nested.bad.1', message: 'expected a finite number, got NaN' }],
+    });
+    expect(parseRequest({ code: '1', input: [new Point()] })).toMatchObject({ ok: false, issues: [{ field: 'input.0' }] });
+    expect(parseRequest({ code: '1', input: { f: () => 1 } })).toMatchObject({ ok: false, issues: [{ field: 'input.f', message: 'expected JSON data, got function' }] });
+  });
+
+  it('refuses input nested deeper than 1000 levels, or cyclic, and names it with the other bad fields', () => {
+    const nest = (levels: number): unknown => {
+      let value: unknown = 0;
+      for (let level = 0; level < levels; level++) value = { a: [value] };
+      return value;
+    };
+    // Each level is two containers, an object and an array: 1000 nested containers pass, 1001 do not.
+    expect(parseRequest({ code: '1', input: nest(500) }).ok).toBe(true);
+    expect(parseRequest({ code: '1', input: [nest(500)] })).toMatchObject({ ok: false, issues: [{ message: 'nested deeper than 1000 levels (or cyclic)' }] });
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    const parsed = parseRequest({ code: 7, input: cyclic });
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.issues.map((issue) => issue.field)).toEqual(['input', 'code']);
   });
 
   it('passes input on key for key, an own "__proto__" key included', () => {
