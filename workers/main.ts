@@ -3,11 +3,12 @@
 // channel, HTTP side port; signals are handled only in main(), never on import.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Queue, Worker, type Job, type JobJson } from 'bullmq';
+import { Queue, Worker, type Job, type JobJson, type WorkerOptions as BullWorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
 import { createPool, type Pool, type PoolOptions } from '../src/pool.ts';
+import { DEFAULT_SIZE_LIMITS } from '../src/limits.ts';
 import { compilePoolOptions, type CompiledPoolOptions } from '../src/pool-options.ts';
 import { KEY_PREFIX, QUEUE_NAME, integerOption as integer, loggerOption, retentionOption, type NameRule } from '../src/options.ts';
 import {
@@ -24,7 +25,7 @@ import {
 } from '../src/queue.ts';
 import { startSidePort, type SidePort } from './http.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
-import { UNREADABLE_DATA, createProcessor, logTerminalFailure, loggedJobId, loggedMessage, type Executor } from './processor.ts';
+import { UNREADABLE_DATA, UnreadData, createProcessor, logTerminalFailure, loggedJobId, loggedMessage, type Executor, type Processor } from './processor.ts';
 
 /** Options of the engine the worker creates when none is given (createPool's, without the logger). */
 export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
@@ -78,6 +79,13 @@ export interface WorkerOptions {
   poolOptions?: WorkerPoolOptions;
   /** pino, or anything with its child, info, warn, error and debug methods. */
   logger?: Logger;
+  /**
+   * The longest JSON text of a job's data the worker parses; a longer one is answered `rejected`
+   * unread (parsing hundreds of MB would stall every job of the worker, or exhaust its heap).
+   * @default 6 × (the engine's maxCodeBytes + maxInputBytes) + 65536 — JSON escapes take up to 6
+   * characters a byte. Set it when a given `pool` has larger size limits. Bounds 1024..2^29
+   */
+  maxDataChars?: number;
   /** HTTP side port: 0 picks a free one; undefined or null runs none. Bound before any job is taken. */
   metricsPort?: number | null;
   /** Address the side port binds. @default '0.0.0.0' */
@@ -242,7 +250,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     made.closers.push(() => within(port.close(), WORKER_DEFAULTS.teardownMs));
     sidePort = port;
   }
-  const started = new SandpoolWorker(queueName, processor, {
+  const started = new SandpoolWorker(settings.maxDataChars, queueName, processor, {
     connection: bullConnection(connection),
     prefix,
     name,
@@ -366,8 +374,11 @@ function compileWorkerOptions(options: WorkerOptions) {
     metricsPort: sidePortNumber(options.metricsPort),
   };
   const { pool, poolOptions, engine } = engineOptions(options);
+  const sizes = engine?.sizeLimits ?? DEFAULT_SIZE_LIMITS;
+  const dataChars = JSON_CHARS_PER_BYTE * (sizes.maxCodeBytes + sizes.maxInputBytes) + DATA_CHARS_BESIDES;
   return {
     ...numbers,
+    maxDataChars: integer('maxDataChars', options.maxDataChars, Math.min(dataChars, MAX_DATA_CHARS), 1024, MAX_DATA_CHARS),
     connection,
     queueName,
     prefix,
@@ -385,8 +396,15 @@ function compileWorkerOptions(options: WorkerOptions) {
 const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'connection', 'queue', 'prefix', 'concurrency', 'lockDurationMs', 'stalledIntervalMs', 'maxStalledCount',
   'shutdownGraceMs', 'connectTimeoutMs', 'keepCompleted', 'keepFailed', 'eventsMaxLen', 'pool', 'poolOptions',
-  'logger', 'metricsPort', 'metricsHost',
+  'logger', 'metricsPort', 'metricsHost', 'maxDataChars',
 ] satisfies (keyof WorkerOptions)[]);
+
+/** A byte of code or input takes at most this many characters of JSON text (`\u0000`). */
+const JSON_CHARS_PER_BYTE = 6;
+/** Room in a job's data for what is not code or input: limits, labels, keys, the field names. */
+const DATA_CHARS_BESIDES = 64 * 1024;
+/** About V8's longest string: a longer one could not have been read from Redis anyway. */
+const MAX_DATA_CHARS = 2 ** 29;
 
 
 function nameOption(name: string, value: unknown, fallback: string, rule: NameRule): string {
@@ -483,7 +501,20 @@ async function repairUnreadableOptions(redis: Redis, jobKey: string): Promise<bo
  * (Options that are not JSON fail earlier, inside BullMQ's fetch, out of sandpool's reach.)
  */
 class SandpoolWorker extends Worker {
+  readonly #maxDataChars: number;
+
+  constructor(maxDataChars: number, name: string, processor: Processor, options: BullWorkerOptions) {
+    super(name, processor, options);
+    this.#maxDataChars = maxDataChars;
+  }
+
   protected override createJob(data: JobJson, jobId: string): Job {
+    // Too long to parse here: answered `rejected`, its length said (see WorkerOptions.maxDataChars).
+    if (typeof data.data === 'string' && data.data.length > this.#maxDataChars) {
+      const job = super.createJob({ ...data, data: '{}' }, jobId);
+      job.data = new UnreadData(data.data.length, this.#maxDataChars);
+      return job;
+    }
     try {
       return super.createJob(data, jobId);
     } catch {

@@ -69,6 +69,26 @@ export interface Processor {
 /** job.data of a job whose stored data is not JSON (see SandpoolWorker in main.ts). */
 export const UNREADABLE_DATA: Readonly<Record<string, never>> = Object.freeze({});
 
+/** job.data of a job whose stored data was too long to parse (see SandpoolWorker in main.ts). */
+export class UnreadData {
+  readonly chars: number;
+  readonly maxChars: number;
+  constructor(chars: number, maxChars: number) {
+    this.chars = chars;
+    this.maxChars = maxChars;
+    Object.freeze(this);
+  }
+}
+
+/** The validation issue of data that could not be read, or undefined for data that was. */
+function unreadIssue(data: unknown): { field: string; message: string } | undefined {
+  if (data === UNREADABLE_DATA) return { field: '(root)', message: "the job's data in Redis is not JSON" };
+  if (data instanceof UnreadData) {
+    return { field: '(root)', message: `the job's data is ${data.chars} characters of JSON, more than the ${data.maxChars} this worker reads` };
+  }
+  return undefined;
+}
+
 /** A job still running this long after it started reads its cancel mark once. */
 const MARK_CHECK_MS = 5;
 /** How long a cancel for a job not running here is remembered, and how many at most. */
@@ -121,9 +141,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const id = job.id ?? '';
     active.set(id, job);
     const attempt = job.attemptsMade + 1;
-    const parsed: ParseRequestResult = job.data === UNREADABLE_DATA
-      ? { ok: false, issues: [{ field: '(root)', message: "the job's data in Redis is not JSON" }] }
-      : parseRequest(job.data);
+    const unread = unreadIssue(job.data);
+    const parsed: ParseRequestResult = unread ? { ok: false, issues: [unread] } : parseRequest(job.data);
     const tenantId = parsed.ok ? parsed.request.tenantId : tenantOf(job.data);
     let result: Result;
     // A cancel that raced the take: the client marks the job, publishes its id and fails to

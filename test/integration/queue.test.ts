@@ -302,6 +302,25 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     for (const line of lines) expect(JSON.stringify(line).length).toBeLessThan(2_000);
   });
 
+  it('data too long to parse is rejected unread, its length said; the next job runs', async () => {
+    const queue = uniqueQueue('long-data');
+    await expect(worker(queue, { maxDataChars: 10 })).rejects.toThrow(/options\.maxDataChars/);
+    await worker(queue, { maxDataChars: 4_096 });
+    const producer = rawQueue(queue);
+    const events = new QueueEvents(queue, { connection: { url: redis.url } });
+    closers.push(() => events.close());
+    await events.waitUntilReady();
+    const data = { code: 'input.length', input: 'SECRET'.repeat(1_000) };
+    const long = await producer.add('x', data);
+    const refused = (await long.waitUntilFinished(events, 20_000)) as Result;
+    expect(refused.status).toBe('rejected');
+    expect(refused.rejection?.reasons).toEqual([
+      expect.objectContaining({ rule: 'validation', field: '(root)', message: expect.stringContaining(`${JSON.stringify(data).length} characters of JSON, more than the 4096`) }),
+    ]);
+    const short = await producer.add('x', { code: 'input.length', input: 'x'.repeat(3_000) });
+    expect(((await short.waitUntilFinished(events, 20_000)) as Result).value).toBe(3_000);
+  });
+
   it('a hand-written job whose options are not JSON ends instead of coming back for ever', async () => {
     const queue = uniqueQueue('raw-opts');
     await worker(queue, { lockDurationMs: 1_000, stalledIntervalMs: 500 });
