@@ -48,6 +48,21 @@ function rawQueue(queue: string): Queue {
   return q;
 }
 
+/** Events of a queue, ready, closed with the rest. */
+async function queueEvents(queue: string): Promise<QueueEvents> {
+  const events = new QueueEvents(queue, { connection: { url: redis.url } });
+  closers.push(() => events.close());
+  await events.waitUntilReady();
+  return events;
+}
+
+/** A plain Redis connection, for writing what no BullMQ producer would. */
+function plainRedis(): ReturnType<typeof createRedis> {
+  const plain = createRedis(redis.url);
+  closers.push(async () => plain.disconnect());
+  return plain;
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined | false>, tries = 200): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const value = await probe();
@@ -200,9 +215,7 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const queue = uniqueQueue('raw-good');
     await worker(queue);
     const producer = rawQueue(queue);
-    const events = new QueueEvents(queue, { connection: { url: redis.url } });
-    closers.push(() => events.close());
-    await events.waitUntilReady();
+    const events = await queueEvents(queue);
     const job = await producer.add('anything', { code: 'export default (x) => x * 2', input: 21 });
     const result = (await job.waitUntilFinished(events, 20_000)) as Result;
     expect(result.status).toBe('ok');
@@ -214,9 +227,7 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const queue = uniqueQueue('raw-bad');
     await worker(queue);
     const producer = rawQueue(queue);
-    const events = new QueueEvents(queue, { connection: { url: redis.url } });
-    closers.push(() => events.close());
-    await events.waitUntilReady();
+    const events = await queueEvents(queue);
     const job = await producer.add('x', { code: 7, limits: { timeoutMs: 'soon' }, extra: 1 }, { attempts: 3 });
     const result = (await job.waitUntilFinished(events, 20_000)) as Result;
     expect(result.status).toBe('rejected');
@@ -232,11 +243,8 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
     await worker(queue, { logger });
     const producer = rawQueue(queue);
-    const events = new QueueEvents(queue, { connection: { url: redis.url } });
-    closers.push(() => events.close());
-    await events.waitUntilReady();
-    const plain = createRedis(redis.url);
-    closers.push(async () => plain.disconnect());
+    const events = await queueEvents(queue);
+    const plain = plainRedis();
 
     // Data no BullMQ producer would write: parked as delayed, rewritten, then released.
     const parked = await producer.add('x', { code: '1' }, { delay: 60_000, attempts: 3 });
@@ -278,11 +286,8 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
     await worker(queue, { logger, lockDurationMs: 1_000, stalledIntervalMs: 500 });
     const producer = rawQueue(queue);
-    const events = new QueueEvents(queue, { connection: { url: redis.url } });
-    closers.push(() => events.close());
-    await events.waitUntilReady();
-    const plain = createRedis(redis.url);
-    closers.push(async () => plain.disconnect());
+    const events = await queueEvents(queue);
+    const plain = plainRedis();
 
     // A producer's own id, long: BullMQ's error messages quote it, and the log cuts them.
     const id = `lost-${'L'.repeat(5_000)}`;
@@ -307,9 +312,7 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     await expect(worker(queue, { maxDataChars: 10 })).rejects.toThrow(/options\.maxDataChars/);
     await worker(queue, { maxDataChars: 4_096 });
     const producer = rawQueue(queue);
-    const events = new QueueEvents(queue, { connection: { url: redis.url } });
-    closers.push(() => events.close());
-    await events.waitUntilReady();
+    const events = await queueEvents(queue);
     const data = { code: 'input.length', input: 'SECRET'.repeat(1_000) };
     const long = await producer.add('x', data);
     const refused = (await long.waitUntilFinished(events, 20_000)) as Result;
@@ -325,8 +328,7 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const queue = uniqueQueue('raw-opts');
     await worker(queue, { lockDurationMs: 1_000, stalledIntervalMs: 500 });
     const producer = rawQueue(queue);
-    const plain = createRedis(redis.url);
-    closers.push(async () => plain.disconnect());
+    const plain = plainRedis();
     const parked = await producer.add('x', { code: '1' }, { delay: 60_000 });
     await plain.hset(`bull:${queue}:${parked.id}`, 'opts', 'SECRET {not json');
     await parked.promote();
