@@ -13,7 +13,7 @@ import { createToolRegistry, formatToolSpecs, type ToolDefinitionInput, type Too
  * Exit codes, one per status, documented in the README. 2 is also a usage or configuration error;
  * 8 is sandpool itself failing (never a job's doing), so that 1 always means the snippet's `error`.
  */
-export const EXIT_CODES: Readonly<Record<Status | 'usage' | 'failure', number>> = Object.freeze({
+export const EXIT_CODES: Readonly<Record<Status | 'usage' | 'failure' | 'unanswered', number>> = Object.freeze({
   ok: 0,
   error: 1,
   usage: 2,
@@ -23,7 +23,19 @@ export const EXIT_CODES: Readonly<Record<Status | 'usage' | 'failure', number>> 
   cancelled: 6,
   internal_error: 7,
   failure: 8,
+  unanswered: 9,
 });
+
+/**
+ * The exit code of a queue-side failure: a refused request is `rejected`; a full queue or a wait
+ * that ran out is `unanswered` (the job was not taken, or may still run: worth trying again or
+ * asking later); anything else (Redis away) is the infrastructure's, `internal_error`.
+ */
+export function queueErrorExit(code: QueueError['code']): number {
+  if (code === 'INVALID_REQUEST') return EXIT_CODES.rejected;
+  if (code === 'QUEUE_FULL' || code === 'TENANT_QUEUE_FULL' || code === 'WAIT_TIMEOUT') return EXIT_CODES.unanswered;
+  return EXIT_CODES.internal_error;
+}
 
 /** The most a FILE (code or tool definitions) or standard input is read: past it, a usage error. */
 export const MAX_SOURCE_BYTES = 64 * 1024 * 1024;
@@ -373,7 +385,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
     }
     if (isNamed<QueueError>(error, 'QueueError')) {
       process.stderr.write(`sandpool: ${error.code}: ${error.message}\n`);
-      return error.code === 'INVALID_REQUEST' ? EXIT_CODES.rejected : EXIT_CODES.internal_error;
+      return queueErrorExit(error.code);
     }
     // Not the job's doing and not the user's: one line, and an exit code of its own.
     process.stderr.write(`sandpool: failed: ${describe(error)}\n`);

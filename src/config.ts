@@ -6,6 +6,8 @@ import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, typ
 import { z } from 'zod';
 import { DEFAULT_CEILINGS, DEFAULT_LIMITS, LIMIT_FLOORS, LIMIT_KEYS, type CeilingMode, type Limits } from './limits.ts';
 import { LimitsRequestSchema } from './request.ts';
+import { PrescreenOptionsSchema, type PrescreenOptions } from './prescreen-options.ts';
+import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 // createPool's own bounds, so that every value the configuration accepts is one createPool accepts.
 import { KEY_PREFIX, POOL_MAX_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, QUEUE_NAME } from './options.ts';
 
@@ -46,13 +48,16 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** A policy file is a few hundred bytes; this bounds what start-up reads and holds. */
 const POLICY_FILE_MAX_BYTES = 1024 * 1024;
+/** A tools file holds the tools' code, each up to the code size limit: more room, still bounded. */
+const TOOLS_FILE_MAX_BYTES = 16 * 1024 * 1024;
 
-/** Operator policy file (SANDPOOL_POLICY_FILE): ceilings and defaults for now. */
+/** Operator policy file (SANDPOOL_POLICY_FILE): ceilings, defaults and the pre-screen's settings. */
 export const PolicyFileSchema = z
   .object({
     ceilings: LimitsRequestSchema.optional(),
     defaults: LimitsRequestSchema.optional(),
     ceilingMode: z.enum(['clamp', 'reject']).optional(),
+    prescreen: PrescreenOptionsSchema.optional(),
   })
   .strict()
   .superRefine((policy, ctx) => {
@@ -104,12 +109,20 @@ export interface ClientConfig {
   threadsPerExecutor: number;
 }
 
-/** The worker's configuration: the client's, plus the policy (SANDPOOL_POLICY_FILE) it enforces. */
+/**
+ * The worker's configuration: the client's, plus the policy (SANDPOOL_POLICY_FILE) it enforces and
+ * the tools (SANDPOOL_TOOLS_FILE) it serves.
+ */
 export interface Config extends ClientConfig {
   ceilings: Readonly<Limits>;
   defaults: Readonly<Limits>;
   ceilingMode: CeilingMode;
+  /** The operator's pre-screen settings, as createPool's `prescreen` option. @default the default rules, enforced */
+  prescreen: Readonly<PrescreenOptions> | undefined;
+  /** The tools jobs may call, checked at start-up. @default none: every tool request is `unknown_tool` */
+  tools: ToolRegistry | undefined;
   policyFile: string | undefined;
+  toolsFile: string | undefined;
 }
 
 // Plain decimal digits only, nothing around them, as the CLI's flags (integerFlag in src/cli.ts):
@@ -153,6 +166,7 @@ const EnvSchema = z.object({
     .optional(),
   SANDPOOL_LOG_LEVEL: z.string().trim().pipe(z.enum(LOG_LEVELS)).optional(),
   SANDPOOL_POLICY_FILE: z.string().trim().min(1).optional(),
+  SANDPOOL_TOOLS_FILE: z.string().trim().min(1).optional(),
   SANDPOOL_LOCK_DURATION_MS: optionalInt(1_000, 3_600_000),
   SANDPOOL_STALLED_INTERVAL_MS: optionalInt(500, 3_600_000),
   SANDPOOL_MAX_STALLED_COUNT: optionalInt(0, 100),
@@ -270,7 +284,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     ceilings: mergeLimits(DEFAULT_CEILINGS, policy?.ceilings),
     defaults: mergeLimits(DEFAULT_LIMITS, policy?.defaults),
     ceilingMode: policy?.ceilingMode ?? CONFIG_DEFAULTS.ceilingMode,
+    prescreen: policy?.prescreen === undefined ? undefined : Object.freeze(policy.prescreen),
+    tools: base.toolsFile === undefined ? undefined : readToolsFile(base.toolsFile),
     policyFile: base.policyFile,
+    toolsFile: base.toolsFile,
   };
   return Object.freeze(config);
 }
@@ -284,7 +301,11 @@ export function loadClientConfig(env: Readonly<Record<string, string | undefined
   return Object.freeze(readEnv(env).config);
 }
 
-function readEnv(env: Readonly<Record<string, string | undefined>>): { config: ClientConfig; policyFile: string | undefined } {
+function readEnv(env: Readonly<Record<string, string | undefined>>): {
+  config: ClientConfig;
+  policyFile: string | undefined;
+  toolsFile: string | undefined;
+} {
   const present: Record<string, string> = {};
   for (const key of Object.keys(EnvSchema.shape)) {
     const value = env[key];
@@ -327,7 +348,7 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): { config: C
     executors,
     threadsPerExecutor,
   };
-  return { config, policyFile: e.SANDPOOL_POLICY_FILE };
+  return { config, policyFile: e.SANDPOOL_POLICY_FILE, toolsFile: e.SANDPOOL_TOOLS_FILE };
 }
 
 function mergeLimits(base: Readonly<Limits>, over: Partial<Record<keyof Limits, number | undefined>> | undefined): Readonly<Limits> {
@@ -341,6 +362,34 @@ function mergeLimits(base: Readonly<Limits>, over: Partial<Record<keyof Limits, 
 
 function readPolicyFile(path: string): z.infer<typeof PolicyFileSchema> {
   const where = `SANDPOOL_POLICY_FILE=${JSON.stringify(path)}`;
+  const parsed = PolicyFileSchema.safeParse(readJsonFile(where, path, POLICY_FILE_MAX_BYTES));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map(
+      (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+    );
+    throw new ConfigError(`${where}: ${lines.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** The tools file: a JSON array of tool definitions, registered here so a bad one stops start-up. */
+function readToolsFile(path: string): ToolRegistry {
+  const where = `SANDPOOL_TOOLS_FILE=${JSON.stringify(path)}`;
+  const definitions = readJsonFile(where, path, TOOLS_FILE_MAX_BYTES);
+  if (!Array.isArray(definitions)) throw new ConfigError(`${where}: expected a JSON array of tool definitions`);
+  try {
+    return createToolRegistry(definitions as ToolDefinitionInput[]);
+  } catch (cause) {
+    throw new ConfigError(`${where}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * A configuration file's JSON: a regular file of at most `maxBytes`, UTF-8 (a leading BOM skipped).
+ * `where` names it in every error (the variable and the path).
+ */
+function readJsonFile(where: string, path: string, maxBytes: number): unknown {
+  const limit = maxBytes >= 1024 * 1024 ? `${maxBytes / (1024 * 1024)} MiB` : `${maxBytes} bytes`;
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer, hanging start-up before
@@ -354,13 +403,13 @@ function readPolicyFile(path: string): z.infer<typeof PolicyFileSchema> {
     // The descriptor's own stat, not the path's: what is checked is what is read.
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new ConfigError(`${where}: not a regular file (${fileKind(stat)})`);
-    if (stat.size > POLICY_FILE_MAX_BYTES) {
-      throw new ConfigError(`${where}: ${stat.size} bytes, over the limit of 1 MiB (${POLICY_FILE_MAX_BYTES} bytes)`);
+    if (stat.size > maxBytes) {
+      throw new ConfigError(`${where}: ${stat.size} bytes, over the limit of ${limit} (${maxBytes} bytes)`);
     }
     // One byte past the limit, so a file that grew after fstat is still caught, not cut short.
-    bytes = readUpTo(fd, POLICY_FILE_MAX_BYTES + 1);
-    if (bytes.length > POLICY_FILE_MAX_BYTES) {
-      throw new ConfigError(`${where}: over the limit of 1 MiB (${POLICY_FILE_MAX_BYTES} bytes)`);
+    bytes = readUpTo(fd, maxBytes + 1);
+    if (bytes.length > maxBytes) {
+      throw new ConfigError(`${where}: over the limit of ${limit} (${maxBytes} bytes)`);
     }
   } catch (cause) {
     if (cause instanceof ConfigError) throw cause;
@@ -376,20 +425,11 @@ function readPolicyFile(path: string): z.infer<typeof PolicyFileSchema> {
   } catch (cause) {
     throw new ConfigError(`${where}: not UTF-8 text`, { cause });
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (cause) {
     throw new ConfigError(`${where}: not valid JSON (${(cause as Error).message})`, { cause });
   }
-  const parsed = PolicyFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(
-      (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
-    );
-    throw new ConfigError(`${where}: ${lines.join('; ')}`);
-  }
-  return parsed.data;
 }
 
 /** Reads from `fd` until end of file or `max` bytes, whichever comes first. */

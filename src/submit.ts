@@ -1,7 +1,7 @@
 // `sandpool submit FILE|-`: runs in the CLI process (src/cli.ts dispatches here). Puts one job on
 // the queue and prints its id, or with --wait its Result, as `run` prints it.
 import { parseArgs } from 'node:util';
-import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, requestFromFlags, type Env } from './cli.ts';
+import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, queueErrorExit, requestFromFlags, type Env } from './cli.ts';
 import { createClient, QueueError, type Client } from './client.ts';
 import { ConfigError, loadClientConfig } from './config.ts';
 
@@ -114,7 +114,7 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
     }
     if (error instanceof QueueError) {
       process.stderr.write(`sandpool submit: ${error.code}: ${error.message}\n`);
-      return error.code === 'INVALID_REQUEST' ? EXIT_CODES.rejected : EXIT_CODES.internal_error;
+      return queueErrorExit(error.code);
     }
     throw error;
   }

@@ -91,23 +91,30 @@ export function createToolRegistry(definitions: readonly ToolDefinitionInput[] =
   const ajv = new Ajv({ strict: true, allErrors: true, code: { regExp: linearRegExp } });
   const tools = new Map<string, RegisteredTool>();
   definitions.forEach((input, index) => {
+    // Where a message points: the definition's index, and its name when it has a valid one.
+    const name = (input as { name?: unknown } | null)?.name;
+    const named = typeof name === 'string' && TOOL_NAME_PATTERN.test(name) ? `tool '${name}': ` : '';
+    const at = (path: string) => `${named}tools[${index}]${path ? `.${path}` : ''}`;
     const parsed = ToolDefinitionSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const where = issue ? issue.path.map(String).join('.') : '';
-      throw new Error(`tools[${index}]${where ? `.${where}` : ''}: ${issue?.message ?? 'invalid tool definition'}`);
+      throw new Error(`${at(issue ? issue.path.map(String).join('.') : '')}: ${issue?.message ?? 'invalid tool definition'}`);
     }
     const definition = parsed.data;
     if (definition.name === EXECUTE_CODE_TOOL.name || tools.has(definition.name)) {
-      throw new Error(`tools[${index}].name: '${definition.name}' is already defined`);
+      throw new Error(`${at('name')}: '${definition.name}' is already defined`);
     }
     const slow = superLinearReason(definition.inputSchema);
-    if (slow !== undefined) throw new Error(`tools[${index}].${slow}`);
+    if (slow !== undefined) {
+      // The reason starts with the path it found (`inputSchema.properties...: why`).
+      const colon = slow.indexOf(': ');
+      throw new Error(colon < 0 ? `${at('')}: ${slow}` : `${at(slow.slice(0, colon))}${slow.slice(colon)}`);
+    }
     let validate: ValidateFunction;
     try {
       validate = ajv.compile(definition.inputSchema);
     } catch (cause) {
-      throw new Error(`tools[${index}].inputSchema: ${(cause as Error).message}`, { cause });
+      throw new Error(`${at('inputSchema')}: ${(cause as Error).message}`, { cause });
     }
     tools.set(definition.name, { definition, validate });
   });

@@ -590,6 +590,8 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
       ceilings: config.ceilings,
       defaults: config.defaults,
       ceilingMode: config.ceilingMode,
+      ...(config.prescreen ? { prescreen: config.prescreen } : {}),
+      ...(config.tools ? { tools: config.tools } : {}),
     },
     logger,
     metricsPort: config.metricsPort,
@@ -611,6 +613,8 @@ Flags override the environment (SANDPOOL_*).
   --stalled-interval MS    how often stalled jobs are looked for                          [SANDPOOL_STALLED_INTERVAL_MS]
   --metrics-port P         HTTP side port for /metrics /healthz /readyz, or off           [SANDPOOL_METRICS_PORT]
   --grace MS               shutdown grace for in-flight jobs                              [SANDPOOL_SHUTDOWN_GRACE_MS]
+  --tools FILE             JSON array of tool definitions jobs may call                   [SANDPOOL_TOOLS_FILE]
+  --policy FILE            ceilings, defaults, ceiling mode, pre-screen settings (JSON)   [SANDPOOL_POLICY_FILE]
   --log-level LEVEL        fatal error warn info debug trace silent                       [SANDPOOL_LOG_LEVEL]
   --pretty                 human-readable logs instead of JSON lines
 `;
@@ -637,11 +641,13 @@ const FLAG_TO_ENV = Object.freeze({
   'metrics-port': 'SANDPOOL_METRICS_PORT',
   grace: 'SANDPOOL_SHUTDOWN_GRACE_MS',
   'log-level': 'SANDPOOL_LOG_LEVEL',
+  tools: 'SANDPOOL_TOOLS_FILE',
+  policy: 'SANDPOOL_POLICY_FILE',
 } as const);
 
 /**
  * The `sandpool worker` process entry: serves until SIGTERM/SIGINT, drains, resolves with the exit
- * code (0 after a clean drain). A second signal exits at once with 1.
+ * code (0 after a clean drain). A second signal exits at once with 8 (EXIT_FORCED).
  */
 export async function main(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   let parsed;
@@ -743,7 +749,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
         (error: unknown) => {
           logger.error({ err: (error as Error)?.message }, 'shutdown failed');
           logger.flush();
-          resolve(1);
+          resolve(EXIT_FAILED);
         },
       );
     };

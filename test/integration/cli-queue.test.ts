@@ -1,6 +1,9 @@
 // The `sandpool` command against a real queue: a real redis-server on a free port, a real
 // `sandpool worker` process, and `sandpool submit` / `sandpool run --redis` as a user runs them.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/cli.ts';
 import type { Result } from '../../src/result.ts';
@@ -14,9 +17,13 @@ const queue = uniqueQueue('cli');
 
 beforeAll(async () => {
   redis = await startRedis();
+  // The worker's own pre-screen settings: a rule the default only warns on, blocked.
+  const policy = join(mkdtempSync(join(tmpdir(), 'sandpool-cli-queue-')), 'policy.json');
+  writeFileSync(policy, JSON.stringify({ prescreen: { rules: { dynamic_import: 'block' } } }));
+  const tools = new URL('../../examples/tools.json', import.meta.url).pathname;
   worker = spawn(
     process.execPath,
-    [BIN, 'worker', '--redis', redis.url, '--queue', queue, '--executors', '1', '--metrics-port', '0'],
+    [BIN, 'worker', '--redis', redis.url, '--queue', queue, '--executors', '1', '--metrics-port', '0', '--tools', tools, '--policy', policy],
     { env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] },
   );
   workerExit = new Promise((resolve) => worker.once('exit', resolve));
@@ -63,6 +70,35 @@ describe('sandpool submit and run --redis', () => {
     const run = await sandpool(['submit', '-', '--redis', redis.url, '--queue', queue, '--tenant', 'bad tenant!'], '1');
     expect(run.code).toBe(EXIT_CODES.rejected);
     expect(run.stderr).toContain('INVALID_REQUEST');
+  });
+
+  it("the worker's own tools and pre-screen settings apply to jobs from the queue", async () => {
+    const tool = await sandpool(['run', '--redis', redis.url, '--tool', 'add', '--input', '{"a":2,"b":40}', '--json'], undefined, { SANDPOOL_QUEUE: queue });
+    expect(tool.code).toBe(EXIT_CODES.ok);
+    expect(JSON.parse(tool.stdout)).toMatchObject({ status: 'ok', value: 42 });
+    // The client's default screen only warns on import(); the worker's policy blocks it.
+    const blocked = await sandpool(['submit', '-', '--redis', redis.url, '--queue', queue, '--wait', '--json'], 'import("x").catch(() => 1)');
+    expect(blocked.code).toBe(EXIT_CODES.rejected);
+    expect(JSON.parse(blocked.stdout)).toMatchObject({ status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'dynamic_import' })] } });
+  });
+
+  it('a bad tools file stops the worker before it connects, naming the flag and the tool', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sandpool-cli-tools-'));
+    const bad = join(dir, 'tools.json');
+    // A pattern RE2 cannot compile (a lookahead): refused at registration, naming the tool.
+    const inputSchema = { type: 'object', properties: { x: { type: 'string', pattern: '(?=a)' } } };
+    writeFileSync(bad, JSON.stringify([{ name: 'lookahead', description: 'x', inputSchema, code: 'export default 1' }]));
+    const run = await sandpool(['worker', '--redis', 'redis://127.0.0.1:1', '--tools', bad]);
+    expect(run.code).toBe(EXIT_CODES.usage);
+    expect(run.stderr).toContain(`--tools=${JSON.stringify(bad)}`);
+    expect(run.stderr).toContain("'lookahead'");
+  });
+
+  it('a wait that runs out exits 9 (unanswered), and the job goes on to its own Result', async () => {
+    const slow = 'const end = Date.now() + 1500; while (Date.now() < end) {} 5';
+    const run = await sandpool(['submit', '-', '--redis', redis.url, '--queue', queue, '--wait', '--wait-ms', '200'], slow);
+    expect(run.code).toBe(EXIT_CODES.unanswered);
+    expect(run.stderr).toContain('WAIT_TIMEOUT');
   });
 
   it('a bad environment variable stops the command with a message naming it', async () => {

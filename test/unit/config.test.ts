@@ -212,6 +212,14 @@ describe('the policy file', () => {
     expect(config.defaults).toEqual(LIMIT_FLOORS);
   });
 
+  it("carries the operator's pre-screen settings, checked at start-up", () => {
+    const report = file('prescreen.json', JSON.stringify({ prescreen: { mode: 'report', rules: { dynamic_import: 'block' } } }));
+    expect(loadConfig({ SANDPOOL_POLICY_FILE: report }).prescreen).toEqual({ mode: 'report', rules: { dynamic_import: 'block' } });
+    expect(loadConfig({}).prescreen).toBeUndefined();
+    const unknownRule = file('unknown-rule.json', JSON.stringify({ prescreen: { rules: { no_such_rule: 'off' } } }));
+    expect(configError({ SANDPOOL_POLICY_FILE: unknownRule }).message).toMatch(/prescreen\.rules: Unrecognized key: "no_such_rule"/);
+  });
+
   it('is not read by loadClientConfig, which still checks the variables', () => {
     const env = { SANDPOOL_POLICY_FILE: join(dir, 'missing.json'), SANDPOOL_QUEUE: 'jobs' };
     expect(() => loadConfig(env)).toThrow(/SANDPOOL_POLICY_FILE.*ENOENT/);
@@ -220,6 +228,39 @@ describe('the policy file', () => {
     expect(Object.isFrozen(client)).toBe(true);
     expect(client).not.toHaveProperty('ceilings');
     expect(configError({ ...env, SANDPOOL_CONCURRENCY: 'lots' }, loadClientConfig).message).toMatch(/SANDPOOL_CONCURRENCY/);
+  });
+});
+
+describe('the tools file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sandpool-tools-'));
+  const file = (name: string, content: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+  const add = { name: 'add', description: 'a + b', inputSchema: { type: 'object' }, code: 'export default ({ a, b }) => a + b;' };
+
+  it('registers the tools at start-up, so a bad one stops it naming the tool', () => {
+    const good = file('good.json', JSON.stringify([add]));
+    const config = loadConfig({ SANDPOOL_TOOLS_FILE: good });
+    expect(config.tools?.has('add')).toBe(true);
+    expect(config.toolsFile).toBe(good);
+    expect(loadConfig({}).tools).toBeUndefined();
+    const twice = file('twice.json', JSON.stringify([add, add]));
+    expect(configError({ SANDPOOL_TOOLS_FILE: twice }).message).toMatch(/SANDPOOL_TOOLS_FILE=".*twice\.json": tool 'add': tools\[1\]\.name: 'add' is already defined/);
+    const object = file('object.json', JSON.stringify(add));
+    expect(configError({ SANDPOOL_TOOLS_FILE: object }).message).toMatch(/expected a JSON array of tool definitions/);
+    expect(configError({ SANDPOOL_TOOLS_FILE: join(dir, 'missing.json') }).message).toMatch(/SANDPOOL_TOOLS_FILE=.*ENOENT/);
+  });
+
+  it('is read whole up to 16 MiB: room for the tools\' code', () => {
+    const padded = JSON.stringify([add]);
+    const big = file('big.json', padded + ' '.repeat(2 * 1024 * 1024));
+    expect(loadConfig({ SANDPOOL_TOOLS_FILE: big }).tools?.has('add')).toBe(true);
+    const huge = join(dir, 'huge.json');
+    writeFileSync(huge, '');
+    truncateSync(huge, 17 * 1024 * 1024);
+    expect(configError({ SANDPOOL_TOOLS_FILE: huge }).message).toMatch(/over the limit of 16 MiB/);
   });
 });
 
