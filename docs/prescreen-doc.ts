@@ -30,13 +30,14 @@ The pre-screen is a filter, not the boundary: the sandbox must be safe with it o
 
 ## Settings
 
-- Operator (\`compilePrescreenOptions(operator, tenant, request)\`): \`mode\` (\`enforce\` default;
+- Operator (createPool's \`prescreen\` option; a worker's policy file, \`prescreen\` field): \`mode\` (\`enforce\` default;
   \`report\` turns every block into a warning marked "rejected in enforce mode"; \`off\` skips
   screening for everyone), \`ruleSet\` (\`default\`: the severities below; \`strict\`: every syntax
   rule blocks), \`rules\` (per-rule \`block\` / \`warn\` / \`off\`), \`allowLoosening\` (default
   false), \`maxBytes\` (default ${DEFAULT_PRESCREEN.maxBytes / 1024} KiB), \`maxDepth\` (default ${DEFAULT_PRESCREEN.maxDepth}), \`maxLineLength\` (default off).
-- Tenant policy (\`{ ruleSet, mode, rules }\`) and request (\`prescreen: { mode, rules }\`):
-  producers are not trusted, so they may only tighten (the strict set, a higher severity, report to
+- Request (\`prescreen: { mode, rules }\`), and a tenant layer (\`{ ruleSet, mode, rules }\`) that
+  \`compilePrescreenOptions(operator, tenant, request)\` takes but nothing sets yet (sandpool has no
+  per-tenant policy today): producers are not trusted, so they may only tighten (the strict set, a higher severity, report to
   enforce). A loosening is not obeyed and the Result carries a \`prescreen_override_refused\`
   warning, unless the operator set \`allowLoosening: true\`. Unknown rule ids from a tenant or
   request are ignored with the same warning.
