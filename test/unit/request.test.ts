@@ -83,17 +83,25 @@ describe('parseRequest', () => {
 
   it('caps what a rejection says: 20 issues at most, each message and field cut short', () => {
     const data: Record<string, unknown> = { code: 7 };
-    for (let i = 0; i < 100_000; i++) data[`unknown${i}`] = i;
-    for (let i = 0; i < 30; i++) data.limits = { ...(data.limits as object), [`k${i}`.repeat(100)]: 'x' };
+    for (let i = 0; i < 20; i++) data[`unknown${i}`.repeat(100)] = i;
+    // Thirty labels, each one wrong twice over: sixty issues.
+    data.labels = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`.repeat(100), 'v'.repeat(300)]));
     const parsed = parseRequest(data);
     expect(parsed.ok).toBe(false);
     if (parsed.ok) return;
-    expect(parsed.issues.length).toBeLessThanOrEqual(20);
+    expect(parsed.issues).toHaveLength(20);
     for (const issue of parsed.issues) {
       expect(issue.message.length).toBeLessThanOrEqual(500);
       expect(issue.field.length).toBeLessThanOrEqual(200);
     }
-    expect(parsed.issues.some((issue) => issue.message.endsWith('…'))).toBe(true);
+    expect(parsed.issues.some((issue) => issue.field.endsWith('…'))).toBe(true);
+    // zod names every unknown key in one message: cut.
+    const unknown = parseRequest(Object.fromEntries(Object.entries(data).filter(([key]) => key !== 'labels')));
+    expect(unknown.ok).toBe(false);
+    if (unknown.ok) return;
+    const listed = unknown.issues.find((issue) => issue.message.includes('Unrecognized keys'));
+    expect(listed?.message).toHaveLength(500);
+    expect(listed?.message.endsWith('…')).toBe(true);
   });
 
   it('rejects non-objects of any kind without throwing', () => {
@@ -136,6 +144,12 @@ describe('parseRequest on what a caller or producer can make of a request', () =
       ok: false,
       issues: [{ field: 'prescreen.rules', message: 'at most 64 rule overrides' }],
     });
+    // Unknown fields too: zod would list every one of them.
+    const many = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`f${i}`, 0]));
+    expect(parseRequest({ code: '1', ...many(31) })).toMatchObject({ ok: false, issues: [{ field: '(root)', message: expect.stringContaining('Unrecognized keys') }] });
+    expect(parseRequest({ code: '1', ...many(32) })).toEqual({ ok: false, issues: [{ field: '(root)', message: 'at most 32 fields (a request has 10)' }] });
+    expect(parseRequest({ code: '1', limits: many(33) })).toEqual({ ok: false, issues: [{ field: 'limits', message: 'at most 32 fields (limits has 5)' }] });
+    expect(parseRequest({ code: '1', prescreen: many(33) })).toEqual({ ok: false, issues: [{ field: 'prescreen', message: 'at most 32 fields (prescreen has 2)' }] });
   });
 
   it('publishes in its JSON Schema what it checks: code or tool, and the counts', () => {
