@@ -202,6 +202,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     pool,
     redis,
     keys,
+    jobKey: (id) => queue.toKey(id),
     logger: log,
     // The engine's own view of its limits, for Results of jobs that never reach it.
     ...(engine ? { ceilings: engine.ceilings, defaults: engine.defaults } : {}),
@@ -282,13 +283,16 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   worker.on('failed', (job, error) => {
     if (!job) return;
     processor.recorded(job);
-    log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err: loggedMessage(error.message) }, 'job attempt failed');
+    // A reason stored with the job (`defa`) that BullMQ did not write is the producer's text.
+    const own = error.name !== 'UnrecoverableError' || BULLMQ_FAILURE_REASONS.has(error.message);
+    const err = own ? loggedMessage(error.message) : '(a failure reason stored with the job: not logged)';
+    log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err }, 'job attempt failed');
     logTerminalFailure(log, job, error);
   });
   worker.on('stalled', (jobId) => {
     log.warn({ jobId: loggedJobId(jobId) }, 'job stalled: its worker stopped renewing the lock');
-    void repairUnreadableOptions(redis, queue.toKey(jobId)).then(
-      (repaired) => repaired && log.warn({ jobId: loggedJobId(jobId) }, 'job options in Redis were not JSON: reset to none, so that the job can end'),
+    void repairUnreadableJob(redis, queue.toKey(jobId)).then(
+      (fields) => fields.length > 0 && log.warn({ jobId: loggedJobId(jobId), fields }, 'job fields in Redis were unreadable: reset, so that the job can end'),
       () => undefined, // Redis away: the next stall tries again
     );
   });
@@ -399,6 +403,9 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'logger', 'metricsPort', 'metricsHost', 'maxDataChars',
 ] satisfies (keyof WorkerOptions)[]);
 
+/** The reasons BullMQ itself stores with a job it fails without running (its `defa` field). */
+const BULLMQ_FAILURE_REASONS: ReadonlySet<string> = new Set(['job stalled more than allowable limit', 'job started more than allowable limit']);
+
 /** A byte of code or input takes at most this many characters of JSON text (`\u0000`). */
 const JSON_CHARS_PER_BYTE = 6;
 /** Room in a job's data for what is not code or input: limits, labels, keys, the field names. */
@@ -471,27 +478,46 @@ function sidePortNumber(port: number | null | undefined): number | undefined {
 }
 
 /**
- * A job whose stored options are not JSON (written by hand) fails inside BullMQ's fetch on every
- * worker, so it never runs, never fails, and comes back through stalled-job detection for ever.
- * At its stall its options are reset to none: the next fetch can read it, and it ends, failed for
- * stalling if it stalled too often, else run and answered like any other job.
+ * Fields of a job's hash that BullMQ's fetch reads and cannot get past when they are unreadable
+ * (written by hand): options that are not a JSON object, progress or parent that are not JSON,
+ * attempt counters that are not counts. Such a job fails inside the fetch on every worker, so it
+ * never runs, never fails, and comes back through stalled-job detection for ever. At its stall
+ * they are reset (options to none, progress and parent dropped, counters to 0), atomically and
+ * only while still unreadable: the next fetch can read the job, and it ends, failed for stalling
+ * if it stalled too often, else run and answered like any other job. Returns the fields reset.
  */
-async function repairUnreadableOptions(redis: Redis, jobKey: string): Promise<boolean> {
-  const opts = await redis.hget(jobKey, 'opts');
-  if (opts === null) return false;
-  try {
-    JSON.parse(opts);
-    return false;
-  } catch {
-    // Only if still the same unreadable text (a job re-added under this id in between is left alone).
-    const reset = await redis.eval(
-      "if redis.call('HGET', KEYS[1], 'opts') == ARGV[1] then redis.call('HSET', KEYS[1], 'opts', '{}') return 1 end return 0",
-      1,
-      jobKey,
-      opts,
-    );
-    return reset === 1;
-  }
+const REPAIR_UNREADABLE_JOB = `
+local key = KEYS[1]
+local fixed = {}
+local function readable(field)
+  local text = redis.call('HGET', key, field)
+  if not text then return true, nil end
+  return pcall(cjson.decode, text)
+end
+local ok, opts = readable('opts')
+if not ok or (opts ~= nil and type(opts) ~= 'table') then
+  redis.call('HSET', key, 'opts', '{}')
+  fixed[#fixed + 1] = 'opts'
+end
+if not readable('progress') then
+  redis.call('HDEL', key, 'progress')
+  fixed[#fixed + 1] = 'progress'
+end
+if not readable('parent') then
+  redis.call('HDEL', key, 'parent', 'parentKey')
+  fixed[#fixed + 1] = 'parent'
+end
+for _, field in ipairs({'atm', 'ats'}) do
+  local count = redis.call('HGET', key, field)
+  if count and (not string.match(count, '^%d+$') or #count > 9) then
+    redis.call('HSET', key, field, '0')
+    fixed[#fixed + 1] = field
+  end
+end
+return fixed`;
+
+async function repairUnreadableJob(redis: Redis, jobKey: string): Promise<string[]> {
+  return (await redis.eval(REPAIR_UNREADABLE_JOB, 1, jobKey)) as string[];
 }
 
 /**

@@ -40,6 +40,8 @@ export interface ProcessorOptions {
   /** Commands connection: cancel marks. */
   redis: Redis;
   keys: QueueKeys;
+  /** The Redis key of a job's hash: where an unreadable attempt counter is reset (see below). */
+  jobKey?: (id: string) => string;
   logger: Logger;
   /** The worker's ceilings and defaults, for Results of jobs that never reach the pool. */
   ceilings?: Readonly<Limits>;
@@ -99,6 +101,8 @@ const PENDING_CANCEL_MAX = 10_000;
  * park 10,000 huge strings here); a cancel of such a job still stops it while it runs here.
  */
 const PENDING_CANCEL_ID_CHARS = 512;
+/** More attempts than this were never made: a larger count was written by hand. */
+const MAX_ATTEMPTS_MADE = 999_999_999;
 /** A producer's job timestamp before this (2001-01-01) is not believed; nor one in the future. */
 const EARLIEST_TIMESTAMP_MS = 978_307_200_000;
 
@@ -130,7 +134,7 @@ class PendingCancels {
 }
 
 export function createProcessor(options: ProcessorOptions): Processor {
-  const { pool, redis, keys, logger, ceilings, defaults, observe } = options;
+  const { pool, redis, keys, jobKey, logger, ceilings, defaults, observe } = options;
   const active = new Map<string, Job>();
   const handingBack = new Set<string>();
   const pendingCancels = new PendingCancels();
@@ -140,7 +144,15 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const processor = async (job: Job, token?: string, signal?: AbortSignal): Promise<Result> => {
     const id = job.id ?? '';
     active.set(id, job);
-    const attempt = job.attemptsMade + 1;
+    let made = job.attemptsMade;
+    if (!Number.isSafeInteger(made) || made < 0 || made > MAX_ATTEMPTS_MADE) {
+      // Written by hand: BullMQ's own count of this attempt (HINCRBY) would fail half-way through
+      // moving the job to completed or failed, leaving it in no list at all: lost. Reset first.
+      made = 0;
+      // Redis away: the completion fails as well, and the job comes back through its stall.
+      if (jobKey !== undefined) await redis.hset(jobKey(id), 'atm', '0').catch(() => undefined);
+    }
+    const attempt = made + 1;
     const unread = unreadIssue(job.data);
     const parsed: ParseRequestResult = unread ? { ok: false, issues: [unread] } : parseRequest(job.data);
     const tenantId = parsed.ok ? parsed.request.tenantId : tenantOf(job.data);

@@ -324,24 +324,60 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     expect(((await short.waitUntilFinished(events, 20_000)) as Result).value).toBe(3_000);
   });
 
-  it('a hand-written job whose options are not JSON ends instead of coming back for ever', async () => {
-    const queue = uniqueQueue('raw-opts');
-    await worker(queue, { lockDurationMs: 1_000, stalledIntervalMs: 500 });
+  it('hand-written fields BullMQ cannot fetch past (options, progress, parent, attempt counts) are reset at the stall: every job ends', async () => {
+    const queue = uniqueQueue('raw-fields');
+    const lines: { msg?: string; fields?: string[]; err?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger, lockDurationMs: 1_000, stalledIntervalMs: 500 });
     const producer = rawQueue(queue);
     const plain = plainRedis();
-    const parked = await producer.add('x', { code: '1' }, { delay: 60_000 });
-    await plain.hset(`bull:${queue}:${parked.id}`, 'opts', 'SECRET {not json');
-    await parked.promote();
-    // BullMQ cannot read it to run or fail it; at its stall the worker resets its options.
-    const state = await until('the job to end', async () => {
-      const now = await producer.getJobState(parked.id as string);
-      return now === 'completed' || now === 'failed' ? now : undefined;
-    });
-    expect(['completed', 'failed']).toContain(state);
+    const broken: Record<string, Record<string, string>> = {
+      opts: { opts: 'SECRET {not json' },
+      optsNull: { opts: 'null' },
+      progress: { progress: 'SECRET not json' },
+      parent: { parent: 'SECRET not json' },
+      started: { ats: 'zz' },
+      // Read as 1e20 attempts: BullMQ's count of the next one failed half-way, losing the job.
+      made: { atm: '99999999999999999999' },
+    };
+    const ids: Record<string, string> = {};
+    for (const [name, fields] of Object.entries(broken)) {
+      const parked = await producer.add('x', { code: '1' }, { delay: 60_000 });
+      await plain.hset(`bull:${queue}:${parked.id}`, fields);
+      await parked.promote();
+      ids[name] = parked.id as string;
+    }
+    // BullMQ cannot read most of them to run or fail them; at their stall the worker resets them.
+    for (const [name, id] of Object.entries(ids)) {
+      const state = await until(`the ${name} job to end`, async () => {
+        const now = await producer.getJobState(id);
+        return now === 'completed' || now === 'failed' ? now : undefined;
+      });
+      expect({ name, state }).toEqual({ name, state: expect.stringMatching(/^(completed|failed)$/) });
+    }
+    expect(((await producer.getJob(ids.made as string))?.returnvalue as Result)).toMatchObject({ status: 'ok', value: 1, metrics: { attempt: 1 } });
+    const reset = lines.filter((line) => line.msg === 'job fields in Redis were unreadable: reset, so that the job can end').flatMap((line) => line.fields);
+    expect(reset).toEqual(expect.arrayContaining(['opts', 'progress', 'parent', 'ats']));
     const good = await producer.add('x', { code: '2 + 2' });
     const finished = await until('the next job to finish', async () => (await producer.getJobState(good.id as string)) === 'completed');
     expect(finished).toBe(true);
     expect(((await producer.getJob(good.id as string))?.returnvalue as Result).value).toBe(4);
+  });
+
+  it("a failure reason a producer stored with its job is not logged; BullMQ's own are", async () => {
+    const queue = uniqueQueue('raw-defa');
+    const lines: { msg?: string; err?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger });
+    const producer = rawQueue(queue);
+    const plain = plainRedis();
+    const parked = await producer.add('x', { code: '1' }, { delay: 60_000 });
+    await plain.hset(`bull:${queue}:${parked.id}`, 'defa', 'SECRET-REASON');
+    await parked.promote();
+    await until('the job to fail', async () => (await producer.getJobState(parked.id as string)) === 'failed');
+    const failed = await until('its log line', async () => lines.find((line) => line.msg === 'job attempt failed'));
+    expect(failed.err).toBe('(a failure reason stored with the job: not logged)');
+    expect(JSON.stringify(lines)).not.toContain('SECRET');
   });
 });
 
