@@ -64,8 +64,10 @@ export interface ClientOptions {
   backoffMs?: number;
   /**
    * Finished jobs (and so their Results) are kept this long / this many. Retention is the workers'
-   * setting (`createWorker`'s keepCompleted/keepFailed, `SANDPOOL_KEEP_*`): give these only to
-   * override it for this client's jobs, which then carry their own.
+   * setting (`createWorker`'s keepCompleted/keepFailed, `SANDPOOL_KEEP_*`). BullMQ applies a job's
+   * own retention to the whole set of finished jobs when it finishes, not to that job alone, so a
+   * sandpool worker obeys it only where it keeps at least as much as the worker's own (a longer age
+   * and a larger count); otherwise the worker's applies. Give these to keep more.
    * @default unset: the worker's retention applies
    */
   keepCompleted?: { ageSeconds: number; count: number };

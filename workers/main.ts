@@ -3,7 +3,7 @@
 // channel, HTTP side port; signals are handled only in main(), never on import.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Queue, Worker, type Job, type JobJson, type WorkerOptions as BullWorkerOptions } from 'bullmq';
+import { Queue, Worker, type Job, type JobJson, type KeepJobs, type WorkerOptions as BullWorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
@@ -251,7 +251,8 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     made.closers.push(() => within(port.close(), WORKER_DEFAULTS.teardownMs));
     sidePort = port;
   }
-  const started = new SandpoolWorker(settings.maxDataChars, queueName, processor, {
+  const retention = { completed: keep(settings.keepCompleted), failed: keep(settings.keepFailed) };
+  const started = new SandpoolWorker({ maxDataChars: settings.maxDataChars, retention }, queueName, processor, {
     connection: bullConnection(connection),
     prefix,
     name,
@@ -260,8 +261,8 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     stalledInterval: settings.stalledIntervalMs,
     maxStalledCount: settings.maxStalledCount,
     // Retention for every job, a raw producer's too: results kept by age and count.
-    removeOnComplete: keep(settings.keepCompleted),
-    removeOnFail: keep(settings.keepFailed),
+    removeOnComplete: retention.completed,
+    removeOnFail: retention.failed,
     autorun: false,
   });
   made.closers.push(() => closeOrDrop(started.close(true), () => started.disconnect()));
@@ -528,13 +529,31 @@ async function repairUnreadableJob(redis: Redis, jobKey: string): Promise<string
  */
 class SandpoolWorker extends Worker {
   readonly #maxDataChars: number;
+  readonly #retention: { completed: KeepJobs; failed: KeepJobs };
 
-  constructor(maxDataChars: number, name: string, processor: Processor, options: BullWorkerOptions) {
+  constructor(
+    own: { maxDataChars: number; retention: { completed: KeepJobs; failed: KeepJobs } },
+    name: string,
+    processor: Processor,
+    options: BullWorkerOptions,
+  ) {
     super(name, processor, options);
-    this.#maxDataChars = maxDataChars;
+    this.#maxDataChars = own.maxDataChars;
+    this.#retention = own.retention;
   }
 
   protected override createJob(data: JobJson, jobId: string): Job {
+    const job = this.#createJob(data, jobId);
+    // BullMQ applies a job's own retention to every finished job of the queue when it finishes: a
+    // producer's `removeOnComplete: { count: 1 }` would delete every other tenant's Results. Obeyed
+    // only where it keeps at least as much as the worker's; `true`/`false` concern the job alone.
+    const opts = job.opts as { removeOnComplete?: unknown; removeOnFail?: unknown };
+    if (!keepsAtLeast(opts.removeOnComplete, this.#retention.completed)) delete opts.removeOnComplete;
+    if (!keepsAtLeast(opts.removeOnFail, this.#retention.failed)) delete opts.removeOnFail;
+    return job;
+  }
+
+  #createJob(data: JobJson, jobId: string): Job {
     // Too long to parse here: answered `rejected`, its length said (see WorkerOptions.maxDataChars).
     if (typeof data.data === 'string' && data.data.length > this.#maxDataChars) {
       const job = super.createJob({ ...data, data: '{}' }, jobId);
@@ -578,8 +597,25 @@ async function within(promise: Promise<unknown>, ms: number): Promise<'done' | '
   }
 }
 
-function keep(retention: { ageSeconds: number; count: number }) {
+function keep(retention: { ageSeconds: number; count: number }): KeepJobs {
   return { age: retention.ageSeconds, count: retention.count };
+}
+
+/**
+ * Whether a job's own retention (BullMQ's removeOnComplete/removeOnFail: a boolean, a count, or
+ * `{ age, count }`) keeps at least what `worker` keeps, by age and by count. Booleans concern the
+ * job alone (`true`: removed at once, `false`: kept, nothing trimmed), so they are obeyed.
+ */
+function keepsAtLeast(own: unknown, worker: KeepJobs): boolean {
+  if (own === undefined || typeof own === 'boolean') return true;
+  const count: unknown = typeof own === 'number' ? own : (own as { count?: unknown } | null)?.count;
+  const age: unknown = typeof own === 'object' && own !== null ? (own as { age?: unknown }).age : undefined;
+  if (typeof own !== 'number' && (typeof own !== 'object' || own === null)) return false;
+  // Unset: no bound of that kind, which keeps more. A negative count is BullMQ's "keep all".
+  const bound = worker as { age?: number; count?: number };
+  const countKept = count === undefined || (typeof count === 'number' && (count < 0 || count >= (bound.count ?? Number.POSITIVE_INFINITY)));
+  const ageKept = age === undefined || (typeof age === 'number' && age >= (bound.age ?? Number.POSITIVE_INFINITY));
+  return countKept && ageKept;
 }
 
 /** Closes gracefully within the teardown bound, else drops the connections outright. */

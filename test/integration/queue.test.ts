@@ -681,6 +681,19 @@ describe('connections, key prefix, retention', () => {
     for (let i = 0; i < 5; i++) await overriding.execute({ code: String(i) });
     expect(await plain.hget(meta, 'opts.maxLenEvents')).toBe('700');
     expect(await plain.zcard(`bull:${queue}:completed`)).toBe(4);
+    // BullMQ trims the whole completed set by a job's own retention: one that would keep less than
+    // the worker's (every other tenant's Results gone) is not obeyed; `true` removes that job alone.
+    const producer = rawQueue(queue);
+    const events = await queueEvents(queue);
+    const selfRemoving = await producer.add('x', { code: '1' }, { removeOnComplete: true });
+    await selfRemoving.waitUntilFinished(events, 20_000);
+    expect(await plain.zcard(`bull:${queue}:completed`)).toBe(4);
+    for (const removeOnComplete of [{ count: 1 }, 1, { age: -10 }, { age: 1, count: 100 }]) {
+      const trimming = await producer.add('x', { code: '1' }, { removeOnComplete });
+      await trimming.waitUntilFinished(events, 20_000);
+      // The worker's own: the newest two.
+      expect({ removeOnComplete, kept: await plain.zcard(`bull:${queue}:completed`) }).toEqual({ removeOnComplete, kept: 2 });
+    }
   });
 });
 
