@@ -268,17 +268,18 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   made.closers.push(() => closeOrDrop(started.close(true), () => started.disconnect()));
   worker = started;
   // A JSON parse error quotes the text it failed on: a hand-written job's data or options.
+  // BullMQ retries a failed fetch at once: an unreadable queue key repeated the same error thousands
+  // of times a second, so each message is logged once per ERROR_LOG_WINDOW_MS, with a count.
+  const workerErrors = new RepeatFilter(ERROR_LOG_WINDOW_MS);
   worker.on('error', (error) => {
-    if (error instanceof SyntaxError) {
-      log.warn({ err: 'a job in Redis is not valid JSON (its data or options)' }, 'worker error');
-      return;
-    }
+    const err = error instanceof SyntaxError ? 'a job in Redis is not valid JSON (its data or options)' : loggedMessage(error.message);
     // While Redis is away the worker's connection errors repeat those already reported.
     if (redis.status !== 'ready') {
       if (reported.has(error.message) || reported.size >= 20) return;
       reported.add(error.message);
     }
-    log.warn({ err: loggedMessage(error.message) }, 'worker error');
+    const repeats = workerErrors.pass(err);
+    if (repeats !== undefined) log.warn({ err, ...(repeats > 0 ? { repeatsNotLogged: repeats } : {}) }, 'worker error');
   });
   worker.on('completed', (job) => processor.recorded(job));
   worker.on('failed', (job, error) => {
@@ -297,6 +298,18 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
       () => undefined, // Redis away: the next stall tries again
     );
   });
+  // The queue's own keys and settings, checked now and every QUEUE_CHECK_MS: a producer's job whose
+  // id is one of the queue's key names, or a setting written by hand that BullMQ's scripts cannot
+  // read, would otherwise stop the queue, or lose every job that finishes, until someone repairs it.
+  const checkQueue = () =>
+    repairQueueKeys(redis, (name) => queue.toKey(name), settings.eventsMaxLen).then(
+      (repaired) => repaired.length > 0 && log.warn({ repaired }, 'queue keys or settings in Redis were unreadable: repaired'),
+      () => undefined, // Redis away: the next check tries again
+    );
+  await checkQueue();
+  const queueChecker = setInterval(checkQueue, QUEUE_CHECK_MS);
+  queueChecker.unref();
+  made.closers.push(async () => clearInterval(queueChecker));
   worker.run().catch((error: unknown) => log.error({ err: (error as Error)?.message }, 'worker stopped'));
   await bounded(worker.waitUntilReady(), 'connect the worker');
   log.info({ concurrency: capacity, metricsPort: sidePort?.port }, 'worker ready');
@@ -403,6 +416,94 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'shutdownGraceMs', 'connectTimeoutMs', 'keepCompleted', 'keepFailed', 'eventsMaxLen', 'pool', 'poolOptions',
   'logger', 'metricsPort', 'metricsHost', 'maxDataChars',
 ] satisfies (keyof WorkerOptions)[]);
+
+/** How often the queue's own keys and settings are checked (repairQueueKeys). */
+const QUEUE_CHECK_MS = 2_000;
+/** A repeated worker error is logged once in this long. */
+const ERROR_LOG_WINDOW_MS = 10_000;
+
+/** Passes a message the first time in each window; says how many repeats it held back meanwhile. */
+class RepeatFilter {
+  readonly #windowMs: number;
+  readonly #seen = new Map<string, { until: number; held: number }>();
+  constructor(windowMs: number) {
+    this.#windowMs = windowMs;
+  }
+
+  /** undefined: hold it back; else the repeats held back since it last passed. */
+  pass(message: string): number | undefined {
+    const now = Date.now();
+    const seen = this.#seen.get(message);
+    if (seen !== undefined && now < seen.until) {
+      seen.held++;
+      return undefined;
+    }
+    // Bounded: distinct messages are few; past 1,000 the oldest go.
+    if (this.#seen.size >= 1_000) this.#seen.delete(this.#seen.keys().next().value as string);
+    this.#seen.delete(message);
+    this.#seen.set(message, { until: now + this.#windowMs, held: 0 });
+    return seen?.held ?? 0;
+  }
+}
+
+/** The queue's own keys (BullMQ's), each with the one Redis type it may have. */
+const QUEUE_KEY_TYPES: ReadonlyArray<readonly [string, string]> = [
+  ['wait', 'list'], ['paused', 'list'], ['active', 'list'], ['delayed', 'zset'], ['prioritized', 'zset'],
+  ['completed', 'zset'], ['failed', 'zset'], ['waiting-children', 'zset'], ['stalled', 'set'], ['marker', 'zset'],
+  ['meta', 'hash'], ['id', 'string'], ['limiter', 'string'], ['stalled-check', 'string'], ['pc', 'string'],
+  ['events', 'stream'], ['repeat', 'zset'],
+];
+
+/**
+ * Repairs what stops a queue, atomically, and returns what it repaired:
+ * - a queue key of the wrong type (a job hash made by a producer's job whose id is `active`,
+ *   `wait`...): deleted, and that id taken off the lists (the job is lost; it could never run);
+ * - settings in `meta` BullMQ's scripts fail on: an events cap that is not a count (every finish
+ *   would fail half-way, losing the job) is set back to the worker's; a global concurrency or rate
+ *   limit that is not a number is removed.
+ * KEYS: the queue keys in QUEUE_KEY_TYPES order; ARGV: their types, then their names, then the cap.
+ */
+const REPAIR_QUEUE_KEYS = `
+local n = #KEYS
+local repaired = {}
+local keyOf = {}
+for i = 1, n do keyOf[ARGV[n + i]] = KEYS[i] end
+for i = 1, n do
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind ~= 'none' and kind ~= ARGV[i] then
+    redis.call('DEL', KEYS[i])
+    repaired[#repaired + 1] = ARGV[n + i]
+    local id = ARGV[n + i]
+    for _, list in ipairs({'wait', 'paused', 'active'}) do
+      if redis.call('TYPE', keyOf[list]).ok == 'list' then redis.call('LREM', keyOf[list], 0, id) end
+    end
+    for _, set in ipairs({'delayed', 'prioritized'}) do
+      if redis.call('TYPE', keyOf[set]).ok == 'zset' then redis.call('ZREM', keyOf[set], id) end
+    end
+  end
+end
+local meta = keyOf['meta']
+if redis.call('EXISTS', meta) == 1 then
+  local cap = redis.call('HGET', meta, 'opts.maxLenEvents')
+  if cap and not string.match(cap, '^%d+$') then
+    redis.call('HSET', meta, 'opts.maxLenEvents', ARGV[2 * n + 1])
+    repaired[#repaired + 1] = 'meta.opts.maxLenEvents'
+  end
+  for _, field in ipairs({'concurrency', 'max', 'duration'}) do
+    local value = redis.call('HGET', meta, field)
+    if value and not string.match(value, '^-?%d+$') then
+      redis.call('HDEL', meta, field)
+      repaired[#repaired + 1] = 'meta.' .. field
+    end
+  end
+end
+return repaired`;
+
+async function repairQueueKeys(redis: Redis, keyOf: (name: string) => string, eventsMaxLen: number): Promise<string[]> {
+  const keys = QUEUE_KEY_TYPES.map(([name]) => keyOf(name));
+  const args = [...QUEUE_KEY_TYPES.map(([, kind]) => kind), ...QUEUE_KEY_TYPES.map(([name]) => name), String(eventsMaxLen)];
+  return (await redis.eval(REPAIR_QUEUE_KEYS, keys.length, ...keys, ...args)) as string[];
+}
 
 /** The reasons BullMQ itself stores with a job it fails without running (its `defa` field). */
 const BULLMQ_FAILURE_REASONS: ReadonlySet<string> = new Set(['job stalled more than allowable limit', 'job started more than allowable limit']);

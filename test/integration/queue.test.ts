@@ -364,6 +364,32 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     expect(((await producer.getJob(good.id as string))?.returnvalue as Result).value).toBe(4);
   });
 
+  it("a job whose id is one of the queue's key names, or a setting written by hand, does not stop the queue or lose jobs", async () => {
+    const queue = uniqueQueue('raw-keys');
+    const lines: { msg?: string; err?: string; repaired?: string[]; repeatsNotLogged?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger });
+    const producer = rawQueue(queue);
+    const events = await queueEvents(queue);
+    const plain = plainRedis();
+    // A plain BullMQ add, nothing written by hand: its job hash lands on the queue's own key.
+    for (const jobId of ['wait', 'active', 'stalled']) await producer.add('x', { code: '1' }, { jobId }).catch(() => undefined);
+    const first = await until('a job to be taken again', async () => producer.add('x', { code: '6 * 7' }).catch(() => undefined));
+    expect(((await first.waitUntilFinished(events, 20_000)) as Result).value).toBe(42);
+    // An events cap that is not a count failed every finish half-way, losing the job: one running
+    // while it is written (the check, every 2 s, comes before the job's 3 s are up).
+    const busy = 'const end = Date.now() + 3000; while (Date.now() < end) {} 49';
+    const second = await producer.add('x', { code: busy, limits: { timeoutMs: 8_000, cpuTimeMs: 8_000 } });
+    await until('the job to run', async () => (await producer.getJobState(second.id as string)) === 'active');
+    await plain.hset(`bull:${queue}:meta`, 'opts.maxLenEvents', 'abc', 'concurrency', 'abc');
+    expect(((await second.waitUntilFinished(events, 20_000)) as Result).value).toBe(49);
+    expect(await plain.hget(`bull:${queue}:meta`, 'opts.maxLenEvents')).toBe('10000');
+    const repaired = lines.filter((line) => line.msg === 'queue keys or settings in Redis were unreadable: repaired').flatMap((line) => line.repaired);
+    expect(repaired).toEqual(expect.arrayContaining(['active', 'wait', 'stalled', 'meta.opts.maxLenEvents', 'meta.concurrency']));
+    // BullMQ retried the failing fetch thousands of times a second; the log says so in few lines.
+    expect(lines.filter((line) => line.msg === 'worker error').length).toBeLessThan(20);
+  });
+
   it("a failure reason a producer stored with its job is not logged; BullMQ's own are", async () => {
     const queue = uniqueQueue('raw-defa');
     const lines: { msg?: string; err?: string }[] = [];
