@@ -55,6 +55,10 @@ local fresh = 0
 for i = 1, n do
   local tenantKey = KEYS[3 + 2 * i]
   local jobKey = KEYS[4 + 2 * i]
+  -- A tenant's count is a sorted set; anything else there is a raw producer's job hash whose id
+  -- (sandpool:queued:<tenant>) put it on this key: it would refuse this tenant's every submit.
+  local kind = redis.call('TYPE', tenantKey).ok
+  if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', tenantKey) end
   -- A hold left by an earlier refusal is no job.
   if redis.call('HEXISTS', jobKey, '${HOLD_FIELD}') == 1 then redis.call('DEL', jobKey) end
   if redis.call('EXISTS', jobKey) == 1 then

@@ -390,6 +390,13 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     expect(lines.filter((line) => line.msg === 'worker error').length).toBeLessThan(20);
   });
 
+  it("a job whose id names a tenant's count key does not block that tenant's submits", async () => {
+    const queue = uniqueQueue('raw-tenant-key');
+    const c = await client(queue);
+    await rawQueue(queue).add('x', { code: '1' }, { jobId: 'sandpool:queued:victim', removeOnComplete: false });
+    expect(await c.submit({ code: '1', tenantId: 'victim' })).toEqual(expect.any(String));
+  });
+
   it("a failure reason a producer stored with its job is not logged; BullMQ's own are", async () => {
     const queue = uniqueQueue('raw-defa');
     const lines: { msg?: string; err?: string }[] = [];
