@@ -217,8 +217,24 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   });
 
   // One subscription per worker: a cancelled job id reaches every worker, the one running it stops it.
+  // Anyone who can publish can flood the channel, on the event loop that renews the job locks: a
+  // message that cannot be an id the client cancels is dropped unread, and past
+  // CANCEL_MESSAGES_PER_SECOND the rest of that second is dropped (a cancel still reaches its job
+  // through the mark it reads once it has run 5 ms, see processor.ts).
+  const floods = new RepeatFilter(ERROR_LOG_WINDOW_MS);
+  let cancelSecond = 0;
+  let cancelsThisSecond = 0;
   subscriber.on('message', (channel: string, jobId: string) => {
-    if (channel !== keys.cancelChannel) return;
+    if (channel !== keys.cancelChannel || jobId.length > MAX_CANCEL_ID_CHARS) return;
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== cancelSecond) {
+      if (cancelsThisSecond > CANCEL_MESSAGES_PER_SECOND && floods.pass('flood') !== undefined) {
+        log.warn({ messages: cancelsThisSecond }, 'cancel channel flooded: messages past the rate were dropped');
+      }
+      cancelSecond = second;
+      cancelsThisSecond = 0;
+    }
+    if (++cancelsThisSecond > CANCEL_MESSAGES_PER_SECOND) return;
     if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId: loggedJobId(jobId) }, 'job cancelled while running');
     else processor.noteCancel(jobId);
   });
@@ -417,6 +433,10 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'logger', 'metricsPort', 'metricsHost', 'maxDataChars',
 ] satisfies (keyof WorkerOptions)[]);
 
+/** The client publishes only ids it may cancel (src/client.ts, mayBeJobId): none is longer. */
+const MAX_CANCEL_ID_CHARS = 256;
+/** Cancel messages a worker reads in one second; the rest wait for their jobs' marks. */
+const CANCEL_MESSAGES_PER_SECOND = 2_000;
 /** How often the queue's own keys and settings are checked (repairQueueKeys). */
 const QUEUE_CHECK_MS = 2_000;
 /** A repeated worker error is logged once in this long. */

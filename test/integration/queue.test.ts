@@ -397,6 +397,30 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     expect(await c.submit({ code: '1', tenantId: 'victim' })).toEqual(expect.any(String));
   });
 
+  it('a flood on the cancel channel is dropped past its rate, long messages unread; jobs run and real cancels still land', async () => {
+    const queue = uniqueQueue('cancel-flood');
+    const lines: { msg?: string; messages?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger });
+    const c = await client(queue);
+    const plain = plainRedis();
+    const channel = `bull:${queue}:sandpool:cancel`;
+    const burst = plain.pipeline();
+    for (let i = 0; i < 5_000; i++) burst.publish(channel, `garbage-${i}`);
+    for (let i = 0; i < 20; i++) burst.publish(channel, 'G'.repeat(1 << 20));
+    await burst.exec();
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await plain.publish(channel, 'after');
+    expect((await c.execute({ code: '6 * 7' })).value).toBe(42);
+    await until('the flood line', async () => lines.some((line) => line.msg === 'cancel channel flooded: messages past the rate were dropped'));
+    // A real cancel of a running job still lands, through the channel or the job's mark.
+    const id = await c.submit({ code: 'while (true) {}', limits: { timeoutMs: 8_000 } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await c.cancel(id)).toBe(true);
+    const cancelled = await until('the cancelled Result', async () => c.getResult(id));
+    expect(cancelled.status).toBe('cancelled');
+  });
+
   it("a failure reason a producer stored with its job is not logged; BullMQ's own are", async () => {
     const queue = uniqueQueue('raw-defa');
     const lines: { msg?: string; err?: string }[] = [];
