@@ -251,7 +251,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     recorded(job: Job) {
       const line = unrecorded.get(job);
       unrecorded.delete(job);
-      line?.();
+      // On the next turn: BullMQ goes on to fetch the next job first (the write is synchronous).
+      if (line !== undefined) setImmediate(line);
     },
   });
 }
