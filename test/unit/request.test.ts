@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runInNewContext } from 'node:vm';
 import { z } from 'zod';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parseRequest, requestJsonSchema } from '../../src/request.ts';
@@ -43,6 +44,8 @@ describe('parseRequest', () => {
       () => 1, Symbol('x'), 10n, [], {}, [1, [2, [3]]], { a: { b: [{ c: 'd' }] } }, nullProto,
       sparse, [1, undefined], { a: undefined }, new Date(0), new Map(), new Point(), /re/, new Uint8Array(2),
       withSymbol, hiddenSymbol, { nested: { bad: [0, Number.NaN] } }, JSON.parse('{"a":1e400}'),
+      // Plain objects of another realm, and under a prototype with no constructor.
+      runInNewContext('({ a: [1, { b: 2 }] })'), Object.create(Object.create(null)),
     ];
     for (const value of values) {
       const expected = z.json().safeParse(value).success;
