@@ -25,6 +25,8 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   JOB_NAME,
+  BULLMQ_KEY_TYPES,
+  MAX_CANCEL_ID_CHARS,
   QueueError,
   bullConnection,
   cancelledResult,
@@ -516,11 +518,7 @@ class SandpoolClient implements Client {
 }
 
 /** Keys BullMQ keeps beside its job hashes under `<prefix>:<queue>:`: never a job's id. */
-const QUEUE_KEY_NAMES: ReadonlySet<string> = new Set([
-  'active', 'completed', 'de', 'delayed', 'events', 'failed', 'id', 'limiter', 'marker', 'meta', 'metrics', 'paused',
-  'pc', 'prioritized', 'repeat', 'stalled', 'stalled-check', 'wait', 'waiting-children',
-]);
-const MAX_JOB_ID_CHARS = 256;
+const QUEUE_KEY_NAMES: ReadonlySet<string> = new Set(Object.keys(BULLMQ_KEY_TYPES));
 
 /**
  * The tenant asking, after checking the call's arguments (the calling program's: a TypeError for
@@ -541,7 +539,7 @@ function checkJobAccess(call: string, id: unknown, options: unknown): string {
  * jobs, would read (or, cancelled, delete) that key: cancel('meta') deleted the queue's settings.
  */
 function mayBeJobId(id: string): boolean {
-  return id.length > 0 && id.length <= MAX_JOB_ID_CHARS && !id.includes(':') && !QUEUE_KEY_NAMES.has(id);
+  return id.length > 0 && id.length <= MAX_CANCEL_ID_CHARS && !id.includes(':') && !QUEUE_KEY_NAMES.has(id);
 }
 
 /** A job BullMQ wrote: a hash that merely sits where a job would (an unknown key) has no timestamp. */

@@ -48,8 +48,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** A policy file is a few hundred bytes; this bounds what start-up reads and holds. */
 const POLICY_FILE_MAX_BYTES = 1024 * 1024;
-/** A tools file holds the tools' code, each up to the code size limit: more room, still bounded. */
-const TOOLS_FILE_MAX_BYTES = 16 * 1024 * 1024;
+/** A tools file holds the tools' code: the bound of every file the CLI reads (`run --tools`'s too). */
+const TOOLS_FILE_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Operator policy file (SANDPOOL_POLICY_FILE): ceilings, defaults and the pre-screen's settings. */
 export const PolicyFileSchema = z

@@ -18,6 +18,20 @@ export const DEFAULT_PREFIX = 'bull';
 /** The BullMQ job name sandpool's client uses; workers accept any name. */
 export const JOB_NAME = 'execute';
 
+/**
+ * The keys BullMQ keeps beside its job hashes under `<prefix>:<queue>:`, each with the one Redis
+ * type it may have (undefined: a prefix of further keys, not a key). A job id never names one.
+ */
+export const BULLMQ_KEY_TYPES: Readonly<Record<string, string | undefined>> = Object.freeze({
+  wait: 'list', paused: 'list', active: 'list', delayed: 'zset', prioritized: 'zset', completed: 'zset',
+  failed: 'zset', 'waiting-children': 'zset', stalled: 'set', marker: 'zset', meta: 'hash', id: 'string',
+  limiter: 'string', 'stalled-check': 'string', pc: 'string', events: 'stream', repeat: 'zset',
+  de: undefined, metrics: undefined,
+});
+
+/** The longest job id the client reads or cancels; a worker drops longer ids heard on the cancel channel. */
+export const MAX_CANCEL_ID_CHARS = 256;
+
 /** Stable error codes of the queue side; never renamed or reused. */
 export const QUEUE_ERROR_CODES = Object.freeze([
   'INVALID_REQUEST',

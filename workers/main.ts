@@ -12,7 +12,9 @@ import { DEFAULT_SIZE_LIMITS } from '../src/limits.ts';
 import { compilePoolOptions, type CompiledPoolOptions } from '../src/pool-options.ts';
 import { KEY_PREFIX, QUEUE_NAME, integerOption as integer, loggerOption, retentionOption, type NameRule } from '../src/options.ts';
 import {
+  BULLMQ_KEY_TYPES,
   DEFAULT_PREFIX,
+  MAX_CANCEL_ID_CHARS,
   DEFAULT_QUEUE,
   QueueError,
   boundedBy,
@@ -82,7 +84,7 @@ export interface WorkerOptions {
   /**
    * The longest JSON text of a job's data the worker parses; a longer one is answered `rejected`
    * unread (parsing hundreds of MB would stall every job of the worker, or exhaust its heap).
-   * @default 6 × (the engine's maxCodeBytes + maxInputBytes) + 65536 — JSON escapes take up to 6
+   * @default 6 × (the engine's maxCodeBytes + maxInputBytes) + 131072 — JSON escapes take up to 6
    * characters a byte. Set it when a given `pool` has larger size limits. Bounds 1024..2^29
    */
   maxDataChars?: number;
@@ -433,8 +435,6 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
   'logger', 'metricsPort', 'metricsHost', 'maxDataChars',
 ] satisfies (keyof WorkerOptions)[]);
 
-/** The client publishes only ids it may cancel (src/client.ts, mayBeJobId): none is longer. */
-const MAX_CANCEL_ID_CHARS = 256;
 /** Cancel messages a worker reads in one second; the rest wait for their jobs' marks. */
 const CANCEL_MESSAGES_PER_SECOND = 2_000;
 /** How often the queue's own keys and settings are checked (repairQueueKeys). */
@@ -467,12 +467,7 @@ class RepeatFilter {
 }
 
 /** The queue's own keys (BullMQ's), each with the one Redis type it may have. */
-const QUEUE_KEY_TYPES: ReadonlyArray<readonly [string, string]> = [
-  ['wait', 'list'], ['paused', 'list'], ['active', 'list'], ['delayed', 'zset'], ['prioritized', 'zset'],
-  ['completed', 'zset'], ['failed', 'zset'], ['waiting-children', 'zset'], ['stalled', 'set'], ['marker', 'zset'],
-  ['meta', 'hash'], ['id', 'string'], ['limiter', 'string'], ['stalled-check', 'string'], ['pc', 'string'],
-  ['events', 'stream'], ['repeat', 'zset'],
-];
+const QUEUE_KEY_TYPES = Object.entries(BULLMQ_KEY_TYPES).filter((entry): entry is [string, string] => entry[1] !== undefined);
 
 /**
  * Repairs what stops a queue, atomically, and returns what it repaired:
@@ -504,17 +499,23 @@ for i = 1, n do
 end
 local meta = keyOf['meta']
 if redis.call('EXISTS', meta) == 1 then
+  -- XTRIM's count: Redis's integer grammar (no sign, no leading zero).
   local cap = redis.call('HGET', meta, 'opts.maxLenEvents')
-  if cap and not string.match(cap, '^%d+$') then
+  if cap and (not (cap == '0' or string.match(cap, '^[1-9]%d*$')) or #cap > 15) then
     redis.call('HSET', meta, 'opts.maxLenEvents', ARGV[2 * n + 1])
     repaired[#repaired + 1] = 'meta.opts.maxLenEvents'
   end
-  for _, field in ipairs({'concurrency', 'max', 'duration'}) do
-    local value = redis.call('HGET', meta, field)
-    if value and not string.match(value, '^-?%d+$') then
-      redis.call('HDEL', meta, field)
-      repaired[#repaired + 1] = 'meta.' .. field
-    end
+  -- BullMQ reads these with tonumber(): any number does. The rate limit is a pair, removed whole.
+  local concurrency = redis.call('HGET', meta, 'concurrency')
+  if concurrency and tonumber(concurrency) == nil then
+    redis.call('HDEL', meta, 'concurrency')
+    repaired[#repaired + 1] = 'meta.concurrency'
+  end
+  local max = redis.call('HGET', meta, 'max')
+  local duration = redis.call('HGET', meta, 'duration')
+  if (max and tonumber(max) == nil) or (duration and tonumber(duration) == nil) then
+    redis.call('HDEL', meta, 'max', 'duration')
+    repaired[#repaired + 1] = 'meta.max+duration'
   end
 end
 return repaired`;
@@ -530,8 +531,8 @@ const BULLMQ_FAILURE_REASONS: ReadonlySet<string> = new Set(['job stalled more t
 
 /** A byte of code or input takes at most this many characters of JSON text (`\u0000`). */
 const JSON_CHARS_PER_BYTE = 6;
-/** Room in a job's data for what is not code or input: limits, labels, keys, the field names. */
-const DATA_CHARS_BESIDES = 64 * 1024;
+/** Room in a job's data for what is not code or input: limits, labels, keys, the field names (~88 K escaped at most). */
+const DATA_CHARS_BESIDES = 128 * 1024;
 /** About V8's longest string: a longer one could not have been read from Redis anyway. */
 const MAX_DATA_CHARS = 2 ** 29;
 
@@ -629,9 +630,10 @@ if not readable('parent') then
   redis.call('HDEL', key, 'parent', 'parentKey')
   fixed[#fixed + 1] = 'parent'
 end
-for _, field in ipairs({'atm', 'ats'}) do
+-- Counts Redis's HINCRBY takes: no sign, no leading zero, well inside 64 bits.
+for _, field in ipairs({'atm', 'ats', 'stc'}) do
   local count = redis.call('HGET', key, field)
-  if count and (not string.match(count, '^%d+$') or #count > 9) then
+  if count and (not (count == '0' or string.match(count, '^[1-9]%d*$')) or #count > 9) then
     redis.call('HSET', key, field, '0')
     fixed[#fixed + 1] = field
   end
@@ -729,13 +731,17 @@ function keep(retention: { ageSeconds: number; count: number }): KeepJobs {
  */
 function keepsAtLeast(own: unknown, worker: KeepJobs): boolean {
   if (own === undefined || typeof own === 'boolean') return true;
-  const count: unknown = typeof own === 'number' ? own : (own as { count?: unknown } | null)?.count;
-  const age: unknown = typeof own === 'object' && own !== null ? (own as { age?: unknown }).age : undefined;
   if (typeof own !== 'number' && (typeof own !== 'object' || own === null)) return false;
-  // Unset: no bound of that kind, which keeps more. A negative count is BullMQ's "keep all".
+  const { count, age, limit } = (typeof own === 'number' ? { count: own } : own) as Record<string, unknown>;
+  // Only what BullMQ's scripts can carry out (ZREVRANGE takes whole numbers: 10.5 failed the
+  // finish half-way). Unset: no bound of that kind, which keeps more; a negative count is BullMQ's
+  // "keep all".
+  if (count !== undefined && !Number.isSafeInteger(count)) return false;
+  if (age !== undefined && !(Number.isSafeInteger(age) && (age as number) >= 0)) return false;
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && (limit as number) > 0)) return false;
   const bound = worker as { age?: number; count?: number };
-  const countKept = count === undefined || (typeof count === 'number' && (count < 0 || count >= (bound.count ?? Number.POSITIVE_INFINITY)));
-  const ageKept = age === undefined || (typeof age === 'number' && age >= (bound.age ?? Number.POSITIVE_INFINITY));
+  const countKept = count === undefined || (count as number) < 0 || (count as number) >= (bound.count ?? Number.POSITIVE_INFINITY);
+  const ageKept = age === undefined || (age as number) >= (bound.age ?? Number.POSITIVE_INFINITY);
   return countKept && ageKept;
 }
 

@@ -91,8 +91,10 @@ function unreadIssue(data: unknown): { field: string; message: string } | undefi
   return undefined;
 }
 
-/** A job still running this long after it started reads its cancel mark once. */
+/** A job still running this long after it started reads its cancel mark, */
 const MARK_CHECK_MS = 5;
+/** and again this often while it runs. */
+const MARK_RECHECK_MS = 1_000;
 /** How long a cancel for a job not running here is remembered, and how many at most. */
 const PENDING_CANCEL_MS = 60_000;
 const PENDING_CANCEL_MAX = 10_000;
@@ -160,7 +162,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     // A cancel that raced the take: the client marks the job, publishes its id and fails to
     // remove it, because this worker holds it. The id arrives on the channel after the run began
     // (as `signal`) or before (noted in `pendingCancels`). A subscriber that was reconnecting
-    // misses both: a job still running after MARK_CHECK_MS reads its mark once. Nothing else
+    // misses both (and a worker drops channel messages under a flood): a job still running after
+    // MARK_CHECK_MS reads its mark, and again every MARK_RECHECK_MS while it runs. Nothing else
     // about the job goes to Redis from here: a round trip per job was a sixth of the queue's
     // own latency (tenants' counts are kept by the client's admission, see queue-admission.ts).
     const stop = new AbortController();
@@ -170,19 +173,27 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (pendingCancels.take(id)) stop.abort('cancelled');
     let mark: Result | undefined;
     let markRead: Promise<void> | undefined;
-    const markTimer = setTimeout(() => {
+    let ran = false;
+    let markFailed = false;
+    const readMarkNow = () => {
       markRead = redis.get(keys.cancelled(id)).then(
         (value) => {
-          if (typeof value !== 'string') return;
-          mark = readMark(value);
-          stop.abort('cancelled');
+          if (typeof value === 'string') {
+            mark = readMark(value);
+            stop.abort('cancelled');
+          } else if (!ran) {
+            markTimer = setTimeout(readMarkNow, MARK_RECHECK_MS);
+          }
         },
         (error: unknown) => {
-          // A cancel still arrives on the channel.
-          logger.warn({ jobId: loggedJobId(id), err: (error as Error)?.message }, 'reading the cancel mark failed');
+          // A cancel still arrives on the channel; the next read may succeed. Said once per job.
+          if (!markFailed) logger.warn({ jobId: loggedJobId(id), err: (error as Error)?.message }, 'reading the cancel mark failed');
+          markFailed = true;
+          if (!ran) markTimer = setTimeout(readMarkNow, MARK_RECHECK_MS);
         },
       );
-    }, MARK_CHECK_MS);
+    };
+    let markTimer = setTimeout(readMarkNow, MARK_CHECK_MS);
     try {
       if (!parsed.ok) {
         // A producer that is not sandpool's client sent something malformed: a Result, not a retry.
@@ -199,11 +210,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
           result = await (pool.executeValidated ? pool.executeValidated(request, run) : pool.execute(request, run));
         }
       }
+      ran = true;
       clearTimeout(markTimer);
       // A job that ended cancelled while its mark was being read may have ended for that mark.
       if (result.status === 'cancelled') await markRead;
       if (mark && result.status === 'cancelled') result = mark;
     } catch (cause) {
+      ran = true;
       clearTimeout(markTimer);
       active.delete(id);
       // Redis or the pool itself failed (pool.execute resolves for everything a snippet does).

@@ -337,6 +337,8 @@ describe('raw BullMQ producers (no sandpool code)', () => {
       progress: { progress: 'SECRET not json' },
       parent: { parent: 'SECRET not json' },
       started: { ats: 'zz' },
+      // A number to JavaScript, not a count to Redis's HINCRBY.
+      startedPadded: { ats: '007' },
       // Read as 1e20 attempts: BullMQ's count of the next one failed half-way, losing the job.
       made: { atm: '99999999999999999999' },
     };
@@ -381,11 +383,18 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     const busy = 'const end = Date.now() + 3000; while (Date.now() < end) {} 49';
     const second = await producer.add('x', { code: busy, limits: { timeoutMs: 8_000, cpuTimeMs: 8_000 } });
     await until('the job to run', async () => (await producer.getJobState(second.id as string)) === 'active');
-    await plain.hset(`bull:${queue}:meta`, 'opts.maxLenEvents', 'abc', 'concurrency', 'abc');
+    await plain.hset(`bull:${queue}:meta`, 'opts.maxLenEvents', '0010', 'concurrency', 'abc', 'max', '1000', 'duration', 'abc');
     expect(((await second.waitUntilFinished(events, 20_000)) as Result).value).toBe(49);
     expect(await plain.hget(`bull:${queue}:meta`, 'opts.maxLenEvents')).toBe('10000');
+    // A rate limit half unreadable is removed whole; one BullMQ reads (any number) is left alone.
+    expect(await plain.hmget(`bull:${queue}:meta`, 'max', 'duration', 'concurrency')).toEqual([null, null, null]);
+    await plain.hset(`bull:${queue}:meta`, 'max', '1000', 'duration', '1500.5', 'concurrency', '2.5');
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(await plain.hmget(`bull:${queue}:meta`, 'max', 'duration', 'concurrency')).toEqual(['1000', '1500.5', '2.5']);
+    const third = await producer.add('x', { code: '8 * 8' });
+    expect(((await third.waitUntilFinished(events, 20_000)) as Result).value).toBe(64);
     const repaired = lines.filter((line) => line.msg === 'queue keys or settings in Redis were unreadable: repaired').flatMap((line) => line.repaired);
-    expect(repaired).toEqual(expect.arrayContaining(['active', 'wait', 'stalled', 'meta.opts.maxLenEvents', 'meta.concurrency']));
+    expect(repaired).toEqual(expect.arrayContaining(['active', 'wait', 'stalled', 'meta.opts.maxLenEvents', 'meta.concurrency', 'meta.max+duration']));
     // BullMQ retried the failing fetch thousands of times a second; the log says so in few lines.
     expect(lines.filter((line) => line.msg === 'worker error').length).toBeLessThan(20);
   });
@@ -603,6 +612,23 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect((await processor(long as Job)).value).toBe(6);
   });
 
+  it('a running job reads its cancel mark again while it runs: a cancel whose message never came still lands', async () => {
+    const queue = uniqueQueue('mark-recheck');
+    const producer = rawQueue(queue);
+    const commands = createRedis(redis.url);
+    closers.push(async () => commands.disconnect());
+    const keys = queueKeys('bull', queue);
+    const processor = createProcessor({ pool, redis: commands, keys, logger: pino({ level: 'silent' }) });
+    const spinning = await producer.add('job', { code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } });
+    const taken = await Job.fromId(producer, spinning.id as string);
+    const running = processor(taken as Job);
+    // The mark a client's cancel writes, after the run's first read, and no message on the channel
+    // (a subscriber reconnecting, or a flood the worker dropped).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await commands.set(keys.cancelled(spinning.id as string), JSON.stringify({ tenantId: 'default' }));
+    expect((await running).status).toBe('cancelled');
+  });
+
   it('execute with an aborted signal cancels its job', async () => {
     const queue = uniqueQueue('abort');
     await worker(queue);
@@ -745,7 +771,7 @@ describe('connections, key prefix, retention', () => {
     const selfRemoving = await producer.add('x', { code: '1' }, { removeOnComplete: true });
     await selfRemoving.waitUntilFinished(events, 20_000);
     expect(await plain.zcard(`bull:${queue}:completed`)).toBe(4);
-    for (const removeOnComplete of [{ count: 1 }, 1, { age: -10 }, { age: 1, count: 100 }]) {
+    for (const removeOnComplete of [{ count: 1 }, 1, { age: -10 }, { age: 1, count: 100 }, { count: 10.5 }, 1e300]) {
       const trimming = await producer.add('x', { code: '1' }, { removeOnComplete });
       await trimming.waitUntilFinished(events, 20_000);
       // The worker's own: the newest two.

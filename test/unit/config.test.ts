@@ -253,14 +253,14 @@ describe('the tools file', () => {
     expect(configError({ SANDPOOL_TOOLS_FILE: join(dir, 'missing.json') }).message).toMatch(/SANDPOOL_TOOLS_FILE=.*ENOENT/);
   });
 
-  it('is read whole up to 16 MiB: room for the tools\' code', () => {
+  it('is read whole up to 64 MiB, as run --tools reads it: room for the tools\' code', () => {
     const padded = JSON.stringify([add]);
     const big = file('big.json', padded + ' '.repeat(2 * 1024 * 1024));
     expect(loadConfig({ SANDPOOL_TOOLS_FILE: big }).tools?.has('add')).toBe(true);
     const huge = join(dir, 'huge.json');
     writeFileSync(huge, '');
-    truncateSync(huge, 17 * 1024 * 1024);
-    expect(configError({ SANDPOOL_TOOLS_FILE: huge }).message).toMatch(/over the limit of 16 MiB/);
+    truncateSync(huge, 65 * 1024 * 1024);
+    expect(configError({ SANDPOOL_TOOLS_FILE: huge }).message).toMatch(/over the limit of 64 MiB/);
   });
 });
 
