@@ -335,6 +335,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   let closing: Promise<void> | undefined;
   const close = async (graceMs: number): Promise<void> => {
     draining = true;
+    clearInterval(queueChecker);
     const running = worker as Worker;
     log.info({ inFlight: processor.active.size, graceMs }, 'worker draining');
     const closed = running.close();
