@@ -12,7 +12,6 @@ import { DEFAULT_SIZE_LIMITS } from '../src/limits.ts';
 import { compilePoolOptions, type CompiledPoolOptions } from '../src/pool-options.ts';
 import { KEY_PREFIX, QUEUE_NAME, integerOption as integer, loggerOption, retentionOption, type NameRule } from '../src/options.ts';
 import {
-  BULLMQ_KEY_TYPES,
   DEFAULT_PREFIX,
   MAX_CANCEL_ID_CHARS,
   DEFAULT_QUEUE,
@@ -26,6 +25,7 @@ import {
   type Connection,
 } from '../src/queue.ts';
 import { startSidePort, type SidePort } from './http.ts';
+import { queueRepairs } from './queue-repair.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
 import { UNREADABLE_DATA, UnreadData, createProcessor, logTerminalFailure, loggedJobId, loggedMessage, type Executor, type Processor } from './processor.ts';
 
@@ -309,9 +309,10 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     log.warn({ jobId: loggedJobId(job.id), attemptsMade: job.attemptsMade, err }, 'job attempt failed');
     logTerminalFailure(log, job, error);
   });
+  const repairs = queueRepairs(redis, (name) => queue.toKey(name));
   worker.on('stalled', (jobId) => {
     log.warn({ jobId: loggedJobId(jobId) }, 'job stalled: its worker stopped renewing the lock');
-    void repairUnreadableJob(redis, queue.toKey(jobId)).then(
+    void repairs.job(queue.toKey(jobId)).then(
       (fields) => fields.length > 0 && log.warn({ jobId: loggedJobId(jobId), fields }, 'job fields in Redis were unreadable: reset, so that the job can end'),
       () => undefined, // Redis away: the next stall tries again
     );
@@ -320,7 +321,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   // id is one of the queue's key names, or a setting written by hand that BullMQ's scripts cannot
   // read, would otherwise stop the queue, or lose every job that finishes, until someone repairs it.
   const checkQueue = () =>
-    repairQueueKeys(redis, (name) => queue.toKey(name), settings.eventsMaxLen).then(
+    repairs.queue(settings.eventsMaxLen).then(
       (repaired) => repaired.length > 0 && log.warn({ repaired }, 'queue keys or settings in Redis were unreadable: repaired'),
       () => undefined, // Redis away: the next check tries again
     );
@@ -438,7 +439,7 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
 
 /** Cancel messages a worker reads in one second; the rest wait for their jobs' marks. */
 const CANCEL_MESSAGES_PER_SECOND = 2_000;
-/** How often the queue's own keys and settings are checked (repairQueueKeys). */
+/** How often the queue's own keys and settings are checked (queueRepairs().queue). */
 const QUEUE_CHECK_MS = 2_000;
 /** A repeated worker error is logged once in this long. */
 const ERROR_LOG_WINDOW_MS = 10_000;
@@ -465,66 +466,6 @@ class RepeatFilter {
     this.#seen.set(message, { until: now + this.#windowMs, held: 0 });
     return seen?.held ?? 0;
   }
-}
-
-/** The queue's own keys (BullMQ's), each with the one Redis type it may have. */
-const QUEUE_KEY_TYPES = Object.entries(BULLMQ_KEY_TYPES).filter((entry): entry is [string, string] => entry[1] !== undefined);
-
-/**
- * Repairs what stops a queue, atomically, and returns what it repaired:
- * - a queue key of the wrong type (a job hash made by a producer's job whose id is `active`,
- *   `wait`...): deleted, and that id taken off the lists (the job is lost; it could never run);
- * - settings in `meta` BullMQ's scripts fail on: an events cap that is not a count (every finish
- *   would fail half-way, losing the job) is set back to the worker's; a global concurrency or rate
- *   limit that is not a number is removed.
- * KEYS: the queue keys in QUEUE_KEY_TYPES order; ARGV: their types, then their names, then the cap.
- */
-const REPAIR_QUEUE_KEYS = `
-local n = #KEYS
-local repaired = {}
-local keyOf = {}
-for i = 1, n do keyOf[ARGV[n + i]] = KEYS[i] end
-for i = 1, n do
-  local kind = redis.call('TYPE', KEYS[i]).ok
-  if kind ~= 'none' and kind ~= ARGV[i] then
-    redis.call('DEL', KEYS[i])
-    repaired[#repaired + 1] = ARGV[n + i]
-    local id = ARGV[n + i]
-    for _, list in ipairs({'wait', 'paused', 'active'}) do
-      if redis.call('TYPE', keyOf[list]).ok == 'list' then redis.call('LREM', keyOf[list], 0, id) end
-    end
-    for _, set in ipairs({'delayed', 'prioritized'}) do
-      if redis.call('TYPE', keyOf[set]).ok == 'zset' then redis.call('ZREM', keyOf[set], id) end
-    end
-  end
-end
-local meta = keyOf['meta']
-if redis.call('EXISTS', meta) == 1 then
-  -- XTRIM's count: Redis's integer grammar (no sign, no leading zero).
-  local cap = redis.call('HGET', meta, 'opts.maxLenEvents')
-  if cap and (not (cap == '0' or string.match(cap, '^[1-9]%d*$')) or #cap > 15) then
-    redis.call('HSET', meta, 'opts.maxLenEvents', ARGV[2 * n + 1])
-    repaired[#repaired + 1] = 'meta.opts.maxLenEvents'
-  end
-  -- BullMQ reads these with tonumber(): any number does. The rate limit is a pair, removed whole.
-  local concurrency = redis.call('HGET', meta, 'concurrency')
-  if concurrency and tonumber(concurrency) == nil then
-    redis.call('HDEL', meta, 'concurrency')
-    repaired[#repaired + 1] = 'meta.concurrency'
-  end
-  local max = redis.call('HGET', meta, 'max')
-  local duration = redis.call('HGET', meta, 'duration')
-  if (max and tonumber(max) == nil) or (duration and tonumber(duration) == nil) then
-    redis.call('HDEL', meta, 'max', 'duration')
-    repaired[#repaired + 1] = 'meta.max+duration'
-  end
-end
-return repaired`;
-
-async function repairQueueKeys(redis: Redis, keyOf: (name: string) => string, eventsMaxLen: number): Promise<string[]> {
-  const keys = QUEUE_KEY_TYPES.map(([name]) => keyOf(name));
-  const args = [...QUEUE_KEY_TYPES.map(([, kind]) => kind), ...QUEUE_KEY_TYPES.map(([name]) => name), String(eventsMaxLen)];
-  return (await redis.eval(REPAIR_QUEUE_KEYS, keys.length, ...keys, ...args)) as string[];
 }
 
 /** The reasons BullMQ itself stores with a job it fails without running (its `defa` field). */
@@ -599,50 +540,6 @@ function sidePortNumber(port: number | null | undefined): number | undefined {
     throw new RangeError(`options.metricsPort: expected an integer from 0 to 65535 or null (none), got ${String(port)}`);
   }
   return port;
-}
-
-/**
- * Fields of a job's hash that BullMQ's fetch reads and cannot get past when they are unreadable
- * (written by hand): options that are not a JSON object, progress or parent that are not JSON,
- * attempt counters that are not counts. Such a job fails inside the fetch on every worker, so it
- * never runs, never fails, and comes back through stalled-job detection for ever. At its stall
- * they are reset (options to none, progress and parent dropped, counters to 0), atomically and
- * only while still unreadable: the next fetch can read the job, and it ends, failed for stalling
- * if it stalled too often, else run and answered like any other job. Returns the fields reset.
- */
-const REPAIR_UNREADABLE_JOB = `
-local key = KEYS[1]
-local fixed = {}
-local function readable(field)
-  local text = redis.call('HGET', key, field)
-  if not text then return true, nil end
-  return pcall(cjson.decode, text)
-end
-local ok, opts = readable('opts')
-if not ok or (opts ~= nil and type(opts) ~= 'table') then
-  redis.call('HSET', key, 'opts', '{}')
-  fixed[#fixed + 1] = 'opts'
-end
-if not readable('progress') then
-  redis.call('HDEL', key, 'progress')
-  fixed[#fixed + 1] = 'progress'
-end
-if not readable('parent') then
-  redis.call('HDEL', key, 'parent', 'parentKey')
-  fixed[#fixed + 1] = 'parent'
-end
--- Counts Redis's HINCRBY takes: no sign, no leading zero, well inside 64 bits.
-for _, field in ipairs({'atm', 'ats', 'stc'}) do
-  local count = redis.call('HGET', key, field)
-  if count and (not (count == '0' or string.match(count, '^[1-9]%d*$')) or #count > 9) then
-    redis.call('HSET', key, field, '0')
-    fixed[#fixed + 1] = field
-  end
-end
-return fixed`;
-
-async function repairUnreadableJob(redis: Redis, jobKey: string): Promise<string[]> {
-  return (await redis.eval(REPAIR_UNREADABLE_JOB, 1, jobKey)) as string[];
 }
 
 /**
