@@ -111,6 +111,17 @@ async function newClient(queue: string): Promise<Client> {
   return client;
 }
 
+/** A worker process on a queue of its own, running one 1.5 s job that ends with `value`. */
+async function runningSlowJob(name: string, value: string) {
+  const queue = uniqueQueue(name);
+  const q = rawQueue(queue);
+  const worker = await spawnWorker(queue);
+  const client = await newClient(queue);
+  const inFlight = client.execute({ code: SLOW(1_500, value), limits: SLOW_LIMITS });
+  await until('the job to run', async () => (await q.getActiveCount()) === 1);
+  return { queue, q, worker, client, inFlight };
+}
+
 function rawQueue(queue: string): Queue {
   const q = new Queue(queue, { connection: { url: redis.url } });
   closers.push(() => q.close());
@@ -149,12 +160,7 @@ describe('worker processes', () => {
   });
 
   it('SIGTERM drains: in-flight jobs finish, nothing new is taken, exit code 0', { timeout: 60_000 }, async () => {
-    const queue = uniqueQueue('drain');
-    const q = rawQueue(queue);
-    const worker = await spawnWorker(queue);
-    const client = await newClient(queue);
-    const inFlight = client.execute({ code: SLOW(1_500, 'value-e7d1'), limits: SLOW_LIMITS });
-    await until('the job to run', async () => (await q.getActiveCount()) === 1);
+    const { queue, q, worker, client, inFlight } = await runningSlowJob('drain', 'value-e7d1');
     worker.proc.kill('SIGTERM');
     await until('the worker to drain', async () => worker.logs.some((l) => l.msg === 'worker draining'));
     const ready = await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`);
@@ -205,12 +211,7 @@ describe('worker processes', () => {
   });
 
   it('one stop delivered twice at once (a terminal group and a wrapper) drains rather than forcing', { timeout: 60_000 }, async () => {
-    const queue = uniqueQueue('twice');
-    const q = rawQueue(queue);
-    const worker = await spawnWorker(queue);
-    const client = await newClient(queue);
-    const inFlight = client.execute({ code: SLOW(1_500, 'kept'), limits: SLOW_LIMITS });
-    await until('the job to run', async () => (await q.getActiveCount()) === 1);
+    const { queue, q, worker, client, inFlight } = await runningSlowJob('twice', 'kept');
     worker.proc.kill('SIGTERM');
     worker.proc.kill('SIGINT');
     expect((await inFlight).value).toBe('kept');
