@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, PoolClosedError, type Pool, type PoolOptions } from '../../src/pool.ts';
+import { isAlive } from '../helpers/process.ts';
 
 const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
 const scratch = mkdtempSync(join(tmpdir(), 'sandpool-pool-'));
@@ -44,15 +45,6 @@ function pidProbe(): { pidFile: string; pid: () => Promise<number> } {
   return { pidFile, pid };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    // ESRCH: no such process.
-    return false;
-  }
-}
 
 describe('cancellation', () => {
   let pool: Pool;

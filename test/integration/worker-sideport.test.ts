@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../src/pool.ts';
 import { createWorker, type WorkerHandle, type WorkerOptions } from '../../workers/main.ts';
 import { startRedis, uniqueQueue, type RedisServer } from '../helpers/redis.ts';
+import { isAlive } from '../helpers/process.ts';
 
 /** Bound that only detects a hang: a scrape or a failed start-up takes milliseconds here. */
 const HANG_MS = 5_000;
@@ -306,14 +307,6 @@ function childPids(): number[] {
     .sort((a, b) => a - b);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Nothing listens on port 1 (privileged, unassigned): every connect is refused. */
 const UNREACHABLE = 'redis://127.0.0.1:1';
@@ -443,7 +436,7 @@ try {
     expect(error.message).toMatch(/in use/);
     const pids = spawnedExecutors(lines);
     expect(pids).toHaveLength(1);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
   });
 });
 
