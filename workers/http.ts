@@ -15,8 +15,38 @@ export interface SidePort {
   close(): Promise<void>;
 }
 
-export async function startSidePort(port: number, handlers: SidePortHandlers, host = '0.0.0.0'): Promise<SidePort> {
-  const server: Server = createServer((req, res) => {
+/** Bounds on the side port's clients: a scraper needs one connection and answers within seconds. */
+export interface SidePortBounds {
+  /** Connections held at once; more are closed as they come. @default 32 */
+  maxConnections?: number;
+  /** A request's headers, and the whole request, must arrive within this. @default 10 000 */
+  requestTimeoutMs?: number;
+}
+
+const DEFAULT_MAX_CONNECTIONS = 32;
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Starts the side port. It listens on all interfaces by default, so anyone who can reach it may
+ * connect: connections past `maxConnections` are closed at once and a request that is not whole
+ * within `requestTimeoutMs` is dropped, so that idle or trickling clients cannot hold the worker's
+ * file descriptors (Redis needs them) or its memory.
+ */
+export async function startSidePort(
+  port: number,
+  handlers: SidePortHandlers,
+  host = '0.0.0.0',
+  bounds: SidePortBounds = {},
+): Promise<SidePort> {
+  const requestTimeoutMs = bounds.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const serverOptions = {
+    headersTimeout: requestTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    // How often Node checks both timeouts (30 s by default): a trickling client would outlive a
+    // short bound by that much.
+    connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs),
+  };
+  const server: Server = createServer(serverOptions, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -42,6 +72,7 @@ export async function startSidePort(port: number, handlers: SidePortHandlers, ho
   });
   // A scrape must never hold shutdown open.
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = bounds.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     // Start-up ends with this error: say that it is the side port, which one, and why, in plain words.
     const failed = (error: NodeJS.ErrnoException) =>
