@@ -1,8 +1,12 @@
 // The deployment files, checked without a Docker engine: the compose file's structure, the
-// Dockerfile's stages, user and health check, and the image's CMD and HEALTHCHECK run as they are
-// against a real redis-server from the repository root (the image's WORKDIR holds the same files).
+// Dockerfile's stages, user and health check, the runtime's imports against the dependencies the
+// image installs, and the image's CMD and HEALTHCHECK run as they are against a real redis-server,
+// in a directory holding only what the runtime stage copies.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client.ts';
@@ -111,9 +115,73 @@ describe('docker/compose.yaml', () => {
   });
 });
 
+/**
+ * A directory laid out as the image's WORKDIR: what the runtime stage COPYs, from this checkout.
+ * The deps stage's node_modules is this checkout's (a link): which packages the image lacks is
+ * the import check's business.
+ */
+function runtimeLayout(steps: readonly { op: string; args: string }[]): string {
+  const runtime = steps.slice(steps.findLastIndex((step) => step.op === 'FROM'));
+  expect(runtime.find((step) => step.op === 'WORKDIR')?.args).toBe('/app');
+  const dir = mkdtempSync(join(tmpdir(), 'sandpool-image-'));
+  for (const step of runtime.filter((s) => s.op === 'COPY')) {
+    const words = step.args.split(/\s+/);
+    const fromStage = words[0]?.startsWith('--from=') ? words.shift() : undefined;
+    expect(words).toHaveLength(2);
+    const [source, target] = words as [string, string];
+    // The deps stage's WORKDIR is /app too: its files are this checkout's, node_modules installed there.
+    const from = fromStage ? join(ROOT, source.replace(/^\/app\/?/, '')) : join(ROOT, source);
+    // A target ending in / is a directory the source goes into, as Docker reads it.
+    const to = target.endsWith('/') ? join(dir, target, basename(source)) : join(dir, target);
+    if (fromStage && source === '/app/node_modules') symlinkSync(from, to, 'dir');
+    else cpSync(from, to, { recursive: true });
+  }
+  return dir;
+}
+
+/** Package names the code under `dirs` imports (static and dynamic imports with a plain string). */
+function importedPackages(dirs: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  const visit = (path: string) => {
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      const full = join(path, entry.name);
+      if (entry.isDirectory()) visit(full);
+      else if (/\.(ts|js|mjs)$/.test(entry.name)) {
+        const text = readFileSync(full, 'utf8');
+        for (const match of text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|\bimport\('([^'$]+)'\)/gm)) {
+          const specifier = (match[1] ?? match[2]) as string;
+          // Text that only looks like an import, inside the isolate harness's template strings.
+          if (specifier.includes('${')) continue;
+          if (specifier.startsWith('.') || specifier.startsWith('node:') || builtinModules.includes(specifier)) continue;
+          const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] as string);
+          found.set(name, full.slice(ROOT.length));
+        }
+      }
+    }
+  };
+  for (const dir of dirs) visit(join(ROOT, dir));
+  return found;
+}
+
 describe('Dockerfile', () => {
   const steps = dockerInstructions(read('Dockerfile'));
   const last = (op: string) => steps.filter((s) => s.op === op).at(-1)?.args ?? '';
+
+  it('installs every package the code it copies imports (npm ci --omit=dev)', () => {
+    expect(steps.find((step) => step.op === 'RUN' && step.args.includes('npm ci'))?.args).toContain('--omit=dev');
+    const copied = steps
+      .slice(steps.findLastIndex((step) => step.op === 'FROM'))
+      .filter((step) => step.op === 'COPY' && !step.args.startsWith('--from='))
+      .map((step) => step.args.split(/\s+/)[0] as string)
+      .filter((source) => !source.includes('.json'));
+    expect(copied).toEqual(expect.arrayContaining(['bin', 'src', 'workers']));
+    const { dependencies } = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    const imports = importedPackages(copied);
+    // The scan finds what the engine and the queue stand on, so it is reading the imports at all.
+    expect([...imports.keys()]).toEqual(expect.arrayContaining(['isolated-vm', 'bullmq', 'piscina']));
+    const missing = [...imports].filter(([name]) => !(name in dependencies)).map(([name, file]) => `${name} (${file})`);
+    expect(missing).toEqual([]);
+  });
 
   it('is multi-stage on Node 24 slim, runs as a non-root user, checks /healthz', () => {
     const froms = steps.filter((s) => s.op === 'FROM');
@@ -143,7 +211,8 @@ describe('Dockerfile', () => {
       const queue = uniqueQueue('image');
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production' };
       Object.assign(env, { SANDPOOL_REDIS_URL: redis.url, SANDPOOL_QUEUE: queue, SANDPOOL_METRICS_PORT: String(port), SANDPOOL_EXECUTORS: '1' });
-      const worker = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const image = runtimeLayout(steps);
+      const worker = spawn(process.execPath, args, { cwd: image, env, stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
       try {
         const check = () =>
@@ -167,6 +236,7 @@ describe('Dockerfile', () => {
         expect(await exited).toBe(0);
       } finally {
         worker.kill('SIGKILL');
+        rmSync(image, { recursive: true, force: true });
       }
     });
   });
