@@ -38,9 +38,12 @@ const PRIME_MS = 100;
 /** A disposed isolate whose running call has not ended after this is taken as still running. */
 const DISPOSE_GRACE_MS = 250;
 const MIB = 1024 * 1024;
-/** How isolated-vm words a call stopped at the heap limit, and one stopped by its own timeout. */
-const MEMORY_LIMIT = /memory limit/i;
-const TIMED_OUT = /Script execution timed out/;
+/**
+ * How isolated-vm words a call stopped by its own timeout. A snippet can throw or reject with the
+ * same words, so they count only once the call's deadline has passed (see runJob). The heap limit
+ * needs no words: isolated-vm disposes the isolate before the call rejects, which no snippet can do.
+ */
+const TIMED_OUT = /^Script execution timed out\.?$/;
 
 export interface IsolateRunnerOptions {
   /** The executor's cancel board (Int32Array over its SharedArrayBuffer); none in tests. */
@@ -444,6 +447,9 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   };
   const unwatch = job.watch(check);
   const remainingMs = () => Math.max(1, Math.ceil(deadlineAt - performance.now()));
+  // isolated-vm's own timeout ends a call at the deadline, never before it (calls are given
+  // remainingMs(), rounded up): the same words thrown earlier are the snippet's, an ordinary error.
+  const isolatedVmTimeout = (error: unknown) => TIMED_OUT.test(errorMessage(error)) && performance.now() >= deadlineAt - 1;
 
   async function call<T>(promise: Promise<T>): Promise<CallEnd<T>> {
     const ended: Promise<CallEnd<T>> = promise.then(
@@ -486,7 +492,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         // the memory limit, which the evaluation then reports.)
         harness.applyIgnored(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
         end = await call(linked.entry.evaluate({ timeout: remainingMs() }));
-        if (end.kind === 'threw' && !isolate.isDisposed && !MEMORY_LIMIT.test(errorMessage(end.error)) && !TIMED_OUT.test(errorMessage(end.error))) {
+        if (end.kind === 'threw' && !isolate.isDisposed && !isolatedVmTimeout(end.error)) {
           // isolated-vm rejects an evaluation that left an unhandled rejection behind even when
           // the module itself finished: then its default export still makes the result, as a
           // script's completion value would.
@@ -515,8 +521,8 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
 
   // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is
   // disposed now, before anything else is read from it.
-  const memoryHit = end.kind === 'threw' && (isolate.isDisposed || MEMORY_LIMIT.test(errorMessage(end.error)));
-  const timedOut = end.kind === 'threw' && !memoryHit && TIMED_OUT.test(errorMessage(end.error));
+  const memoryHit = end.kind === 'threw' && isolate.isDisposed;
+  const timedOut = end.kind === 'threw' && !memoryHit && isolatedVmTimeout(end.error);
   let idle = !memoryHit && (end.kind !== 'stop' || end.idle);
   let busyCall = end.kind === 'stop' ? end.busyCall : undefined;
   if (end.kind === 'threw' && !memoryHit && !timedOut && !channel.outcome) {

@@ -305,3 +305,29 @@ test('nonsense acceptedAt / attempt options are refused or yield sane metrics', 
   }
   await expectPoolServes(pool);
 });
+
+// engine: a snippet that words its own error as isolated-vm words its limits must not fake a status
+test("errors worded like isolated-vm's memory-limit and timeout errors are the snippet's own, not limits", async () => {
+  const memoryWords = "new Error('Isolate was disposed during execution due to memory limit')";
+  const timeoutWords = "new Error('Script execution timed out.')";
+  // Rejected and left unhandled, with a value already made: the value stands, as for any rejection.
+  for (const words of [memoryWords, timeoutWords]) {
+    for (const code of [`Promise.reject(${words}); 42`, `Promise.reject(${words});\nexport default 42;`]) {
+      const result = await run(pool, { code });
+      expectStatus(result, 'ok');
+      expect(result.value).toBe(42);
+    }
+    // Thrown where only isolated-vm sees it (a module's top level): an error with its own message.
+    const thrown = await run(pool, { code: `throw ${words};\nexport default 1;` });
+    expectStatus(thrown, 'error');
+    expect(thrown.error?.message).toBe(words.slice(11, -2));
+    expect(thrown.metrics.heapUsedBytes).toBeLessThan(thrown.limits.memoryMb * 1024 * 1024);
+  }
+  // The real limits still read as limits.
+  const memory = await run(pool, { code: 'const rows = []; for (;;) rows.push({ at: rows.length });\nexport default 1;', limits: { memoryMb: 16 } });
+  expectStatus(memory, 'memory_limit');
+  const wall = await run(pool, { code: 'for (;;) {}\nexport default 1;', limits: WALL_BOUND });
+  expectStatus(wall, 'timeout');
+  expect(wall.error?.limit).toBe('wall');
+  await expectPoolServes(pool);
+});
