@@ -150,6 +150,9 @@ function describeParts(name: string, message: string, stack: string, phase: Erro
   return error;
 }
 
+/** Past this size a thrown BigInt is not printed in decimal (~2,500 digits, more than a message keeps). */
+const MAX_PRINTED_BIGINT_BITS = 8192;
+
 /**
  * Describes an error that isolated-vm copied out of the isolate (compile errors, module evaluation
  * errors, unhandled rejections): a host Error built from the guest's strings, or a plain copy.
@@ -168,7 +171,12 @@ export function describeHostCopy(thrown: unknown, phase: ErrorPhase): ThreadErro
   }
   let text: string;
   try {
-    // A BigInt as the script form writes it (JSON.stringify throws on one).
+    // A BigInt as the script form writes it (JSON.stringify throws on one). Its decimal text costs
+    // time quadratic in its size, on this thread and outside the job's limits (2^28 bits: minutes),
+    // so a BigInt too large for an error message is only described.
+    if (typeof thrown === 'bigint' && BigInt.asIntN(MAX_PRINTED_BIGINT_BITS, thrown) !== thrown) {
+      return describeParts('NonError', `thrown value: a BigInt of more than ${MAX_PRINTED_BIGINT_BITS} bits`, '', phase);
+    }
     text = typeof thrown === 'string' ? thrown : typeof thrown === 'bigint' ? `${thrown}n` : (JSON.stringify(thrown) ?? String(thrown));
   } catch {
     text = String(thrown);

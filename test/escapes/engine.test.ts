@@ -331,3 +331,12 @@ test("errors worded like isolated-vm's memory-limit and timeout errors are the s
   expect(wall.error?.limit).toBe('wall');
   await expectPoolServes(pool);
 });
+
+// engine: a huge BigInt thrown where isolated-vm hands it to the host, whose decimal text is slow
+test('a module throwing a BigInt of 2^26 bits ends as an error, not in host CPU past its limits', async () => {
+  // Printed in decimal, it took the thread past the job's deadline: answered `timeout`, thread lost.
+  const result = await run(pool, { code: 'throw 1n << (1n << 26n);\nexport default 1;' });
+  expectStatus(result, 'error');
+  expect(result.error?.message).toMatch(/BigInt of more than \d+ bits/);
+  await expectPoolServes(pool);
+});

@@ -119,6 +119,10 @@ describe('errors', () => {
     expect(describeHostCopy('text', 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: text' });
     expect(describeHostCopy({ a: 1 }, 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: {"a":1}' });
     expect(describeHostCopy(5n, 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: 5n' });
+    // Within the bound, still in decimal (the message keeps its head).
+    expect(describeHostCopy(-(2n ** 8000n), 'runtime').message.startsWith(`thrown value: ${String(-(2n ** 8000n)).slice(0, 100)}`)).toBe(true);
+    // Printing this one in decimal takes seconds of the thread's CPU, outside the job's limits.
+    expect(describeHostCopy(1n << (1n << 24n), 'runtime')).toMatchObject({ name: 'NonError', message: 'thrown value: a BigInt of more than 8192 bits' });
   });
 
   test('a copied-out error with a huge message is described without reading its stack', () => {
