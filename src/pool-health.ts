@@ -7,6 +7,8 @@ import type { Job } from './pool-queue.ts';
 
 /** How often executors' RSS and the pool's deadlines are checked. */
 export const SAMPLE_MS = 100;
+/** A sample later than SAMPLE_MS by more than this was held up by the pool's own event loop. */
+export const STALL_TOLERANCE_MS = 50;
 /** An executor not ready this long after its spawn is killed (a cold start loads isolated-vm). */
 const READY_TIMEOUT_MS = 30_000;
 // An executor with no job that burns more than a quarter of a core over the window is wedged: a ghost
@@ -65,7 +67,7 @@ export function judgeExecutor(
   if (executor.jobs.size > 0) {
     let culprits: Set<Job> | undefined;
     for (const job of executor.jobs.values()) {
-      if (job.runningSince !== 0 && now > job.runningSince + job.limits.timeoutMs + options.poolGraceMs) {
+      if (job.runningSince !== 0 && now > job.runningSince + job.stalledMs + job.limits.timeoutMs + options.poolGraceMs) {
         (culprits ??= new Set()).add(job);
       }
     }

@@ -123,7 +123,7 @@ export interface CompiledPoolOptions {
  * late; the pool's backstop leaves the executor time to answer first.
  */
 const EXECUTOR_GRACE_MS = 1_000;
-const POOL_GRACE_MS = EXECUTOR_GRACE_MS + 1_500;
+export const POOL_GRACE_MS = EXECUTOR_GRACE_MS + 1_500;
 
 // Run from src/ (Node type stripping, vitest) the siblings are .ts; from dist/ after tsc, .js.
 const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';

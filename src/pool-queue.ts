@@ -18,6 +18,11 @@ export interface Job extends JobContext {
   executor: Executor | undefined;
   /** Epoch ms the pool believes the job got a thread; 0 while it waits inside the executor. */
   runningSince: number;
+  /**
+   * How long, since runningSince, the pool's own event loop was stalled (see Supervisor#sample):
+   * its deadline moves by that much, since a job's answer cannot be read while the loop is stalled.
+   */
+  stalledMs: number;
   cancelRequested: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;

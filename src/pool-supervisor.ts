@@ -18,7 +18,7 @@
 //   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
 //   internal_error. Dead executors are replaced with backoff; the pool keeps serving throughout.
 import { EXECUTOR_EXIT_UNUSABLE, ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
-import { describeDeath, judgeExecutor, SAMPLE_MS, type Death, type Executor } from './pool-health.ts';
+import { describeDeath, judgeExecutor, SAMPLE_MS, STALL_TOLERANCE_MS, type Death, type Executor } from './pool-health.ts';
 import { JobQueue, type Job } from './pool-queue.ts';
 import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
@@ -91,6 +91,8 @@ export class Supervisor {
   #consecutiveDeaths = 0;
   #startFailures = 0;
   #sampler: NodeJS.Timeout;
+  /** Date.now() at the last sample (0: none yet). */
+  #lastSampleAt = 0;
   #respawns = new Set<NodeJS.Timeout>();
   /** Set once shutdown() has drained: from then on nothing is retried or replaced. */
   #stopping = false;
@@ -224,6 +226,7 @@ export class Supervisor {
     if (executor.running < this.#options.threadsPerExecutor) {
       executor.running++;
       job.runningSince = Date.now();
+      job.stalledMs = 0;
     } else {
       job.runningSince = 0;
     }
@@ -242,6 +245,7 @@ export class Supervisor {
       for (const next of executor.jobs.values()) {
         if (next.runningSince !== 0) continue;
         next.runningSince = Date.now();
+        next.stalledMs = 0;
         executor.running++;
         break;
       }
@@ -482,6 +486,14 @@ export class Supervisor {
   /** Every SAMPLE_MS: each live executor judged from outside (src/pool-health.ts). */
   #sample(): void {
     const now = Date.now();
+    // This timer came late: the pool's event loop was held (the caller's own work, a long GC), and
+    // answers that came meanwhile are still unread. That time is not held against running jobs.
+    const stalledMs = this.#lastSampleAt === 0 ? 0 : now - this.#lastSampleAt - SAMPLE_MS;
+    this.#lastSampleAt = now;
+    if (stalledMs > STALL_TOLERANCE_MS) {
+      for (const executor of this.#executors) for (const job of executor.jobs.values()) if (job.runningSince !== 0) job.stalledMs += stalledMs;
+      for (const executor of this.#retiring) for (const job of executor.jobs.values()) if (job.runningSince !== 0) job.stalledMs += stalledMs;
+    }
     const executors = this.#retiring.size === 0 ? this.#executors : [...this.#executors, ...this.#retiring];
     for (const executor of executors) {
       if (executor.state === 'dead') continue;

@@ -193,6 +193,7 @@ class EmbeddedPool implements Pool {
         place: 'queued',
         executor: undefined,
         runningSince: 0,
+        stalledMs: 0,
         cancelRequested: false,
         signal,
         onAbort: undefined,

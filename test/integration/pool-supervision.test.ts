@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, PoolClosedError, type Pool, type PoolOptions } from '../../src/pool.ts';
+import { POOL_GRACE_MS } from '../../src/pool-options.ts';
 import { isAlive } from '../helpers/process.ts';
 
 const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
@@ -136,6 +137,20 @@ describe('deadlines', () => {
     expect(next.status).toBe('ok');
     expect(next.metrics.worker.pid).not.toBe(executorPid);
     expect(pool.stats().restarts).toBe(1);
+  });
+
+  it("jobs answered while the caller's event loop was held are ok: the hold is not held against them", async () => {
+    const restarts = pool.stats().restarts;
+    const jobs = Array.from({ length: 4 }, (_, index) => pool.execute({ code: 'echo', input: index, limits: { timeoutMs: 100 } }));
+    // The caller's own synchronous work, well past every job's deadline and the pool's grace: the
+    // answers wait unread in the pipe meanwhile.
+    const until = Date.now() + 100 + POOL_GRACE_MS + 1_000;
+    while (Date.now() < until) {
+      // busy
+    }
+    const results = await Promise.all(jobs);
+    expect(results.map((result) => [result.status, (result.value as { input: unknown }).input])).toEqual([0, 1, 2, 3].map((index) => ['ok', index]));
+    expect(pool.stats().restarts).toBe(restarts);
   });
 });
 
