@@ -3,6 +3,7 @@
 // (src/pool-supervisor.ts). isolated-vm is never loaded into this process, so no snippet can take
 // the caller down with it; a snippet that crashes or wedges V8 costs an executor, which is replaced.
 import { randomUUID } from 'node:crypto';
+import { MAX_TIMER_MS } from './options.ts';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
@@ -39,7 +40,7 @@ export interface PoolStats {
   executors: number;
   /** Jobs dispatched to an executor and not yet answered. */
   inFlight: number;
-  /** Jobs waiting in the pool for an executor. */
+  /** Jobs waiting in the pool: for an executor, or for their TypeScript or large code to be prepared on a thread. */
   queued: number;
   /** Executors started to replace dead ones since the pool was created. */
   restarts: number;
@@ -80,8 +81,15 @@ class EmbeddedPool implements Pool {
   #keys = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
-  /** Jobs being prepared on a thread: close() answers them at once (see #execute). */
+  /** Set once close() has waited for the jobs being prepared: a job prepared later is answered closed. */
+  #stopped = false;
+  /**
+   * Jobs being prepared on a thread (TypeScript, large code), each with the function that answers it
+   * closed at once: close() waits for them within its deadline, then stops those left.
+   */
   readonly #preparing = new Set<() => void>();
+  /** Resolved when the last job being prepared has left #preparing. */
+  #prepared: PromiseWithResolvers<void> | undefined;
 
   static async create(options: Readonly<CompiledPoolOptions>): Promise<EmbeddedPool> {
     const pool = new EmbeddedPool(options);
@@ -148,6 +156,7 @@ class EmbeddedPool implements Pool {
           signal?.addEventListener('abort', cancel, { once: true });
           pending.then(resolve, reject).finally(() => {
             this.#preparing.delete(stop);
+            if (this.#preparing.size === 0) this.#prepared?.resolve();
             signal?.removeEventListener('abort', cancel);
           });
         });
@@ -171,7 +180,8 @@ class EmbeddedPool implements Pool {
     }
     if (!preparation.ok) return preparation.result;
     const { task, limits, warnings, labels } = preparation.job;
-    if (this.#closed) return this.#pipeline.withoutRun('internal_error', { id, limits, warnings, labels, acceptedAt, attempt }, closedError());
+    // Accepted before close(): runs, unless close() has stopped waiting for it.
+    if (this.#stopped) return this.#pipeline.withoutRun('internal_error', { id, limits, warnings, labels, acceptedAt, attempt }, closedError());
     const signal = options.signal;
     if (signal?.aborted) {
       return this.#pipeline.withoutRun('cancelled', { id, limits, warnings, labels, acceptedAt, attempt }, cancelledError());
@@ -208,7 +218,9 @@ class EmbeddedPool implements Pool {
   }
 
   stats(): PoolStats {
-    return this.#supervisor.stats();
+    const stats = this.#supervisor.stats();
+    stats.queued += this.#preparing.size;
+    return stats;
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<void> {
@@ -219,9 +231,33 @@ class EmbeddedPool implements Pool {
       );
     }
     this.#closed = true;
+    this.#closing ??= this.#shutdown(deadlineMs);
+    return this.#closing;
+  }
+
+  /**
+   * Jobs still being prepared are accepted jobs: they are waited for (within the deadline) and go to
+   * the executors, which then drain within what is left of it.
+   */
+  async #shutdown(deadlineMs: number): Promise<void> {
+    const start = performance.now();
+    if (this.#preparing.size > 0 && deadlineMs > 0) {
+      this.#prepared = Promise.withResolvers<void>();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#prepared.promise,
+        new Promise<void>((resolve) => {
+          // As in the supervisor: past setTimeout's range, the wait is for the jobs alone.
+          if (deadlineMs <= MAX_TIMER_MS) timer = setTimeout(resolve, deadlineMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      // The last one's own continuation (its submit) runs on the microtask after its removal.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.#stopped = true;
     for (const stop of this.#preparing) stop();
     this.#preparing.clear();
-    this.#closing ??= this.#supervisor.shutdown(deadlineMs);
-    return this.#closing;
+    await this.#supervisor.shutdown(Math.max(0, deadlineMs - (performance.now() - start)));
   }
 }

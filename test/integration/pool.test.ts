@@ -261,4 +261,15 @@ describe('close() while a job is prepared on a thread', () => {
     // Answered by close() itself, before it resolved, not once the strip reached its 2 s bound.
     expect(answeredAt).toBeLessThanOrEqual(closedAt);
   });
+
+  it('within its deadline, runs the jobs accepted before it that were still being prepared, and counts them as queued', { timeout: 30_000 }, async () => {
+    const own = await createPool({ executors: 1, threadsPerExecutor: 1 });
+    // TypeScript is stripped on a thread, and so large JavaScript is screened: both still in hand when close() comes.
+    const typescript = own.execute({ code: 'const n: number = 20; n + 1', language: 'typescript' });
+    const large = own.execute({ code: `${'// padding\n'.repeat(3_000)}40 + 2` });
+    expect(own.stats().queued).toBe(2);
+    await own.close({ deadlineMs: Number.POSITIVE_INFINITY });
+    expect(await typescript).toMatchObject({ status: 'ok', value: 21 });
+    expect(await large).toMatchObject({ status: 'ok', value: 42 });
+  });
 });
