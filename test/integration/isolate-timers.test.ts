@@ -89,6 +89,20 @@ describe('limits', () => {
     expect(outcome.error?.limit).toBe('cpu');
   });
 
+  test("empty timers without end are charged this thread's CPU for their ticks, and end at the CPU limit", async () => {
+    // The runner runs on this thread (the isolate on isolated-vm's own): what this thread spends is
+    // the ticks' host side, which the isolate's clock does not see. Uncharged, it came to 1.5-4x the limit.
+    const before = process.threadCpuUsage();
+    const outcome = await runner.run(task('setInterval(() => {}, 1); new Promise(() => {})', { limits: { cpuTimeMs: 300, timeoutMs: 20_000 } }));
+    const used = process.threadCpuUsage(before);
+    expect(outcome.status).toBe('timeout');
+    expect(outcome.error?.limit).toBe('cpu');
+    expect(outcome.cpuTimeMs).toBeGreaterThanOrEqual(300);
+    // The host's share is within the limit (the poll that notices it comes every 5 ms).
+    expect((used.user + used.system) / 1000).toBeLessThan(300 + 100);
+    expect(valueOf(await runner.run(task('"still serving"')))).toBe('still serving');
+  });
+
   test('timers scheduled without end keep within the wall limit', async () => {
     const code = 'function again() { setTimeout(again, 0); setTimeout(again, 0); } again(); new Promise(() => {})';
     const outcome = await runner.run(task(code, { limits: { timeoutMs: 200 } }));
