@@ -156,6 +156,38 @@ for (let i = 0; i < REMOVED.length; i++) deleteProperty(G, REMOVED[i]);
 const REMOVED_INTL = @REMOVED_INTL@;
 if (typeof G.Intl === 'object' && G.Intl !== null) for (let i = 0; i < REMOVED_INTL.length; i++) deleteProperty(G.Intl, REMOVED_INTL[i]);
 
+// Resizable ArrayBuffers: V8 reserves a buffer's maxByteLength with its own page allocator and
+// commits pages on resize(), outside the ArrayBuffer allocator that isolated-vm's memory limit
+// counts, and the heap statistics do not show them (1 GiB grown and touched under a 64 MiB limit
+// ended ok). No V8 flag turns them off in Node 24, so the global ArrayBuffer becomes a constructor
+// that refuses a maxByteLength and makes every other buffer with the original, which nothing a
+// snippet can reach refers to any more: the two share one prototype (instanceof holds for every
+// buffer, the ones built-ins make included), whose constructor is now this one, and subclasses
+// reach the original only through it (new.target is passed on). A built-in frame never hands out its
+// function to Error.prepareStackTrace, so the original does not leak through call sites either.
+// Growable SharedArrayBuffers need SharedArrayBuffer, which is removed above.
+const OriginalArrayBuffer = G.ArrayBuffer;
+const ArrayBufferProto = OriginalArrayBuffer.prototype;
+const construct = Reflect.construct;
+const TypeErrorCtor = TypeError;
+const FixedArrayBuffer = function ArrayBuffer(length, options) {
+  if (new.target === undefined) throw new TypeErrorCtor("Constructor ArrayBuffer requires 'new'");
+  if (options !== null && (typeof options === 'object' || typeof options === 'function') && options.maxByteLength !== undefined) {
+    throw new TypeErrorCtor('resizable ArrayBuffers (maxByteLength) are not available in sandpool: their memory is not counted against the job\'s memory limit');
+  }
+  return construct(OriginalArrayBuffer, [length], new.target);
+};
+{
+  const keys = ownKeys(OriginalArrayBuffer);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (key !== 'prototype') defineProperty(FixedArrayBuffer, key, getOwnPropertyDescriptor(OriginalArrayBuffer, key));
+  }
+}
+defineProperty(FixedArrayBuffer, 'prototype', { __proto__: null, value: ArrayBufferProto, writable: false, enumerable: false, configurable: false });
+defineProperty(ArrayBufferProto, 'constructor', { __proto__: null, value: FixedArrayBuffer, writable: true, enumerable: false, configurable: true });
+defineProperty(G, 'ArrayBuffer', { __proto__: null, value: FixedArrayBuffer, writable: true, enumerable: false, configurable: true });
+
 // ---- UTF-8 measuring and cutting (never splits a surrogate pair) ------------------------------
 const NON_ASCII = /[^\x00-\x7f]/;
 function utf8Length(s) {

@@ -171,6 +171,26 @@ test('a 1 GiB ArrayBuffer under a 64 MiB limit is refused', async () => {
   await expectPoolServes(pool);
 });
 
+// exhaustion: a resizable ArrayBuffer commits its pages outside the memory isolated-vm counts
+test('a resizable ArrayBuffer grown to 1 GiB under a 64 MiB limit is refused', async () => {
+  const code = 'const buffer = new ArrayBuffer(0, { maxByteLength: 2 ** 30 }); buffer.resize(2 ** 30); new Uint8Array(buffer).fill(1); buffer.byteLength';
+  const result = await run(pool, { code, limits: MEMORY_64 });
+  expectStatus(result, 'error');
+  expect(result.error?.name).toBe('TypeError');
+  expect(result.error?.message).toContain('resizable ArrayBuffers (maxByteLength) are not available');
+  await expectPoolServes(pool);
+});
+
+// exhaustion: the original ArrayBuffer constructor sought through its prototype, subclasses, Reflect
+test('no route to an ArrayBuffer constructor makes a resizable buffer', async () => {
+  const result = await run(pool, { code: snippet('resizable-array-buffer-routes'), limits: MEMORY_64 });
+  expectStatus(result, 'ok');
+  const routes = result.value as Record<string, unknown>;
+  expect(Object.keys(routes).length).toBe(9);
+  for (const [route, met] of Object.entries(routes)) expect(met, route).toBe('TypeError');
+  await expectPoolServes(pool);
+});
+
 // exhaustion: typed arrays kept until something refuses
 test('typed arrays kept past the heap limit are refused', async () => {
   const result = await run(pool, { code: snippet('typed-arrays-beyond-heap'), limits: MEMORY_64 });

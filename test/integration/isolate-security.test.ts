@@ -24,6 +24,32 @@ describe('globals', () => {
     expect(valueOf(outcome)).toEqual([]);
   });
 
+  test('ArrayBuffer makes fixed-length buffers as before, and refuses a maxByteLength', async () => {
+    const code = `const buffer = new ArrayBuffer(16);
+      class Sub extends ArrayBuffer {}
+      const sub = new Sub(4);
+      let refused = 'made';
+      try { new ArrayBuffer(0, { maxByteLength: 64 }); } catch (error) { refused = error.name + ': ' + error.message; }
+      let withoutNew = 'made';
+      try { ArrayBuffer(8); } catch (error) { withoutNew = error.name; }
+      ({
+        instances: [buffer instanceof ArrayBuffer, new Uint8Array(2).buffer instanceof ArrayBuffer, sub instanceof Sub, sub instanceof ArrayBuffer],
+        sizes: [sub.byteLength, buffer.slice(2).byteLength, buffer.transfer(32).byteLength, new ArrayBuffer(8, {}).byteLength, new ArrayBuffer(8, { maxByteLength: undefined }).resizable],
+        identity: [ArrayBuffer.prototype.constructor === ArrayBuffer, ArrayBuffer[Symbol.species] === ArrayBuffer, Object.getPrototypeOf(sub) === Sub.prototype],
+        shape: [ArrayBuffer.name, ArrayBuffer.length, Object.getOwnPropertyNames(ArrayBuffer).sort().join(), Object.prototype.toString.call(sub), ArrayBuffer.isView(new DataView(new ArrayBuffer(1)))],
+        refused,
+        withoutNew,
+      })`;
+    expect(valueOf(await runner.run(task(code)))).toEqual({
+      instances: [true, true, true, true],
+      sizes: [4, 14, 32, 8, false],
+      identity: [true, true, true],
+      shape: ['ArrayBuffer', 1, 'isView,length,name,prototype', '[object ArrayBuffer]', true],
+      refused: "TypeError: resizable ArrayBuffers (maxByteLength) are not available in sandpool: their memory is not counted against the job's memory limit",
+      withoutNew: 'TypeError',
+    });
+  });
+
   test('nothing of the host is on the global', async () => {
     const outcome = await runner.run(task(`${JSON.stringify(HOST_NAMES)}.filter((name) => name in globalThis)`));
     expect(valueOf(outcome)).toEqual([]);
