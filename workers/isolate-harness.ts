@@ -74,6 +74,12 @@ export const REMOVED_GLOBALS = Object.freeze([
 /** Members of Intl removed from every context: each keeps a native copy of text outside the heap limit. */
 export const REMOVED_INTL = Object.freeze(['Segmenter', 'v8BreakIterator'] as const);
 
+/**
+ * Intl objects a job may make (constructors and Intl.Locale's maximize/minimize together): each
+ * holds ICU memory outside the heap limit (see INTL_BUDGET in the prelude).
+ */
+export const MAX_INTL_OBJECTS = 1000;
+
 /** Bytes of console output the isolate keeps before handing them to the host. */
 export const FLUSH_BYTES = 8 * 1024;
 /** The in-isolate tail of the output is handed over at most this often while it keeps growing. */
@@ -187,6 +193,74 @@ const FixedArrayBuffer = function ArrayBuffer(length, options) {
 defineProperty(FixedArrayBuffer, 'prototype', { __proto__: null, value: ArrayBufferProto, writable: false, enumerable: false, configurable: false });
 defineProperty(ArrayBufferProto, 'constructor', { __proto__: null, value: FixedArrayBuffer, writable: true, enumerable: false, configurable: true });
 defineProperty(G, 'ArrayBuffer', { __proto__: null, value: FixedArrayBuffer, writable: true, enumerable: false, configurable: true });
+
+// Intl objects keep ICU state off the V8 heap that the heap limit does not count, and the
+// executor keeps the pages after the isolate is gone: 31k kept DateTimeFormats showed 5.6 MB of
+// heap and took 427 MB of RSS, which then got a later, innocent job on that executor blamed
+// memory_limit. Removing Intl would break ordinary code (formatters, and Intl.* as toLocaleString's
+// options), and toLocaleString and localeCompare make only temporaries the collector frees (V8
+// caches one per kind). So each job may make MAX_INTL_OBJECTS of them — every Intl constructor
+// and Intl.Locale's maximize/minimize, which make a new Locale — and the next one is a
+// RangeError. The costliest measured here, DateTimeFormat, takes ~27 KiB of RSS each (the others
+// 1-9 KiB): a full budget is under 30 MB, and 30 jobs spending it in a row left the RSS flat. A
+// count of creations is the bound (live objects cannot be told without WeakRef): a snippet that
+// makes a formatter per value in a long loop meets it, and the message says to reuse one.
+// Each wrapper stands where the original stood, as ArrayBuffer's does above: same prototype
+// (instanceof, subclasses, getPrototypeOf(instance).constructor === the wrapper), same statics,
+// called without new it calls the original without new (Collator, DateTimeFormat and
+// NumberFormat make an instance then; the others throw their own TypeError).
+const INTL_BUDGET = @MAX_INTL_OBJECTS@;
+let intlMade = 0;
+const RangeErrorCtor = RangeError;
+function spendIntl(kind) {
+  if (++intlMade > INTL_BUDGET) {
+    throw new RangeErrorCtor('Intl budget exceeded: a job may make at most ' + INTL_BUDGET + ' Intl objects (this one: ' + kind +
+      '), as their ICU memory is outside the job\'s memory limit; make one formatter and reuse it');
+  }
+}
+function budgetedIntl(name, Original) {
+  const Wrapper = function () {
+    spendIntl('Intl.' + name);
+    return new.target === undefined ? apply(Original, this, arguments) : construct(Original, arguments, new.target);
+  };
+  const keys = ownKeys(Original);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (key !== 'prototype') defineProperty(Wrapper, key, getOwnPropertyDescriptor(Original, key));
+  }
+  defineProperty(Wrapper, 'prototype', { __proto__: null, value: Original.prototype, writable: false, enumerable: false, configurable: false });
+  defineProperty(Original.prototype, 'constructor', { __proto__: null, value: Wrapper, writable: true, enumerable: false, configurable: true });
+  return Wrapper;
+}
+function budgetedMethod(proto, name, kind) {
+  const original = proto[name];
+  if (typeof original !== 'function') return;
+  // A method, not a constructor (new on it throws, as on the original); name and length kept.
+  const wrapper = {
+    [name]() {
+      spendIntl(kind);
+      return apply(original, this, arguments);
+    },
+  }[name];
+  defineProperty(wrapper, 'length', getOwnPropertyDescriptor(original, 'length'));
+  defineProperty(proto, name, { __proto__: null, value: wrapper, writable: true, enumerable: false, configurable: true });
+}
+const IntlObject = G.Intl;
+if (typeof IntlObject === 'object' && IntlObject !== null) {
+  const names = ownKeys(IntlObject);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (typeof name !== 'string') continue;
+    const Original = IntlObject[name];
+    // The constructors are the members with a prototype (getCanonicalLocales and supportedValuesOf have none).
+    if (typeof Original !== 'function' || typeof Original.prototype !== 'object') continue;
+    defineProperty(IntlObject, name, { __proto__: null, value: budgetedIntl(name, Original), writable: true, enumerable: false, configurable: true });
+    if (name === 'Locale') {
+      budgetedMethod(Original.prototype, 'maximize', 'Intl.Locale.prototype.maximize');
+      budgetedMethod(Original.prototype, 'minimize', 'Intl.Locale.prototype.minimize');
+    }
+  }
+}
 
 // ---- UTF-8 measuring and cutting (never splits a surrogate pair) ------------------------------
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -542,6 +616,7 @@ function begin(inputJson, maxOutputBytes, resultCap) {
   out = makeStream(0, maxOutputBytes);
   err = makeStream(1, maxOutputBytes);
   maxResultBytes = resultCap;
+  intlMade = 0;
   // No snippet has run yet: the plain store hits the data property defined at bootstrap.
   G.input = inputJson === undefined ? undefined : parse(inputJson);
 }
@@ -626,6 +701,7 @@ const PRELUDE_CONSTANTS: Readonly<Record<string, string>> = {
   MAX_ERROR_MESSAGE_BYTES: String(MAX_ERROR_MESSAGE_BYTES),
   MAX_ERROR_STACK_BYTES: String(MAX_ERROR_STACK_BYTES),
   MAX_RESULT_DEPTH: String(MAX_RESULT_DEPTH),
+  MAX_INTL_OBJECTS: String(MAX_INTL_OBJECTS),
 };
 const prelude = PRELUDE.replace(/@([A-Z_]+)@/g, (placeholder, name: string) => PRELUDE_CONSTANTS[name] ?? placeholder);
 

@@ -199,6 +199,26 @@ test('typed arrays kept past the heap limit are refused', async () => {
   await expectPoolServes(pool);
 });
 
+// exhaustion: kept Intl objects hold ICU memory the heap limit does not count, and the executor keeps it
+test('keeping 40,000 Intl.DateTimeFormats is a RangeError at the Intl budget', async () => {
+  const code = "globalThis.keep = []; for (let i = 0; i < 40000; i++) keep.push(new Intl.DateTimeFormat('en')); keep.length";
+  const result = await run(pool, { code, limits: MEMORY_64 });
+  expectStatus(result, 'error');
+  expect(result.error?.name).toBe('RangeError');
+  expect(result.error?.message).toContain('Intl budget exceeded: a job may make at most 1000 Intl objects');
+  await expectPoolServes(pool);
+});
+
+// exhaustion: the original Intl constructors sought through instances, subclasses, Reflect, Locale methods
+test('no route to an Intl constructor makes an object past the Intl budget', async () => {
+  const result = await run(pool, { code: snippet('intl-budget-routes'), limits: MEMORY_64 });
+  expectStatus(result, 'ok');
+  const routes = result.value as Record<string, unknown>;
+  expect(Object.keys(routes).length).toBe(16);
+  for (const [route, met] of Object.entries(routes)) expect(met, route).toBe('RangeError');
+  await expectPoolServes(pool);
+});
+
 // exhaustion: output flood of a million lines
 test('a million console.log lines are ok, truncated, and counted exactly', { timeout: 90_000 }, async () => {
   const code = "for (let index = 0; index < 1e6; index++) console.log('line'); 'printed'";

@@ -50,6 +50,39 @@ describe('globals', () => {
     });
   });
 
+  test('Intl keeps working for ordinary use, constructors and prototypes as before', async () => {
+    const code = `const currency = new Intl.NumberFormat('en', { style: 'currency', currency: 'EUR' });
+      const date = Intl.DateTimeFormat('en', { timeZone: 'UTC' });
+      class Sorter extends Intl.Collator {}
+      const sorter = new Sorter('de');
+      let withoutNew = 'made';
+      try { Intl.PluralRules('en'); } catch (error) { withoutNew = error.name; }
+      ({
+        formatted: [currency.format(1234.5), date.format(0), sorter.compare('a', 'b'), new Intl.PluralRules('en').select(1), new Intl.Locale('en').maximize().toString()],
+        identity: [sorter instanceof Intl.Collator, sorter instanceof Sorter, currency instanceof Intl.NumberFormat, Object.getPrototypeOf(currency).constructor === Intl.NumberFormat, Object.prototype.toString.call(currency)],
+        shape: [Intl.NumberFormat.name, Intl.NumberFormat.length, Intl.DisplayNames.length, Object.getOwnPropertyNames(Intl.NumberFormat).sort().join(), Intl.Locale.prototype.maximize.name],
+        withoutNew,
+        // Not Intl objects: no budget spent.
+        locale: [(1234.5).toLocaleString('de'), 'a'.localeCompare('b'), new Date(0).toLocaleString('en', { timeZone: 'UTC' })],
+      })`;
+    expect(valueOf(await runner.run(task(code)))).toEqual({
+      formatted: ['€1,234.50', '1/1/1970', -1, 'one', 'en-Latn-US'],
+      identity: [true, true, true, true, '[object Intl.NumberFormat]'],
+      shape: ['NumberFormat', 0, 2, 'length,name,prototype,supportedLocalesOf', 'maximize'],
+      withoutNew: 'TypeError',
+      locale: ['1.234,5', -1, '1/1/1970, 12:00:00 AM'],
+    });
+  });
+
+  test('each job may make 1000 Intl objects, toLocaleString not counted', async () => {
+    const code = `let made = 0;
+      try { for (;;) { new Intl.NumberFormat('en'); made++; } } catch (error) { made += ' then ' + error.name; }
+      [made, (1).toLocaleString('en', { style: 'percent' })]`;
+    expect(valueOf(await runner.run(task(code)))).toEqual(['1000 then RangeError', '100%']);
+    // The next job has a budget of its own.
+    expect(valueOf(await runner.run(task(code)))).toEqual(['1000 then RangeError', '100%']);
+  });
+
   test('nothing of the host is on the global', async () => {
     const outcome = await runner.run(task(`${JSON.stringify(HOST_NAMES)}.filter((name) => name in globalThis)`));
     expect(valueOf(outcome)).toEqual([]);
