@@ -40,7 +40,8 @@
 // Result semantics (JSON.stringify, run here): functions, symbols and undefined are dropped in
 // objects and become null in arrays; a top-level undefined/function/symbol gives no value. Cycles
 // and BigInt are errors with phase 'result' (BigInt is not silently stringified: the caller would
-// not know a number became text). A result over maxResultBytes is replaced by the JSON of a string
+// not know a number became text), and so is a result nested too deep or holding too many objects
+// and arrays (MAX_RESULT_DEPTH, RESULT_BYTES_PER_CONTAINER). A result over maxResultBytes is replaced by the JSON of a string
 // holding the head of the JSON text, cut on a UTF-8 boundary so that the replacement itself fits
 // in maxResultBytes, and flagged truncated.
 
@@ -92,6 +93,18 @@ export const MAX_ERROR_STACK_BYTES = 16 * 1024;
  * way to Redis, to a terminal), and their stacks give out near 5000 levels.
  */
 export const MAX_RESULT_DEPTH = 1000;
+/**
+ * A result may hold one object or array per this many bytes of its job's maxResultBytes (and
+ * MIN_RESULT_CONTAINERS whatever the cap). The caller parses the result's JSON, and each object or
+ * array costs it 40-72 bytes of heap against 2-6 bytes of text (an array of `{}` grows 21x:
+ * 8 MiB of it took ~170 MiB of the caller's heap per Result, and a few such Results end the caller);
+ * numbers and strings grow 4x at most. At one per 16 bytes, a result at its cap parses into at
+ * most ~4.5x the cap. Results of records and rows average well over 16 bytes apiece and fill the
+ * cap (and are truncated) before they reach the count; only dense filler of tiny objects or arrays
+ * meets it.
+ */
+export const RESULT_BYTES_PER_CONTAINER = 16;
+export const MIN_RESULT_CONTAINERS = 10_000;
 
 // Plain JavaScript (no template substitutions; the prelude's @NAME@ placeholders are filled from the
 // constants above): it runs inside the isolate as is.
@@ -153,6 +166,8 @@ const MAX_ERROR_NAME_BYTES = @MAX_ERROR_NAME_BYTES@;
 const MAX_ERROR_MESSAGE_BYTES = @MAX_ERROR_MESSAGE_BYTES@;
 const MAX_ERROR_STACK_BYTES = @MAX_ERROR_STACK_BYTES@;
 const MAX_RESULT_DEPTH = @MAX_RESULT_DEPTH@;
+const RESULT_BYTES_PER_CONTAINER = @RESULT_BYTES_PER_CONTAINER@;
+const MIN_RESULT_CONTAINERS = @MIN_RESULT_CONTAINERS@;
 
 // ---- globals that defeat the limits -------------------------------------------------------------
 const REMOVED = @REMOVED_GLOBALS@;
@@ -368,6 +383,7 @@ function makeStream(index, cap) {
 let out = makeStream(0, 0);
 let err = makeStream(1, 0);
 let maxResultBytes = 0;
+let maxResultContainers = MIN_RESULT_CONTAINERS;
 
 // The tail may use whatever the head left: the head closes on a character boundary, possibly short
 // of its half, and output that fits in the cap as a whole is never cut.
@@ -526,11 +542,13 @@ function jsonHead(json, maxBytes) {
   }
   return stringify(slice(json, 0, i));
 }
-// Whether JSON text nests arrays and objects deeper than MAX_RESULT_DEPTH (text too short to
-// nest that deep is not read).
-function nestedTooDeep(json) {
-  if (json.length <= 2 * MAX_RESULT_DEPTH) return false;
+// What is wrong with the shape of JSON text: 'deep' when it nests arrays and objects deeper than
+// MAX_RESULT_DEPTH, 'many' when it holds more than maxResultContainers of them, '' when neither.
+// Text too short for either (each needs two characters) is not read.
+function resultShapeError(json) {
+  if (json.length <= 2 * MAX_RESULT_DEPTH && json.length <= 2 * maxResultContainers) return '';
   let depth = 0;
+  let containers = 0;
   let inString = false;
   for (let i = 0; i < json.length; i++) {
     const c = charCodeAt(json, i);
@@ -539,10 +557,11 @@ function nestedTooDeep(json) {
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) {
-      if (++depth > MAX_RESULT_DEPTH) return true;
+      if (++depth > MAX_RESULT_DEPTH) return 'deep';
+      if (++containers > maxResultContainers) return 'many';
     } else if (c === 93 || c === 125) depth--;
   }
-  return false;
+  return '';
 }
 function settleValue(v) {
   let json;
@@ -559,8 +578,12 @@ function settleValue(v) {
     settle({ __proto__: null, status: 'ok', valueJson: jsonHead(json, maxResultBytes), truncatedValue: true });
     return;
   }
-  if (nestedTooDeep(json)) {
-    const message = 'the result is nested more than ' + MAX_RESULT_DEPTH + ' levels deep';
+  const shape = resultShapeError(json);
+  if (shape !== '') {
+    const message = shape === 'deep'
+      ? 'the result is nested more than ' + MAX_RESULT_DEPTH + ' levels deep'
+      : 'the result holds more than ' + maxResultContainers + ' objects and arrays (one per ' + RESULT_BYTES_PER_CONTAINER +
+        ' bytes of maxResultBytes, at least ' + MIN_RESULT_CONTAINERS + '): each costs the caller far more memory parsed than its text';
     settle({ __proto__: null, status: 'error', error: { __proto__: null, name: 'RangeError', message, phase: 'result' } });
     return;
   }
@@ -616,6 +639,8 @@ function begin(inputJson, maxOutputBytes, resultCap) {
   out = makeStream(0, maxOutputBytes);
   err = makeStream(1, maxOutputBytes);
   maxResultBytes = resultCap;
+  const perBytes = floor(resultCap / RESULT_BYTES_PER_CONTAINER);
+  maxResultContainers = perBytes > MIN_RESULT_CONTAINERS ? perBytes : MIN_RESULT_CONTAINERS;
   intlMade = 0;
   // No snippet has run yet: the plain store hits the data property defined at bootstrap.
   G.input = inputJson === undefined ? undefined : parse(inputJson);
@@ -701,6 +726,8 @@ const PRELUDE_CONSTANTS: Readonly<Record<string, string>> = {
   MAX_ERROR_MESSAGE_BYTES: String(MAX_ERROR_MESSAGE_BYTES),
   MAX_ERROR_STACK_BYTES: String(MAX_ERROR_STACK_BYTES),
   MAX_RESULT_DEPTH: String(MAX_RESULT_DEPTH),
+  RESULT_BYTES_PER_CONTAINER: String(RESULT_BYTES_PER_CONTAINER),
+  MIN_RESULT_CONTAINERS: String(MIN_RESULT_CONTAINERS),
   MAX_INTL_OBJECTS: String(MAX_INTL_OBJECTS),
 };
 const prelude = PRELUDE.replace(/@([A-Z_]+)@/g, (placeholder, name: string) => PRELUDE_CONSTANTS[name] ?? placeholder);

@@ -288,6 +288,16 @@ test('a 5 MB result under a 64 KiB cap is ok with truncated.value', async () => 
   await expectPoolServes(pool);
 });
 
+// exhaustion: a result small as text that parses into ~20x its size in the caller's heap
+test('an 8 MiB result of 2.7 million empty objects is an error in the result phase', async () => {
+  const result = await run(pool, { code: 'new Array(2_700_000).fill({})', limits: { maxResultBytes: 8 * 1024 * 1024 } });
+  expectStatus(result, 'error');
+  expect(result.error?.phase).toBe('result');
+  expect(result.error?.message).toContain('the result holds more than 524288 objects and arrays');
+  expect(result.value).toBeUndefined();
+  await expectPoolServes(pool);
+});
+
 // exhaustion: a large input parsed inside the isolate
 test('a 2 MB JSON input is parsed and usable', async () => {
   const input = Array.from({ length: 250_000 }, (_, index) => index);

@@ -58,6 +58,27 @@ describe('values that cannot be copied', () => {
     expect(JSON.stringify(valueOf(fine)).length).toBeGreaterThan(7_000);
   });
 
+  test('more objects and arrays than one per 16 bytes of maxResultBytes is an error in the result phase; strings do not count', async () => {
+    // 1 MiB allows 65,536: the outer array and 65,535 inside it, then one more.
+    const limits = { maxResultBytes: 1024 * 1024 };
+    const fits = await runner.run(task('new Array(65_535).fill([])', { limits }));
+    expect(fits.status).toBe('ok');
+    expect((valueOf(fits) as unknown[]).length).toBe(65_535);
+    for (const filler of ['[]', '{}']) {
+      const many = await runner.run(task(`new Array(65_536).fill(${filler})`, { limits }));
+      expect(many).toMatchObject({ status: 'error', error: { name: 'RangeError', phase: 'result' } });
+      expect(many.error?.message).toContain('more than 65536 objects and arrays (one per 16 bytes of maxResultBytes, at least 10000)');
+    }
+    // Brackets inside strings are text; a small cap still allows 10,000.
+    const text = await runner.run(task(`['{'.repeat(300_000), '[]'.repeat(100_000)]`, { limits }));
+    expect(text.status).toBe('ok');
+    const floor = await runner.run(task('new Array(9_999).fill({})', { limits: { maxResultBytes: 32 * 1024 } }));
+    expect(floor.status).toBe('ok');
+    // The review's case: 2.7 million empty objects fit 8 MiB as text and would parse into ~170 MiB.
+    const amplified = await runner.run(task('new Array(2_700_000).fill({})', { limits: { maxResultBytes: 8 * 1024 * 1024 } }));
+    expect(amplified.error?.message).toContain('more than 524288 objects and arrays');
+  });
+
   test('a BigInt is an error in the result phase', async () => {
     const outcome = await runner.run(task('({ big: 10n })'));
     expect(outcome.status).toBe('error');
