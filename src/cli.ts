@@ -3,6 +3,7 @@
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LIMIT_MAXIMA } from './limits.ts';
 import { requestJsonSchema, type RequestInput } from './request.ts';
 import type { Result, Status } from './result.ts';
 import type { ConfigError } from './config.ts';
@@ -106,12 +107,16 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[]
   }
 }
 
-/** A flag's whole-number value (at least `min`), or undefined when the flag was not given. */
-export function integerFlag(name: string, value: string | undefined, min = 0): number | undefined {
+/**
+ * A flag's whole-number value, from `min` to `max`, or undefined when the flag was not given. A value
+ * out of range is a usage error (exit 2), as any bad flag is, not a `rejected` job.
+ */
+export function integerFlag(name: string, value: string | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
   const number = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(number) || number < min) {
-    throw new UsageError(`--${name} expects a whole number${min > 0 ? ` of at least ${min}` : ''}, got '${value}'`);
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    const range = max < Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : min > 0 ? ` of at least ${min}` : '';
+    throw new UsageError(`--${name} expects a whole number${range}, got '${value}'`);
   }
   return number;
 }
@@ -216,11 +221,13 @@ export async function requestFromFlags(
     }
   }
   const limits = {
-    timeoutMs: integerFlag('timeout', str('timeout')),
-    cpuTimeMs: integerFlag('cpu-time', str('cpu-time')),
-    memoryMb: integerFlag('memory', str('memory')),
-    maxOutputBytes: integerFlag('max-output', str('max-output')),
-    maxResultBytes: integerFlag('max-result', str('max-result')),
+    // The bounds a request may ask for (its limits are then raised to their floor, clamped or
+    // refused at the ceilings as any request's are).
+    timeoutMs: integerFlag('timeout', str('timeout'), 1, LIMIT_MAXIMA.timeoutMs),
+    cpuTimeMs: integerFlag('cpu-time', str('cpu-time'), 1, LIMIT_MAXIMA.cpuTimeMs),
+    memoryMb: integerFlag('memory', str('memory'), 1, LIMIT_MAXIMA.memoryMb),
+    maxOutputBytes: integerFlag('max-output', str('max-output'), 0, LIMIT_MAXIMA.maxOutputBytes),
+    maxResultBytes: integerFlag('max-result', str('max-result'), 1, LIMIT_MAXIMA.maxResultBytes),
   };
   const given = Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
   if (Object.keys(given).length > 0) request.limits = given;

@@ -22,6 +22,9 @@ export const LimitsRequestSchema = z
   .partial()
   .strict();
 
+/** The longest queueTimeoutMs a request may ask for: a day. */
+export const MAX_QUEUE_TIMEOUT_MS = 86_400_000;
+
 /** Input nested deeper than this is refused (zod's recursion gave out somewhere past 1,000). */
 export const MAX_INPUT_DEPTH = 1_000;
 
@@ -63,7 +66,7 @@ export const RequestSchema = z
     tenantId: z.string().regex(TENANT_ID_PATTERN).default('default'),
     idempotencyKey: z.string().min(1).max(256),
     labels: LabelsSchema,
-    queueTimeoutMs: positiveInt(86_400_000).describe('Queue mode: a job not started within this is a timeout'),
+    queueTimeoutMs: positiveInt(MAX_QUEUE_TIMEOUT_MS).describe('Queue mode: a job not started within this is a timeout'),
     prescreen: PrescreenRequestSchema,
   })
   .partial({

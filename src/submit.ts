@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, queueErrorExit, requestFromFlags, type Env } from './cli.ts';
 import { createClient, QueueError, type Client } from './client.ts';
 import { ConfigError, loadClientConfig } from './config.ts';
+import { MAX_TIMER_MS } from './options.ts';
+import { MAX_QUEUE_TIMEOUT_MS } from './request.ts';
 
 const USAGE = `Usage: sandpool submit FILE|- [options]
 
@@ -79,9 +81,9 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
     if (positionals.length > 1) throw new UsageError(`submit takes one FILE, got ${positionals.length}`);
     const request = await requestFromFlags(values, positionals[0]);
     if (values['idempotency-key'] !== undefined) request.idempotencyKey = values['idempotency-key'];
-    const queueTimeout = integerFlag('queue-timeout', values['queue-timeout'], 1);
+    const queueTimeout = integerFlag('queue-timeout', values['queue-timeout'], 1, MAX_QUEUE_TIMEOUT_MS);
     if (queueTimeout !== undefined) request.queueTimeoutMs = queueTimeout;
-    const waitMs = integerFlag('wait-ms', values['wait-ms'], 1);
+    const waitMs = integerFlag('wait-ms', values['wait-ms'], 1, MAX_TIMER_MS);
 
     const client = await connectClient(env, {
       ...(values.redis !== undefined ? { redis: values.redis } : {}),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { EXIT_CODES, MAX_SOURCE_BYTES } from '../../src/cli.ts';
+import { LIMIT_MAXIMA } from '../../src/limits.ts';
 import type { Result } from '../../src/result.ts';
 import { sandpool, sandpoolWith } from '../helpers/cli.ts';
 
@@ -71,8 +72,19 @@ describe('sandpool run', () => {
     });
     expect(await sandpool(['submit', '-', '--wait-ms', '0'], '1')).toMatchObject({
       code: EXIT_CODES.usage,
-      stderr: expect.stringContaining('--wait-ms expects a whole number of at least 1'),
+      stderr: expect.stringContaining(`--wait-ms expects a whole number from 1 to ${2 ** 31 - 1}`),
     });
+    // Out of what a request may ask: a bad flag too, not a rejected job (exit 5).
+    for (const [flag, value, range] of [
+      ['--timeout', '0', `from 1 to ${LIMIT_MAXIMA.timeoutMs}`],
+      ['--memory', '1000000', `from 1 to ${LIMIT_MAXIMA.memoryMb}`],
+      ['--max-result', '0', `from 1 to ${LIMIT_MAXIMA.maxResultBytes}`],
+    ] as const) {
+      expect(await sandpool(['run', '-', flag, value], '1')).toMatchObject({
+        code: EXIT_CODES.usage,
+        stderr: expect.stringContaining(`${flag} expects a whole number ${range}, got '${value}'`),
+      });
+    }
     expect(await sandpool(['run', '/nonexistent/x.js'])).toMatchObject({ code: 2, stderr: expect.stringContaining('ENOENT') });
     expect(await sandpool(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'frobnicate'") });
     expect(await sandpool(['run', '-', '--input', '{bad'], '1')).toMatchObject({ code: 2 });
