@@ -10,7 +10,8 @@
 
 /** Closure source (plain JavaScript, no template substitutions). */
 export const CONSOLE_SOURCE = String.raw`
-// ---- formatting for console (inspect-like, bounded, cycle-safe, getters never invoked) --------
+// ---- formatting for console (inspect-like, bounded, cycle-safe) -------------------------------
+// No getter is invoked, except an Error's stack, name and message, read as Node prints them.
 const MAX_DEPTH = 2;
 const MAX_ITEMS = 100;
 const MAX_FORMATTED = 16 * 1024;
