@@ -206,8 +206,11 @@ const FixedArrayBuffer = function ArrayBuffer(length, options) {
   }
 }
 defineProperty(FixedArrayBuffer, 'prototype', { __proto__: null, value: ArrayBufferProto, writable: false, enumerable: false, configurable: false });
-defineProperty(ArrayBufferProto, 'constructor', { __proto__: null, value: FixedArrayBuffer, writable: true, enumerable: false, configurable: true });
-defineProperty(G, 'ArrayBuffer', { __proto__: null, value: FixedArrayBuffer, writable: true, enumerable: false, configurable: true });
+// Plain stores into properties that exist (writable, not enumerable, configurable: they stay so):
+// redefining them with defineProperty made V8 take slower paths in every later call of the job,
+// ~0.06 ms of a trivial job's ~0.13 ms in the isolate.
+ArrayBufferProto.constructor = FixedArrayBuffer;
+G.ArrayBuffer = FixedArrayBuffer;
 
 // Intl objects keep ICU state off the V8 heap that the heap limit does not count, and the
 // executor keeps the pages after the isolate is gone: 31k kept DateTimeFormats showed 5.6 MB of
@@ -244,7 +247,7 @@ function budgetedIntl(name, Original) {
     if (key !== 'prototype') defineProperty(Wrapper, key, getOwnPropertyDescriptor(Original, key));
   }
   defineProperty(Wrapper, 'prototype', { __proto__: null, value: Original.prototype, writable: false, enumerable: false, configurable: false });
-  defineProperty(Original.prototype, 'constructor', { __proto__: null, value: Wrapper, writable: true, enumerable: false, configurable: true });
+  Original.prototype.constructor = Wrapper; // a plain store, as for ArrayBuffer above
   return Wrapper;
 }
 function budgetedMethod(proto, name, kind) {
@@ -258,7 +261,7 @@ function budgetedMethod(proto, name, kind) {
     },
   }[name];
   defineProperty(wrapper, 'length', getOwnPropertyDescriptor(original, 'length'));
-  defineProperty(proto, name, { __proto__: null, value: wrapper, writable: true, enumerable: false, configurable: true });
+  proto[name] = wrapper;
 }
 const IntlObject = G.Intl;
 if (typeof IntlObject === 'object' && IntlObject !== null) {
@@ -269,7 +272,7 @@ if (typeof IntlObject === 'object' && IntlObject !== null) {
     const Original = IntlObject[name];
     // The constructors are the members with a prototype (getCanonicalLocales and supportedValuesOf have none).
     if (typeof Original !== 'function' || typeof Original.prototype !== 'object') continue;
-    defineProperty(IntlObject, name, { __proto__: null, value: budgetedIntl(name, Original), writable: true, enumerable: false, configurable: true });
+    IntlObject[name] = budgetedIntl(name, Original);
     if (name === 'Locale') {
       budgetedMethod(Original.prototype, 'maximize', 'Intl.Locale.prototype.maximize');
       budgetedMethod(Original.prototype, 'minimize', 'Intl.Locale.prototype.minimize');
