@@ -67,6 +67,21 @@ export const POOL_MAX_THREADS_PER_EXECUTOR = 64;
 /** The longest delay setTimeout keeps: a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Resolves once `done` settles or `ms` have passed, whichever is first. A wait longer than
+ * setTimeout keeps (Infinity included) waits for `done` alone, rather than 1 ms.
+ */
+export async function settledWithin(done: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    done.then(() => undefined, () => undefined),
+    new Promise<void>((resolve) => {
+      if (ms <= MAX_TIMER_MS) timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 export interface Retention {
   ageSeconds: number;
   count: number;

@@ -24,7 +24,7 @@ import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import type { Result, ResultError } from './result.ts';
 import type { ExecutorConfig, FromExecutor, ThreadOutcome } from '../workers/protocol.ts';
-import { MAX_TIMER_MS } from './options.ts';
+import { settledWithin } from './options.ts';
 
 const MIB = 1024 * 1024;
 
@@ -510,15 +510,7 @@ export class Supervisor {
   async shutdown(deadlineMs: number): Promise<void> {
     if (this.#queued + this.#inFlight > 0 && deadlineMs > 0) {
       this.#drained = Promise.withResolvers<void>();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.#drained.promise,
-        new Promise<void>((resolve) => {
-          // setTimeout takes a longer delay as 1 ms: a caller asking to wait longer waits for the drain.
-          if (deadlineMs <= MAX_TIMER_MS) timer = setTimeout(resolve, deadlineMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(this.#drained.promise, deadlineMs);
     }
     this.#stopping = true;
     this.#answerWaitingJobs('internal_error', closedError());

@@ -3,7 +3,7 @@
 // (src/pool-supervisor.ts). isolated-vm is never loaded into this process, so no snippet can take
 // the caller down with it; a snippet that crashes or wedges V8 costs an executor, which is replaced.
 import { randomUUID } from 'node:crypto';
-import { MAX_TIMER_MS } from './options.ts';
+import { settledWithin } from './options.ts';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
@@ -243,15 +243,7 @@ class EmbeddedPool implements Pool {
     const start = performance.now();
     if (this.#preparing.size > 0 && deadlineMs > 0) {
       this.#prepared = Promise.withResolvers<void>();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.#prepared.promise,
-        new Promise<void>((resolve) => {
-          // As in the supervisor: past setTimeout's range, the wait is for the jobs alone.
-          if (deadlineMs <= MAX_TIMER_MS) timer = setTimeout(resolve, deadlineMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(this.#prepared.promise, deadlineMs);
       // The last one's own continuation (its submit) runs on the microtask after its removal.
       await new Promise((resolve) => setImmediate(resolve));
     }
