@@ -47,6 +47,8 @@ export interface Executor {
   idleSince: number;
   /** Jobs it answered (see recycleAfterJobs). */
   jobsDone: number;
+  /** Its resident memory at the last sample, in MiB (undefined: not read, or not on Linux). */
+  residentMb: number | undefined;
   started: PromiseWithResolvers<void>;
 }
 
@@ -63,6 +65,7 @@ export function judgeExecutor(
 ): Death | undefined {
   if (executor.state === 'starting' && now - executor.spawnedAt > READY_TIMEOUT_MS) return { kind: 'start_timeout' };
   const residentMb = executor.process.residentMb();
+  executor.residentMb = residentMb;
   if (residentMb !== undefined && residentMb > options.executorMemoryMb) return { kind: 'memory', residentMb };
   if (executor.jobs.size > 0) {
     let culprits: Set<Job> | undefined;

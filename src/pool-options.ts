@@ -64,6 +64,16 @@ export interface PoolOptions {
    */
   recycleAfterJobs?: number;
   /**
+   * An executor whose resident memory (sampled as for executorMemoryMb) is above this many MiB is
+   * replaced as after recycleAfterJobs: it takes no new job and ends once the ones it holds are done.
+   * It catches memory that outlives the jobs that made it (caches the ICU library keeps for the
+   * whole process, whatever locales jobs name; the allocator's retention) before it reaches the
+   * ceiling, where the executor is killed under the jobs it holds. Only an executor that has
+   * answered a job is replaced this way. 0: never.
+   * @default half of executorMemoryMb — bounds 0..executorMemoryMb
+   */
+  recycleAboveMb?: number;
+  /**
    * Runs of one job when the infrastructure fails under it (an executor dies with other jobs in
    * flight, a thread dies). User outcomes (error, timeout, memory_limit) are never retried.
    * @default 2 — bounds 1..10
@@ -99,6 +109,7 @@ export interface CompiledPoolOptions {
   sizeLimits: Readonly<SizeLimits>;
   executorMemoryMb: number;
   recycleAfterJobs: number;
+  recycleAboveMb: number;
   maxAttempts: number;
   /** A file URL string. */
   threadModule: string;
@@ -133,7 +144,7 @@ const THREAD_URL = new URL(`../workers/thread${OWN_EXTENSION}`, import.meta.url)
 /** The keys createPool() knows: a misspelt option is an error, not a silent default. */
 const POOL_OPTION_KEYS: ReadonlySet<string> = new Set([
   'executors', 'threadsPerExecutor', 'sparesPerThread', 'defaults', 'ceilings', 'ceilingMode', 'sizeLimits',
-  'executorMemoryMb', 'recycleAfterJobs', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
+  'executorMemoryMb', 'recycleAfterJobs', 'recycleAboveMb', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
 ] satisfies (keyof PoolOptions)[]);
 
 /**
@@ -196,6 +207,13 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   }
   const prescreen = options.prescreen ?? {};
   const prescreenBase = compilePrescreenOption(prescreen);
+  const executorMemoryMb = integerOption(
+    'executorMemoryMb',
+    options.executorMemoryMb,
+    1024 + threadsPerExecutor * ceilings.memoryMb,
+    128,
+    1_048_576,
+  );
   return Object.freeze({
     executors,
     threadsPerExecutor,
@@ -204,14 +222,9 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     ceilings,
     ceilingMode,
     sizeLimits: Object.freeze(sizeLimits),
-    executorMemoryMb: integerOption(
-      'executorMemoryMb',
-      options.executorMemoryMb,
-      1024 + threadsPerExecutor * ceilings.memoryMb,
-      128,
-      1_048_576,
-    ),
+    executorMemoryMb,
     recycleAfterJobs: integerOption('recycleAfterJobs', options.recycleAfterJobs, 10_000, 0, 100_000_000),
+    recycleAboveMb: integerOption('recycleAboveMb', options.recycleAboveMb, Math.floor(executorMemoryMb / 2), 0, executorMemoryMb),
     maxAttempts: integerOption('maxAttempts', options.maxAttempts, 2, 1, 10),
     threadModule: threadModule instanceof URL ? threadModule.href : toFileUrl(threadModule),
     executorPath: fileURLToPath(EXECUTOR_URL),

@@ -352,6 +352,7 @@ export class Supervisor {
       idleMark: undefined,
       idleSince: 0,
       jobsDone: 0,
+      residentMb: undefined,
       started,
     };
     this.#executors[index] = executor;
@@ -417,6 +418,16 @@ export class Supervisor {
     if (outcome.status !== 'memory_limit' && outcome.heapUsedBytes < (job.limits.memoryMb * MIB) / 2) return false;
     const residentMb = executor.process.residentMb();
     return residentMb !== undefined && residentMb > this.#options.executorMemoryMb;
+  }
+
+  /**
+   * Memory the executor keeps has passed recycleAboveMb (see there): replaced before the ceiling.
+   * Only once it has answered a job: a mark set below a fresh executor's own size would otherwise
+   * replace every executor as soon as it is ready, for ever.
+   */
+  #overRecycleMark(executor: Executor): boolean {
+    const mark = this.#options.recycleAboveMb;
+    return mark > 0 && executor.jobsDone > 0 && executor.residentMb !== undefined && executor.residentMb > mark;
   }
 
   #reapRetired(executor: Executor): void {
@@ -497,8 +508,13 @@ export class Supervisor {
     const executors = this.#retiring.size === 0 ? this.#executors : [...this.#executors, ...this.#retiring];
     for (const executor of executors) {
       if (executor.state === 'dead') continue;
-      const death = judgeExecutor(executor, now, this.#options, !this.#retiring.has(executor));
+      const retiring = this.#retiring.has(executor);
+      const death = judgeExecutor(executor, now, this.#options, !retiring);
       if (death !== undefined) this.#kill(executor, death);
+      else if (!retiring && executor.state === 'ready' && this.#overRecycleMark(executor)) {
+        this.#retire(executor, `resident memory ${Math.round(executor.residentMb ?? 0)} MiB over ${this.#options.recycleAboveMb} MiB`, true);
+        this.#reapRetired(executor);
+      }
     }
   }
 

@@ -98,8 +98,9 @@ export const MAX_RESULT_DEPTH = 1000;
  * MIN_RESULT_CONTAINERS whatever the cap). The caller parses the result's JSON, and each object or
  * array costs it 40-72 bytes of heap against 2-6 bytes of text (an array of `{}` grows 21x:
  * 8 MiB of it took ~170 MiB of the caller's heap per Result, and a few such Results end the caller);
- * numbers and strings grow 4x at most. At one per 16 bytes, a result at its cap parses into at
- * most ~4.5x the cap. Results of records and rows average well over 16 bytes apiece and fill the
+ * numbers and strings grow up to 6x (a non-integer number in a mixed array: 24 bytes of heap for
+ * "0.5,"). At one per 16 bytes, a result at its cap parses into at most ~10x the cap (9.8x
+ * measured: the allowance of `{}` and the rest in such numbers). Results of records and rows average well over 16 bytes apiece and fill the
  * cap (and are truncated) before they reach the count; only dense filler of tiny objects or arrays
  * meets it.
  */
@@ -219,8 +220,11 @@ G.ArrayBuffer = FixedArrayBuffer;
 // options), and toLocaleString and localeCompare make only temporaries the collector frees (V8
 // caches one per kind). So each job may make MAX_INTL_OBJECTS of them — every Intl constructor
 // and Intl.Locale's maximize/minimize, which make a new Locale — and the next one is a
-// RangeError. The costliest measured here, DateTimeFormat, takes ~27 KiB of RSS each (the others
-// 1-9 KiB): a full budget is under 30 MB, and 30 jobs spending it in a row left the RSS flat. A
+// RangeError. The costliest measured here, DateTimeFormat, takes ~27 KiB of RSS each (~80 KiB
+// once it has formatted a range; the others 1-9 KiB): a full budget is 26-80 MB, and 30 jobs
+// spending it in a row, all in one locale, left the RSS flat. ICU's own process-wide cache, one
+// entry per locale name formatted, is not this budget's to bound: the pool replaces an executor
+// whose memory passes recycleAboveMb (src/pool-options.ts). A
 // count of creations is the bound (live objects cannot be told without WeakRef): a snippet that
 // makes a formatter per value in a long loop meets it, and the message says to reuse one.
 // Each wrapper stands where the original stood, as ArrayBuffer's does above: same prototype

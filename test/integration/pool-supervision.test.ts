@@ -235,6 +235,34 @@ describe('resource ceilings', () => {
     }
   });
 
+  it('replaces an executor whose memory stays over recycleAboveMb after its jobs, blaming nobody', async () => {
+    for (const recycleAboveMb of [300, 0]) {
+      const pool = await scriptedPool({ executorMemoryMb: 1024, recycleAboveMb });
+      try {
+        // 400 MiB the executor keeps after the job: under the ceiling, over the mark.
+        const kept = await pool.execute({ code: 'keep 400' });
+        expect(kept).toMatchObject({ status: 'ok', value: 400 });
+        const keeper = kept.metrics.worker.pid;
+        // The sampler looks every 100 ms; the next jobs go to the replacement once it is ready.
+        let next = keeper;
+        for (let i = 0; i < 40 && next === keeper; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          next = (await pool.execute({ code: 'echo' })).metrics.worker.pid;
+        }
+        if (recycleAboveMb === 0) {
+          expect(next).toBe(keeper);
+          continue;
+        }
+        expect(next).not.toBe(keeper);
+        await waitFor(() => (isAlive(keeper) ? undefined : true), 'the recycled executor to end');
+        // Routine, as recycleAfterJobs is: not counted among replacements of failed executors.
+        expect(pool.stats().restarts).toBe(0);
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+
   it('RSS ceiling with company: nobody is blamed at first, the grower is found in quarantine', async () => {
     const pool = await scriptedPool({ threadsPerExecutor: 2, executorMemoryMb: 300 });
     try {
