@@ -9,6 +9,12 @@ import type { Job } from './pool-queue.ts';
 export const SAMPLE_MS = 100;
 /** A sample later than SAMPLE_MS by more than this was held up by the pool's own event loop. */
 export const STALL_TOLERANCE_MS = 50;
+/**
+ * The most a job's deadline moves for the pool's own stalls. A loop that is slow but yields reads
+ * answers in its gaps, so its lateness is only partly time answers sat unread; uncapped, it held
+ * off the backstop against a wedged executor for minutes.
+ */
+export const MAX_STALL_CREDIT_MS = 10_000;
 /** An executor not ready this long after its spawn is killed (a cold start loads isolated-vm). */
 const READY_TIMEOUT_MS = 30_000;
 // An executor with no job that burns more than a quarter of a core over the window is wedged: a ghost
@@ -49,6 +55,8 @@ export interface Executor {
   jobsDone: number;
   /** Its resident memory at the last sample, in MiB (undefined: not read, or not on Linux). */
   residentMb: number | undefined;
+  /** Its resident memory at its first sample once ready: what it weighs before any job's leftovers. */
+  baselineMb: number | undefined;
   started: PromiseWithResolvers<void>;
 }
 
@@ -66,11 +74,13 @@ export function judgeExecutor(
   if (executor.state === 'starting' && now - executor.spawnedAt > READY_TIMEOUT_MS) return { kind: 'start_timeout' };
   const residentMb = executor.process.residentMb();
   executor.residentMb = residentMb;
+  if (executor.state === 'ready' && executor.baselineMb === undefined) executor.baselineMb = residentMb;
   if (residentMb !== undefined && residentMb > options.executorMemoryMb) return { kind: 'memory', residentMb };
   if (executor.jobs.size > 0) {
     let culprits: Set<Job> | undefined;
     for (const job of executor.jobs.values()) {
-      if (job.runningSince !== 0 && now > job.runningSince + job.stalledMs + job.limits.timeoutMs + options.poolGraceMs) {
+      const credit = Math.min(job.stalledMs, MAX_STALL_CREDIT_MS);
+      if (job.runningSince !== 0 && now > job.runningSince + credit + job.limits.timeoutMs + options.poolGraceMs) {
         (culprits ??= new Set()).add(job);
       }
     }

@@ -69,7 +69,7 @@ export interface PoolOptions {
    * It catches memory that outlives the jobs that made it (caches the ICU library keeps for the
    * whole process, whatever locales jobs name; the allocator's retention) before it reaches the
    * ceiling, where the executor is killed under the jobs it holds. Only an executor that has
-   * answered a job is replaced this way. 0: never.
+   * answered a job and grown by 64 MiB since it started is replaced this way. 0: never.
    * @default half of executorMemoryMb — bounds 0..executorMemoryMb
    */
   recycleAboveMb?: number;

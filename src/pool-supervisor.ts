@@ -54,6 +54,8 @@ const RESPAWN_BASE_MS = 25;
 const RESPAWN_MAX_MS = 5_000;
 /** Consecutive executors dying before ready after which waiting jobs are answered. */
 const START_FAILURES_BEFORE_GIVING_UP = 5;
+/** recycleAboveMb replaces an executor only once it has grown this much past its first size. */
+const RECYCLE_GROWTH_MB = 64;
 
 /** Counts for PoolStats. */
 export interface SupervisorStats {
@@ -93,6 +95,8 @@ export class Supervisor {
   #sampler: NodeJS.Timeout;
   /** Date.now() at the last sample (0: none yet). */
   #lastSampleAt = 0;
+  /** Set once shutdown() has begun: waiting for the jobs in hand, no routine recycling. */
+  #draining = false;
   #respawns = new Set<NodeJS.Timeout>();
   /** Set once shutdown() has drained: from then on nothing is retried or replaced. */
   #stopping = false;
@@ -353,6 +357,7 @@ export class Supervisor {
       idleSince: 0,
       jobsDone: 0,
       residentMb: undefined,
+      baselineMb: undefined,
       started,
     };
     this.#executors[index] = executor;
@@ -395,6 +400,8 @@ export class Supervisor {
    */
   #retire(executor: Executor, why: string, routine = false): void {
     if (this.#executors[executor.index] !== executor || this.#stopping) return;
+    // A routine recycle while close() drains would start an executor only to stop it.
+    if (routine && this.#draining) return;
     this.#retiring.add(executor);
     if (this.#reserved === executor) this.#reserved = undefined;
     const fields = { event: 'executor_retired', executor: executor.index, executorPid: executor.process.pid, jobs: executor.jobs.size };
@@ -422,12 +429,15 @@ export class Supervisor {
 
   /**
    * Memory the executor keeps has passed recycleAboveMb (see there): replaced before the ceiling.
-   * Only once it has answered a job: a mark set below a fresh executor's own size would otherwise
-   * replace every executor as soon as it is ready, for ever.
+   * Only once it has answered a job and grown by RECYCLE_GROWTH_MB from its own first size: a mark
+   * near or below a fresh executor's size (a small executorMemoryMb) would otherwise replace
+   * executors after every job. Not while the pool drains for close(): it would start one to stop it.
    */
   #overRecycleMark(executor: Executor): boolean {
     const mark = this.#options.recycleAboveMb;
-    return mark > 0 && executor.jobsDone > 0 && executor.residentMb !== undefined && executor.residentMb > mark;
+    const resident = executor.residentMb;
+    if (mark === 0 || this.#draining || executor.jobsDone === 0 || resident === undefined || resident <= mark) return false;
+    return executor.baselineMb !== undefined && resident > executor.baselineMb + RECYCLE_GROWTH_MB;
   }
 
   #reapRetired(executor: Executor): void {
@@ -524,6 +534,7 @@ export class Supervisor {
    * internal_error POOL_CLOSED, then stops every executor and waits for it to exit.
    */
   async shutdown(deadlineMs: number): Promise<void> {
+    this.#draining = true;
     if (this.#queued + this.#inFlight > 0 && deadlineMs > 0) {
       this.#drained = Promise.withResolvers<void>();
       await settledWithin(this.#drained.promise, deadlineMs);

@@ -149,14 +149,25 @@ class EmbeddedPool implements Pool {
         const pending = preparation;
         const signal = options.signal;
         preparation = await new Promise<Preparation | 'closed' | 'cancelled'>((resolve, reject) => {
-          const stop = () => resolve('closed');
-          const cancel = () => resolve('cancelled');
+          // Answered (closed, cancelled, or prepared): no longer waited for by close() nor counted
+          // as queued, though the thread's work on a cancelled job runs out on its own.
+          const leave = () => {
+            if (!this.#preparing.delete(stop)) return;
+            if (this.#preparing.size === 0) this.#prepared?.resolve();
+          };
+          const stop = () => {
+            leave();
+            resolve('closed');
+          };
+          const cancel = () => {
+            leave();
+            resolve('cancelled');
+          };
           this.#preparing.add(stop);
           if (signal?.aborted) cancel();
           signal?.addEventListener('abort', cancel, { once: true });
           pending.then(resolve, reject).finally(() => {
-            this.#preparing.delete(stop);
-            if (this.#preparing.size === 0) this.#prepared?.resolve();
+            leave();
             signal?.removeEventListener('abort', cancel);
           });
         });
@@ -248,7 +259,7 @@ class EmbeddedPool implements Pool {
       await new Promise((resolve) => setImmediate(resolve));
     }
     this.#stopped = true;
-    for (const stop of this.#preparing) stop();
+    for (const stop of [...this.#preparing]) stop();
     this.#preparing.clear();
     await this.#supervisor.shutdown(Math.max(0, deadlineMs - (performance.now() - start)));
   }

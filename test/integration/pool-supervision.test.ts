@@ -263,6 +263,22 @@ describe('resource ceilings', () => {
     }
   });
 
+  it('does not recycle an executor that only weighs what it did when new, even with a mark below that', async () => {
+    // A fresh scripted executor is ~100 MiB; the default mark here is 90.
+    const pool = await scriptedPool({ executorMemoryMb: 180 });
+    try {
+      const pids = new Set<number>();
+      for (let i = 0; i < 6; i++) {
+        pids.add((await pool.execute({ code: 'echo' })).metrics.worker.pid);
+        // Samples come every 100 ms: each gap lets several look at the executor.
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(pids.size).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('RSS ceiling with company: nobody is blamed at first, the grower is found in quarantine', async () => {
     const pool = await scriptedPool({ threadsPerExecutor: 2, executorMemoryMb: 300 });
     try {

@@ -262,6 +262,18 @@ describe('close() while a job is prepared on a thread', () => {
     expect(answeredAt).toBeLessThanOrEqual(closedAt);
   });
 
+  it('a job cancelled while being prepared is no longer counted as queued, nor waited for by close()', { timeout: 30_000 }, async () => {
+    const own = await createPool({ executors: 1, threadsPerExecutor: 1 });
+    const abort = new AbortController();
+    // Large enough to be screened on a thread for a while.
+    const large = own.execute({ code: `${'let a = 1;\n'.repeat(40_000)}1` }, { signal: abort.signal });
+    expect(own.stats().queued).toBe(1);
+    abort.abort();
+    expect(await large).toMatchObject({ status: 'cancelled' });
+    expect(own.stats().queued).toBe(0);
+    await own.close();
+  });
+
   it('within its deadline, runs the jobs accepted before it that were still being prepared, and counts them as queued', { timeout: 30_000 }, async () => {
     const own = await createPool({ executors: 1, threadsPerExecutor: 1 });
     // TypeScript is stripped on a thread, and so large JavaScript is screened: both still in hand when close() comes.
