@@ -19,6 +19,8 @@ import type {
   ToExecutor,
 } from './protocol.ts';
 
+/** Tasks in a row whose threads had to be terminated before this executor asks to be retired. */
+const TERMINATIONS_BEFORE_RETIRING = 2;
 /** A thread told to terminate that is still alive after this is wedged in native code. */
 const WEDGED_THREAD_MS = 3_000;
 /** How often the deadlines are checked while tasks run: a small part of graceMs. */
@@ -60,6 +62,8 @@ const freeSlots: number[] = Array.from({ length: capacity }, (_, index) => capac
 const entries = new Map<string, Entry>();
 const waiting: Entry[] = [];
 let running = 0;
+/** Tasks in a row answered by terminating their thread (see TERMINATIONS_BEFORE_RETIRING). */
+let terminatedInARow = 0;
 let shuttingDown = false;
 
 const workerData: ThreadData = { cancelBoard, sentBoard, sparesPerThread: config.sparesPerThread };
@@ -169,6 +173,7 @@ function start(entry: Entry): void {
   watchDeadlines();
   piscina.run(entry.task, { signal: controller.signal }).then(
     (outcome) => {
+      terminatedInARow = 0;
       // Sent before anything else: the thread holds back its own work until release() raises the slot.
       send({ type: 'done', id: entry.task.id, outcome });
       release(entry);
@@ -176,7 +181,12 @@ function start(entry: Entry): void {
     (error: unknown) => {
       release(entry);
       if (entry.stoppedFor !== undefined) {
-        send({ type: 'done', id: entry.task.id, outcome: stoppedOutcome(entry, entry.stoppedFor) });
+        const outcome = stoppedOutcome(entry, entry.stoppedFor);
+        // Threads that must be terminated task after task, fresh ones included, mean isolated-vm
+        // in this process no longer finishes its calls (it has known deadlocks between isolates
+        // of one process) or isolates will not stop: the pool retires this executor for a new one.
+        if (++terminatedInARow >= TERMINATIONS_BEFORE_RETIRING) outcome.isolateStillRunning = true;
+        send({ type: 'done', id: entry.task.id, outcome });
         return;
       }
       send({ type: 'failed', id: entry.task.id, reason: describeFailure(error) });

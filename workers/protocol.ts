@@ -45,7 +45,9 @@ export interface ThreadOutcome {
   /**
    * True when the isolate did not stop once disposed at a limit (a builtin deaf to termination,
    * such as indexOf over a huge array-like): it keeps a core busy on isolated-vm's threads until
-   * this process exits. The executor should stop taking jobs and have itself replaced.
+   * this process exits. Also set by the executor on the second task in a row whose thread it had
+   * to terminate (isolated-vm there no longer finishes calls). The executor should stop taking jobs
+   * and have itself replaced.
    */
   isolateStillRunning?: boolean;
 }

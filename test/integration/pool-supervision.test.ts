@@ -125,7 +125,24 @@ describe('deadlines', () => {
     expect(pool.stats().restarts).toBe(0);
   });
 
+  it('two tasks in a row whose threads must be terminated retire their executor; one does not', async () => {
+    const restarts = pool.stats().restarts;
+    const first = await pool.execute({ code: 'spin', limits: { timeoutMs: 100 } });
+    expect(first).toMatchObject({ status: 'timeout', error: { limit: 'wall' } });
+    const executorPid = (await pool.execute({ code: 'pid' })).value as number;
+    expect(pool.stats().restarts).toBe(restarts);
+    // A job in between answered by its thread resets the count; two terminations in a row do not.
+    await pool.execute({ code: 'spin', limits: { timeoutMs: 100 } });
+    const second = await pool.execute({ code: 'spin', limits: { timeoutMs: 100 } });
+    expect(second).toMatchObject({ status: 'timeout', error: { limit: 'wall' } });
+    const next = await pool.execute({ code: 'pid' });
+    expect(next.status).toBe('ok');
+    expect(next.value).not.toBe(executorPid);
+    expect(pool.stats().restarts).toBe(restarts + 1);
+  });
+
   it('the pool kills an executor that answers nothing past its deadline, and replaces it', async () => {
+    const restarts = pool.stats().restarts;
     const { pidFile, pid } = pidProbe();
     const frozen = pool.execute({ code: 'freeze', input: { pidFile }, limits: { timeoutMs: 100 } });
     const executorPid = await pid();
@@ -136,7 +153,7 @@ describe('deadlines', () => {
     const next = await pool.execute({ code: 'echo' });
     expect(next.status).toBe('ok');
     expect(next.metrics.worker.pid).not.toBe(executorPid);
-    expect(pool.stats().restarts).toBe(1);
+    expect(pool.stats().restarts).toBe(restarts + 1);
   });
 
   it("jobs answered while the caller's event loop was held are ok: the hold is not held against them", async () => {
