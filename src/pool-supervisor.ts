@@ -431,12 +431,12 @@ export class Supervisor {
    * Memory the executor keeps has passed recycleAboveMb (see there): replaced before the ceiling.
    * Only once it has answered a job and grown by RECYCLE_GROWTH_MB from its own first size: a mark
    * near or below a fresh executor's size (a small executorMemoryMb) would otherwise replace
-   * executors after every job. Not while the pool drains for close(): it would start one to stop it.
+   * executors after every job. (While the pool drains for close(), #retire declines routine recycles.)
    */
   #overRecycleMark(executor: Executor): boolean {
     const mark = this.#options.recycleAboveMb;
     const resident = executor.residentMb;
-    if (mark === 0 || this.#draining || executor.jobsDone === 0 || resident === undefined || resident <= mark) return false;
+    if (mark === 0 || executor.jobsDone === 0 || resident === undefined || resident <= mark) return false;
     return executor.baselineMb !== undefined && resident > executor.baselineMb + RECYCLE_GROWTH_MB;
   }
 
@@ -511,11 +511,10 @@ export class Supervisor {
     // answers that came meanwhile are still unread. That time is not held against running jobs.
     const stalledMs = this.#lastSampleAt === 0 ? 0 : now - this.#lastSampleAt - SAMPLE_MS;
     this.#lastSampleAt = now;
-    if (stalledMs > STALL_TOLERANCE_MS) {
-      for (const executor of this.#executors) for (const job of executor.jobs.values()) if (job.runningSince !== 0) job.stalledMs += stalledMs;
-      for (const executor of this.#retiring) for (const job of executor.jobs.values()) if (job.runningSince !== 0) job.stalledMs += stalledMs;
-    }
     const executors = this.#retiring.size === 0 ? this.#executors : [...this.#executors, ...this.#retiring];
+    if (stalledMs > STALL_TOLERANCE_MS) {
+      for (const executor of executors) for (const job of executor.jobs.values()) if (job.runningSince !== 0) job.stalledMs += stalledMs;
+    }
     for (const executor of executors) {
       if (executor.state === 'dead') continue;
       const retiring = this.#retiring.has(executor);

@@ -259,8 +259,8 @@ class EmbeddedPool implements Pool {
       await new Promise((resolve) => setImmediate(resolve));
     }
     this.#stopped = true;
+    // Each stop() takes its job out of #preparing.
     for (const stop of [...this.#preparing]) stop();
-    this.#preparing.clear();
     await this.#supervisor.shutdown(Math.max(0, deadlineMs - (performance.now() - start)));
   }
 }

@@ -185,6 +185,19 @@ function isPlainObject(value: object): boolean {
   return Object.prototype.hasOwnProperty.call(prototype, 'isPrototypeOf');
 }
 
+/** The request's own objects whose keys are counted (in this order) before anything walks them. */
+const KEY_BOUNDS: readonly { field: string; max: number; message: string; of: (request: Record<string, unknown>) => unknown }[] = [
+  { field: 'limits', max: MAX_FIELDS, message: `at most ${MAX_FIELDS} fields (limits has 5)`, of: (request) => request.limits },
+  { field: 'prescreen', max: MAX_FIELDS, message: `at most ${MAX_FIELDS} fields (prescreen has 2)`, of: (request) => request.prescreen },
+  { field: 'labels', max: MAX_LABELS, message: `at most ${MAX_LABELS} labels`, of: (request) => request.labels },
+  {
+    field: 'prescreen.rules',
+    max: MAX_RULE_OVERRIDES,
+    message: `at most ${MAX_RULE_OVERRIDES} rule overrides`,
+    of: (request) => (request.prescreen as { rules?: unknown } | null | undefined)?.rules,
+  },
+];
+
 /** Validates anything (a caller's object, a job's data straight from Redis) as a request. */
 export function parseRequest(data: unknown): ParseRequestResult {
   let parsed: ReturnType<typeof RequestSchema.safeParse>;
@@ -197,17 +210,11 @@ export function parseRequest(data: unknown): ParseRequestResult {
     // was checked. (Counting reads keys, not values: no getter runs.)
     if (!Array.isArray(data) && hasMoreKeys(data, MAX_FIELDS)) return { ok: false, issues: [{ field: '(root)', message: `at most ${MAX_FIELDS} fields (a request has 10)` }] };
     given = typeof data === 'object' && data !== null && !Array.isArray(data) ? { ...data } : undefined;
-    const prescreen = given?.prescreen as { rules?: unknown } | undefined;
-    const crowded = hasMoreKeys(given?.limits, MAX_FIELDS)
-        ? { field: 'limits', message: `at most ${MAX_FIELDS} fields (limits has 5)` }
-        : hasMoreKeys(prescreen, MAX_FIELDS)
-          ? { field: 'prescreen', message: `at most ${MAX_FIELDS} fields (prescreen has 2)` }
-          : hasMoreKeys(given?.labels, MAX_LABELS)
-            ? { field: 'labels', message: `at most ${MAX_LABELS} labels` }
-            : hasMoreKeys(prescreen?.rules, MAX_RULE_OVERRIDES)
-              ? { field: 'prescreen.rules', message: `at most ${MAX_RULE_OVERRIDES} rule overrides` }
-              : undefined;
-    if (crowded) return { ok: false, issues: [crowded] };
+    if (given !== undefined) {
+      for (const bound of KEY_BOUNDS) {
+        if (hasMoreKeys(bound.of(given), bound.max)) return { ok: false, issues: [{ field: bound.field, message: bound.message }] };
+      }
+    }
     // The input is checked by inputFault, not zod (see there); zod checks the rest.
     if (given === undefined) {
       parsed = RequestSchema.safeParse(data);

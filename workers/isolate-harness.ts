@@ -189,9 +189,23 @@ if (typeof G.Intl === 'object' && G.Intl !== null) for (let i = 0; i < REMOVED_I
 // function to Error.prepareStackTrace, so the original does not leak through call sites either.
 // Growable SharedArrayBuffers need SharedArrayBuffer, which is removed above.
 const OriginalArrayBuffer = G.ArrayBuffer;
-const ArrayBufferProto = OriginalArrayBuffer.prototype;
 const construct = Reflect.construct;
 const TypeErrorCtor = TypeError;
+// Puts Wrapper where Original stood for everything a snippet can reach: Original's static members,
+// its prototype as Wrapper's (instanceof, subclasses), and Wrapper as that prototype's constructor.
+// The constructor is set by a plain store into the property that exists (writable, not enumerable,
+// configurable: it stays so): redefining built-ins' properties with defineProperty made V8 take
+// slower paths in every later call of the job, ~0.06 ms of a trivial job's ~0.13 ms in the isolate.
+function standIn(Wrapper, Original) {
+  const keys = ownKeys(Original);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (key !== 'prototype') defineProperty(Wrapper, key, getOwnPropertyDescriptor(Original, key));
+  }
+  defineProperty(Wrapper, 'prototype', { __proto__: null, value: Original.prototype, writable: false, enumerable: false, configurable: false });
+  Original.prototype.constructor = Wrapper;
+  return Wrapper;
+}
 const FixedArrayBuffer = function ArrayBuffer(length, options) {
   if (new.target === undefined) throw new TypeErrorCtor("Constructor ArrayBuffer requires 'new'");
   if (options !== null && (typeof options === 'object' || typeof options === 'function') && options.maxByteLength !== undefined) {
@@ -199,19 +213,8 @@ const FixedArrayBuffer = function ArrayBuffer(length, options) {
   }
   return construct(OriginalArrayBuffer, [length], new.target);
 };
-{
-  const keys = ownKeys(OriginalArrayBuffer);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    if (key !== 'prototype') defineProperty(FixedArrayBuffer, key, getOwnPropertyDescriptor(OriginalArrayBuffer, key));
-  }
-}
-defineProperty(FixedArrayBuffer, 'prototype', { __proto__: null, value: ArrayBufferProto, writable: false, enumerable: false, configurable: false });
-// Plain stores into properties that exist (writable, not enumerable, configurable: they stay so):
-// redefining them with defineProperty made V8 take slower paths in every later call of the job,
-// ~0.06 ms of a trivial job's ~0.13 ms in the isolate.
-ArrayBufferProto.constructor = FixedArrayBuffer;
-G.ArrayBuffer = FixedArrayBuffer;
+// A plain store too, as standIn's (see there).
+G.ArrayBuffer = standIn(FixedArrayBuffer, OriginalArrayBuffer);
 
 // Intl objects keep ICU state off the V8 heap that the heap limit does not count, and the
 // executor keeps the pages after the isolate is gone: 31k kept DateTimeFormats showed 5.6 MB of
@@ -224,13 +227,12 @@ G.ArrayBuffer = FixedArrayBuffer;
 // once it has formatted a range; the others 1-9 KiB): a full budget is 26-80 MB, and 30 jobs
 // spending it in a row, all in one locale, left the RSS flat. ICU's own process-wide cache, one
 // entry per locale name formatted, is not this budget's to bound: the pool replaces an executor
-// whose memory passes recycleAboveMb (src/pool-options.ts). A
-// count of creations is the bound (live objects cannot be told without WeakRef): a snippet that
-// makes a formatter per value in a long loop meets it, and the message says to reuse one.
-// Each wrapper stands where the original stood, as ArrayBuffer's does above: same prototype
-// (instanceof, subclasses, getPrototypeOf(instance).constructor === the wrapper), same statics,
-// called without new it calls the original without new (Collator, DateTimeFormat and
-// NumberFormat make an instance then; the others throw their own TypeError).
+// whose memory passes recycleAboveMb (src/pool-options.ts). A count of creations is the bound
+// (live objects cannot be told without WeakRef): a snippet that makes a formatter per value in a
+// long loop meets it, and the message says to reuse one. Each wrapper stands in for its original
+// as ArrayBuffer's does above (standIn); called without new it calls the original without new
+// (Collator, DateTimeFormat and NumberFormat make an instance then; the others throw their own
+// TypeError).
 const INTL_BUDGET = @MAX_INTL_OBJECTS@;
 let intlMade = 0;
 const RangeErrorCtor = RangeError;
@@ -245,14 +247,7 @@ function budgetedIntl(name, Original) {
     spendIntl('Intl.' + name);
     return new.target === undefined ? apply(Original, this, arguments) : construct(Original, arguments, new.target);
   };
-  const keys = ownKeys(Original);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    if (key !== 'prototype') defineProperty(Wrapper, key, getOwnPropertyDescriptor(Original, key));
-  }
-  defineProperty(Wrapper, 'prototype', { __proto__: null, value: Original.prototype, writable: false, enumerable: false, configurable: false });
-  Original.prototype.constructor = Wrapper; // a plain store, as for ArrayBuffer above
-  return Wrapper;
+  return standIn(Wrapper, Original);
 }
 function budgetedMethod(proto, name, kind) {
   const original = proto[name];

@@ -450,9 +450,6 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   };
   const unwatch = job.watch(check);
   const remainingMs = () => Math.max(1, Math.ceil(deadlineAt - performance.now()));
-  // isolated-vm's own timeout ends a call at the deadline, never before it (calls are given
-  // remainingMs(), rounded up): the same words thrown earlier are the snippet's, an ordinary error.
-  const isolatedVmTimeout = (error: unknown) => TIMED_OUT.test(errorMessage(error)) && performance.now() >= deadlineAt - 1;
 
   async function call<T>(promise: Promise<T>): Promise<CallEnd<T>> {
     const ended: Promise<CallEnd<T>> = promise.then(
@@ -495,7 +492,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         // the memory limit, which the evaluation then reports.)
         harness.applyIgnored(undefined, ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes]);
         end = await call(linked.entry.evaluate({ timeout: remainingMs() }));
-        if (end.kind === 'threw' && !isolate.isDisposed && !isolatedVmTimeout(end.error)) {
+        if (end.kind === 'threw' && !isolate.isDisposed && !isolatedVmTimeout(end.error, deadlineAt)) {
           // isolated-vm rejects an evaluation that left an unhandled rejection behind even when
           // the module itself finished: then its default export still makes the result, as a
           // script's completion value would.
@@ -528,7 +525,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is
   // disposed now, before anything else is read from it.
   const memoryHit = end.kind === 'threw' && isolate.isDisposed;
-  const timedOut = end.kind === 'threw' && !memoryHit && isolatedVmTimeout(end.error);
+  const timedOut = end.kind === 'threw' && !memoryHit && isolatedVmTimeout(end.error, deadlineAt);
   let idle = !memoryHit && (end.kind !== 'stop' || end.idle);
   let busyCall = end.kind === 'stop' ? end.busyCall : undefined;
   if (end.kind === 'threw' && !memoryHit && !timedOut && !channel.outcome) {
@@ -613,6 +610,15 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   // host-side copy (strings, plain data), never the guest's object.
   const thrown = end.kind === 'threw' ? end.error : undefined;
   return { ...base, status: 'error', error: describeHostCopy(thrown, phaseHint ?? 'runtime') };
+}
+
+/**
+ * Whether a call ended by isolated-vm's own timeout. That ends a call at the job's deadline, never
+ * before it (calls are given remainingMs(), rounded up): the same words thrown earlier are the
+ * snippet's, an ordinary error.
+ */
+function isolatedVmTimeout(error: unknown, deadlineAt: number): boolean {
+  return TIMED_OUT.test(errorMessage(error)) && performance.now() >= deadlineAt - 1;
 }
 
 /** The start of an error's message: isolated-vm's own words for its limits are at the start, and a snippet's may run to hundreds of MB. */
