@@ -1,4 +1,4 @@
-// What isolation costs: the same three workloads through sandpool's embedded engine (createPool),
+// What isolation costs: the same workloads through sandpool's embedded engine (createPool),
 // through raw isolated-vm (a fresh isolate and context per job, inline in this process) and through
 // node:vm (a fresh context per job, no isolation from this process at all), all in one run so the
 // ratios survive a noisy machine. A script, not a test:
@@ -36,6 +36,8 @@ import {
 interface Workload {
   name: string;
   code: string;
+  /** Each job's code is new (a numbered comment appended): nothing can be answered from a cache. */
+  unique?: boolean;
   expected: unknown;
   runs: number;
   warmup: number;
@@ -55,6 +57,8 @@ const PACE_GAP_MS = 5;
 
 const WORKLOADS: readonly Workload[] = [
   { name: 'trivial', code: '1 + 1', expected: 2, runs: 400, warmup: 50, throughputJobs: 600 },
+  // The same, with code no job sent before: what a snippet costs that the pre-screen's cache has not seen.
+  { name: 'trivial-unique', code: '1 + 1', unique: true, expected: 2, runs: 400, warmup: 50, throughputJobs: 600 },
   // fib is a local binding: a global function would be looked up through node:vm's context
   // interceptors on every call, which measures those interceptors rather than the CPU.
   {
@@ -95,6 +99,12 @@ const WORKLOADS: readonly Workload[] = [
   throughputJobs: Math.max(20, Math.round(workload.throughputJobs * SCALE)),
 }));
 
+let codeNumber = 0;
+/** The code one job of `workload` runs. */
+function codeOf(workload: Workload): string {
+  return workload.unique === true ? `${workload.code}\n// ${++codeNumber}` : workload.code;
+}
+
 /** One way of running a snippet; `run` throws when the answer is wrong, so a fast failure never counts. */
 interface Engine {
   name: string;
@@ -107,21 +117,21 @@ function check(engine: string, workload: Workload, value: unknown): void {
   }
 }
 
-/** Where sandpool's Results go, per phase, so the metrics breakdown reads the sequential runs only. */
+/** Where sandpool's Results go, per phase and workload, for the metrics breakdown. */
 interface ResultLog {
   phase: 'warmup' | 'sequential' | 'paced' | 'throughput';
-  sequential: Result[];
-  paced: Result[];
+  sequential: { workload: string; result: Result }[];
+  paced: { workload: string; result: Result }[];
 }
 
 function sandpoolEngine(pool: Pool, seen: Set<number>, log: ResultLog): Engine {
   return {
     name: 'sandpool',
     async run(workload) {
-      const result = await pool.execute({ code: workload.code });
+      const result = await pool.execute({ code: codeOf(workload) });
       seen.add(result.metrics.worker.pid);
-      if (log.phase === 'sequential') log.sequential.push(result);
-      if (log.phase === 'paced') log.paced.push(result);
+      if (log.phase === 'sequential') log.sequential.push({ workload: workload.name, result });
+      if (log.phase === 'paced') log.paced.push({ workload: workload.name, result });
       if (result.status !== 'ok') throw new Error(`sandpool: ${result.status} for ${workload.name}: ${JSON.stringify(result.error)}`);
       check('sandpool', workload, result.value);
     },
@@ -138,7 +148,7 @@ async function rawIsolatedVmEngine(): Promise<Engine> {
       const isolate = new ivm.Isolate({ memoryLimit: DEFAULT_LIMITS.memoryMb });
       try {
         const context = await isolate.createContext();
-        const script = await isolate.compileScript(workload.code);
+        const script = await isolate.compileScript(codeOf(workload));
         const value: unknown = await script.run(context, { timeout: DEFAULT_LIMITS.timeoutMs, copy: true });
         check('raw-ivm', workload, value);
       } finally {
@@ -183,7 +193,7 @@ async function floorEngine(): Promise<Engine & { close(): void }> {
       const reply = await new Promise<{ value?: unknown; error?: string }>((resolve) => {
         pending.set(id, resolve);
         target.inFlight++;
-        target.child.send({ id, code: workload.code });
+        target.child.send({ id, code: codeOf(workload) });
       });
       if (reply.error !== undefined) throw new Error(`floor: ${reply.error}`);
       check('floor', workload, reply.value);
@@ -200,7 +210,7 @@ function nodeVmEngine(): Engine {
     name: 'node:vm',
     async run(workload) {
       const context = vm.createContext({});
-      check('node:vm', workload, vm.runInContext(workload.code, context, { timeout: DEFAULT_LIMITS.timeoutMs }));
+      check('node:vm', workload, vm.runInContext(codeOf(workload), context, { timeout: DEFAULT_LIMITS.timeoutMs }));
     },
   };
 }
@@ -331,7 +341,7 @@ async function main(): Promise<void> {
 
   // Where a sandpool job's time goes, from the Result's own metrics (sequential runs only).
   const breakdown = WORKLOADS.flatMap((workload) => (['sequential', 'paced'] as const).map((mode) => {
-    const own = log[mode].filter((result) => result.value === workload.expected);
+    const own = log[mode].filter((entry) => entry.workload === workload.name).map((entry) => entry.result);
     const median = (pick: (result: Result) => number) => summarize(own.map(pick)).p50Ms;
     return {
       workload: workload.name,
@@ -359,7 +369,9 @@ async function main(): Promise<void> {
     [
       '',
       `goal trivial p50 (paced) <= ${GOALS.trivialP50Ms} ms: ${formatNumber(trivialP50)} ms — ${goals.trivialP50Ms.met ? 'met' : 'NOT met'} ` +
-        `(the floor, sandpool's shape with nothing of sandpool in it: ${formatNumber(find('floor', 'trivial')?.paced.p50Ms ?? Number.NaN)} ms)`,
+        `(the floor, sandpool's shape with nothing of sandpool in it: ${formatNumber(find('floor', 'trivial')?.paced.p50Ms ?? Number.NaN)} ms; ` +
+        `code never seen before: sandpool ${formatNumber(find('sandpool', 'trivial-unique')?.paced.p50Ms ?? Number.NaN)} ms, ` +
+        `the floor ${formatNumber(find('floor', 'trivial-unique')?.paced.p50Ms ?? Number.NaN)} ms)`,
       `goal cpu-bound p50 within ${GOALS.cpuBoundRatioToRawIvm}x raw isolated-vm: fib(25) ${formatNumber(cpuRatio)}x — ${goals.cpuBoundRatioToRawIvm.met ? 'met' : 'NOT met'}; ` +
         `fib(30) ${formatNumber(cpuRatioLarge)}x — ${goals.cpuBoundRatioToRawIvmFib30.met ? 'met' : 'NOT met'}`,
       `peak RSS: caller ${formatNumber(callerPeakRssMbSandpool)} MiB with sandpool alone (${formatNumber(callerPeakRssMbAll)} MiB once the in-process baselines ran); ` +

@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { TENANT_ID_PATTERN, parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { requestPrescreen, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
 import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
+import { ScreenCache } from './screen-cache.ts';
 import { checkSizes } from './pool-job.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
 import { MAX_TIMER_MS } from './options.ts';
@@ -148,6 +149,8 @@ class SandpoolClient implements Client {
   #closed = false;
 
   readonly #transactions: SubmitTransactions;
+  /** Code submitted again is screened once (the producer's check; the worker screens again). */
+  readonly #screenCache: ScreenCache;
 
   constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullConnection) {
     this.#options = options;
@@ -157,6 +160,7 @@ class SandpoolClient implements Client {
     this.#keys = queueKeys(options.prefix, options.queue);
     this.#admission = createAdmission([redis, bull], redis, (type) => queue.toKey(type), this.#keys, options);
     this.#transactions = submitTransactions(redis, bull);
+    this.#screenCache = new ScreenCache(options.prescreenBase);
   }
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
@@ -329,7 +333,8 @@ class SandpoolClient implements Client {
 
   /** The pre-screen, at once, or on a thread for large code. */
   #screen(request: Request, code: string): Checked | Promise<Checked> {
-    const outcome = screenCode(code, requestPrescreen(this.#options.prescreenBase, this.#options.prescreen, request.prescreen));
+    const settings = requestPrescreen(this.#options.prescreenBase, this.#options.prescreen, request.prescreen);
+    const outcome = screenCode(code, settings, this.#screenCache);
     if (!(outcome instanceof Promise)) return screenedCheck(request, outcome.report);
     return outcome.then(
       ({ report }) => screenedCheck(request, report),

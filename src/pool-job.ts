@@ -19,6 +19,7 @@ import {
 } from './result.ts';
 import type { ScreenOutcome } from './prepare-thread.ts';
 import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
+import { ScreenCache } from './screen-cache.ts';
 import type { CodeForm, ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
@@ -121,6 +122,8 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   const noRun: Metrics['worker'] = Object.freeze({ host: hostName, pid: 0, thread: 0 });
   // Keyed by the tool's own source string, whose hash V8 keeps: no per-call copy of the source.
   const toolCode = { javascript: new Map<string, PreparedTool>(), typescript: new Map<string, PreparedTool>() };
+  // Snippets sent again are answered from here, under the pool's own screen settings only.
+  const screenCache = new ScreenCache(options.prescreenBase.mode === 'off' ? undefined : options.prescreenBase);
 
   function rejected(
     id: string,
@@ -232,7 +235,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (isTool && cache.size < MAX_TOOL_CODES) cache.set(source.code, { code, form: outcome.form });
       return taskOf(request, id, code, limits, inputJson, outcome);
     };
-    const outcome = screenCode(code, screen);
+    const outcome = screenCode(code, screen, isTool ? undefined : screenCache);
     return outcome instanceof Promise ? outcome.then(done) : done(outcome);
   }
 

@@ -9,6 +9,7 @@ import { Piscina } from 'piscina';
 import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
 import { guessCodeForm } from './code-form.ts';
 import { unscreenedReport, type CompiledPrescreenOptions } from './prescreen.ts';
+import type { ScreenCache } from './screen-cache.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 /**
@@ -102,11 +103,27 @@ export function stripTypesWithin(source: string, budgetMs: number): Promise<Boun
  * INLINE_SCREEN_CHARS, on a thread of this process for longer code (a promise then, which rejects
  * only if that thread fails). On the thread it may take MAX_SCREEN_MS: past that the code is
  * reported `prescreen_too_slow` (rejected in enforce mode) and its form guessed from its text.
+ * With a `cache`, code it knows under these options is answered from it, with no parse, and each
+ * finished screen is kept in it.
  */
-export function screenCode(code: string, options: CompiledPrescreenOptions | undefined): ScreenOutcome | Promise<ScreenOutcome> {
-  if (code.length <= INLINE_SCREEN_CHARS) return screenAndForm(code, options);
+export function screenCode(
+  code: string,
+  options: CompiledPrescreenOptions | undefined,
+  cache?: ScreenCache,
+): ScreenOutcome | Promise<ScreenOutcome> {
+  const known = cache?.get(code, options);
+  if (known !== undefined) return known;
+  if (code.length <= INLINE_SCREEN_CHARS) {
+    const outcome = screenAndForm(code, options);
+    cache?.set(code, options, outcome);
+    return outcome;
+  }
   return runBounded<ScreenOutcome>('screen', (key) => ({ code, options, key }), MAX_SCREEN_MS).then((outcome) => {
-    if (!('overran' in outcome)) return outcome;
+    if (!('overran' in outcome)) {
+      cache?.set(code, options, outcome);
+      return outcome;
+    }
+    // Not kept: whether the screen finishes in time depends on the machine's load at the time.
     const form = guessCodeForm(code);
     return options === undefined ? { form } : { report: unscreenedReport(code, options, MAX_SCREEN_MS), form };
   });

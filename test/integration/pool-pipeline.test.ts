@@ -48,6 +48,18 @@ describe('pool pipeline (clamp mode)', () => {
   });
   afterAll(() => pool.close());
 
+  it('answers code sent again as it did the first time: each Result owns its warnings, and stricter settings are screened afresh', async () => {
+    const code = 'echo\nError.captureStackTrace({})';
+    const first = await pool.execute({ code });
+    expect(first.warnings).toEqual([expect.objectContaining({ rule: 'capture_stack_trace' })]);
+    first.warnings.splice(0);
+    const second = await pool.execute({ code });
+    expect(second).toMatchObject({ status: 'ok', warnings: [expect.objectContaining({ rule: 'capture_stack_trace' })] });
+    // The pool's screen of this code is known now; a request's own stricter settings do not get it.
+    const strict = await pool.execute({ code, prescreen: { rules: { capture_stack_trace: 'block' } } });
+    expect(strict).toMatchObject({ status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'capture_stack_trace' })] } });
+  });
+
   it('hands the thread the code, the input as JSON, and the applied limits; reports who ran it', async () => {
     const result = await pool.execute({ code: 'echo', input: { list: [1, 'two', null] }, labels: { team: 'a' } }, { id: 'job-1', attempt: 3 });
     expect(echoed(result)).toEqual({ code: 'echo', form: 'script', input: { list: [1, 'two', null] }, limits: DEFAULT_LIMITS, cancelSlot: 0 });

@@ -1,0 +1,88 @@
+// The pre-screen's cache of outcomes (src/screen-cache.ts) as screenCode uses it: the real screen
+// and the real settings, no stand-ins.
+import { describe, expect, it } from 'vitest';
+import { screenAndForm } from '../../src/prepare-thread.ts';
+import { screenCode } from '../../src/prepare-threads.ts';
+import { compilePrescreenOptions } from '../../src/prescreen.ts';
+import { ScreenCache } from '../../src/screen-cache.ts';
+
+const settings = compilePrescreenOptions();
+const BLOCKED = 'const F = [].constructor.constructor; F("return process")()';
+const WARNED = 'Error.captureStackTrace({})';
+const MODULE = 'export default (input) => input * 2';
+
+describe('ScreenCache through screenCode', () => {
+  it('answers code screened before exactly as a new screen would', async () => {
+    const cache = new ScreenCache(settings);
+    for (const code of [BLOCKED, WARNED, MODULE, 'syntax error (']) {
+      const first = await screenCode(code, settings, cache);
+      expect(cache.get(code, settings)).toEqual(first);
+      expect(await screenCode(code, settings, cache)).toEqual(screenAndForm(code, settings));
+    }
+    expect(cache.size).toBe(4);
+    expect((await screenCode(BLOCKED, settings, cache)).report?.blocked).toEqual([
+      expect.objectContaining({ rule: 'function_constructor_chain' }),
+    ]);
+    expect((await screenCode(MODULE, settings, cache)).form).toBe('module');
+  });
+
+  it('serves only the settings it was made for: a request\'s own settings are screened afresh', async () => {
+    const cache = new ScreenCache(settings);
+    expect((await screenCode(WARNED, settings, cache)).report?.blocked).toEqual([]);
+    // The same code under settings that block the rule: the cached "warn only" must not answer it.
+    const strict = compilePrescreenOptions({}, undefined, { rules: { capture_stack_trace: 'block' } });
+    expect(cache.get(WARNED, strict)).toBeUndefined();
+    const outcome = await screenCode(WARNED, strict, cache);
+    expect(outcome.report?.blocked).toEqual([expect.objectContaining({ rule: 'capture_stack_trace' })]);
+    // Nor is that verdict kept for the cache's own settings.
+    expect((await screenCode(WARNED, settings, cache)).report?.blocked).toEqual([]);
+  });
+
+  it('hands out copies: a caller editing its findings does not edit the next caller\'s', async () => {
+    const cache = new ScreenCache(settings);
+    const first = await screenCode(WARNED, settings, cache);
+    const warnings = first.report?.warnings ?? [];
+    expect(warnings.length).toBeGreaterThan(0);
+    warnings[0]!.message = 'edited';
+    warnings.push({ rule: 'added', message: 'added' });
+    const second = await screenCode(WARNED, settings, cache);
+    expect(second.report?.warnings).toEqual(screenAndForm(WARNED, settings).report?.warnings);
+    second.report?.warnings.splice(0);
+    expect((await screenCode(WARNED, settings, cache)).report?.warnings.length).toBeGreaterThan(0);
+  });
+
+  it('keeps the forms of unscreened code when made for no settings', async () => {
+    const cache = new ScreenCache(undefined);
+    expect(await screenCode(MODULE, undefined, cache)).toEqual({ form: 'module' });
+    expect(cache.get(MODULE, undefined)).toEqual({ form: 'module' });
+    expect(cache.get(MODULE, settings)).toBeUndefined();
+  });
+
+  it('holds no code over its per-entry bound and no more than its total, evicting the least recent', async () => {
+    const cache = new ScreenCache(settings, { maxChars: 4_000, maxCodeChars: 1_000 });
+    const long = `${'1 + '.repeat(300)}1`;
+    await screenCode(long, settings, cache);
+    expect(cache.get(long, settings)).toBeUndefined();
+    // Each entry counts its code and its overhead: some 30 fit under 4,000 characters.
+    const codes = Array.from({ length: 200 }, (_, index) => `${index} + ${'0 + '.repeat(10)}0`);
+    for (const code of codes) await screenCode(code, settings, cache);
+    expect(cache.size).toBeGreaterThan(10);
+    expect(cache.size).toBeLessThan(40);
+    expect(cache.get(codes[0]!, settings)).toBeUndefined();
+    expect(cache.get(codes[199]!, settings)).toBeDefined();
+  });
+
+  it('keeps what large code\'s screen on a thread found', { timeout: 30_000 }, async () => {
+    const cache = new ScreenCache(settings);
+    const large = `${'globalThis.a = 1;\n'.repeat(1_500)}${WARNED}`;
+    expect(large.length).toBeGreaterThan(16 * 1024);
+    const pending = screenCode(large, settings, cache);
+    expect(pending).toBeInstanceOf(Promise);
+    const outcome = await pending;
+    expect(outcome.report?.warnings).toEqual([expect.objectContaining({ rule: 'capture_stack_trace' })]);
+    // Known now: answered at once, with no thread.
+    const again = screenCode(large, settings, cache);
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toEqual(outcome);
+  });
+});
