@@ -6,8 +6,9 @@ import type { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { TENANT_ID_PATTERN, parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { requestPrescreen, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
-import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
-import { ScreenCache } from './screen-cache.ts';
+import { MAX_STRIP_MS, screenCode, stripTypesWithin, type BoundedStripResult } from './prepare-threads.ts';
+import { ScreenCache, stripCache, type CodeCache } from './code-cache.ts';
+import type { StripTypesResult } from './typescript.ts';
 import { checkSizes } from './pool-job.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
 import { MAX_TIMER_MS } from './options.ts';
@@ -151,6 +152,8 @@ class SandpoolClient implements Client {
   readonly #transactions: SubmitTransactions;
   /** Code submitted again is screened once (the producer's check; the worker screens again). */
   readonly #screenCache: ScreenCache;
+  /** TypeScript submitted again is stripped once. */
+  readonly #strips: CodeCache<StripTypesResult>;
 
   constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullConnection) {
     this.#options = options;
@@ -161,6 +164,7 @@ class SandpoolClient implements Client {
     this.#admission = createAdmission([redis, bull], redis, (type) => queue.toKey(type), this.#keys, options);
     this.#transactions = submitTransactions(redis, bull);
     this.#screenCache = new ScreenCache(options.prescreenBase);
+    this.#strips = stripCache();
   }
 
   async execute(input: RequestInput, options: ExecuteOptions = {}): Promise<Result> {
@@ -325,10 +329,9 @@ class SandpoolClient implements Client {
     if (request.language !== 'typescript') return this.#screen(request, request.code);
     const budgetMs = Math.min(limitsOf(request).timeoutMs, MAX_STRIP_MS);
     // What does not strip (in time, or at all) is left to the worker, whose Result reports it.
-    return stripTypesWithin(request.code, budgetMs).then(
-      (stripped) => (stripped.ok ? this.#screen(request, stripped.code) : { ok: true, request }),
-      () => ({ ok: true, request }),
-    );
+    const afterStrip = (stripped: BoundedStripResult) => (stripped.ok ? this.#screen(request, stripped.code) : { ok: true as const, request });
+    const stripped = stripTypesWithin(request.code, budgetMs, this.#strips);
+    return stripped instanceof Promise ? stripped.then(afterStrip, () => ({ ok: true, request })) : afterStrip(stripped);
   }
 
   /** The pre-screen, at once, or on a thread for large code. */

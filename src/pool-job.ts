@@ -18,8 +18,8 @@ import {
   type Warning,
 } from './result.ts';
 import type { ScreenOutcome } from './prepare-thread.ts';
-import { MAX_STRIP_MS, screenCode, stripTypesWithin } from './prepare-threads.ts';
-import { ScreenCache } from './screen-cache.ts';
+import { MAX_STRIP_MS, screenCode, stripTypesWithin, type BoundedStripResult } from './prepare-threads.ts';
+import { ScreenCache, stripCache } from './code-cache.ts';
 import type { CodeForm, ThreadOutcome, ThreadTask } from '../workers/protocol.ts';
 
 /** What the pool keeps for a job between dispatch and its Result. */
@@ -124,6 +124,8 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   const toolCode = { javascript: new Map<string, PreparedTool>(), typescript: new Map<string, PreparedTool>() };
   // Snippets sent again are answered from here, under the pool's own screen settings only.
   const screenCache = new ScreenCache(options.prescreenBase.mode === 'off' ? undefined : options.prescreenBase);
+  // TypeScript sent again is taken stripped from here, with no hop to a thread.
+  const strips = stripCache();
 
   function rejected(
     id: string,
@@ -190,7 +192,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     }
     if (language !== 'typescript') return screened(request, id, code, limits, inputJson, { language, code });
     const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
-    return stripTypesWithin(code, budgetMs).then((stripped) => {
+    const afterStrip = (stripped: BoundedStripResult): Preparation | Promise<Preparation> => {
       if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, { language, code });
       let error: ResultError;
       let status: 'timeout' | 'error' = 'error';
@@ -209,7 +211,9 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       result.id = id;
       if (labels) result.labels = labels;
       return { ok: false, result };
-    });
+    };
+    const stripped = stripTypesWithin(code, budgetMs, strips);
+    return stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped);
   }
 
   /**

@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
 import { guessCodeForm } from './code-form.ts';
 import { unscreenedReport, type CompiledPrescreenOptions } from './prescreen.ts';
-import type { ScreenCache } from './screen-cache.ts';
+import type { CodeCache, ScreenCache } from './code-cache.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 /**
@@ -93,9 +93,20 @@ async function runBounded<T>(
 /**
  * stripTypes() on a thread, bounded by `budgetMs` (see runBounded). Never throws for anything in
  * the source; rejects only when the thread fails (then the job's preparation failed, not its code).
+ * With a `cache`, a source it knows is answered from it at once, with no thread, and each strip
+ * that finished is kept in it.
  */
-export function stripTypesWithin(source: string, budgetMs: number): Promise<BoundedStripResult> {
-  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs);
+export function stripTypesWithin(
+  source: string,
+  budgetMs: number,
+  cache?: CodeCache<StripTypesResult>,
+): BoundedStripResult | Promise<BoundedStripResult> {
+  const known = cache?.get(source);
+  if (known !== undefined) return known;
+  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs).then((stripped) => {
+    if (!('overran' in stripped)) cache?.set(source, stripped);
+    return stripped;
+  });
 }
 
 /**

@@ -60,6 +60,19 @@ describe('pool pipeline (clamp mode)', () => {
     expect(strict).toMatchObject({ status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'capture_stack_trace' })] } });
   });
 
+  it('answers TypeScript sent again as it did the first time, stripped or not', async () => {
+    for (let round = 0; round < 2; round++) {
+      expect(echoed(await pool.execute({ code: 'echo\nconst n: number = 1', language: 'typescript' }))).toMatchObject({
+        code: 'echo\nconst n         = 1',
+        form: 'script',
+      });
+      expect(await pool.execute({ code: 'echo\nlet x: = 1', language: 'typescript' })).toMatchObject({
+        status: 'error',
+        error: { name: 'SyntaxError', phase: 'compile' },
+      });
+    }
+  });
+
   it('hands the thread the code, the input as JSON, and the applied limits; reports who ran it', async () => {
     const result = await pool.execute({ code: 'echo', input: { list: [1, 'two', null] }, labels: { team: 'a' } }, { id: 'job-1', attempt: 3 });
     expect(echoed(result)).toEqual({ code: 'echo', form: 'script', input: { list: [1, 'two', null] }, limits: DEFAULT_LIMITS, cancelSlot: 0 });
@@ -192,9 +205,18 @@ describe('a tool\'s code', () => {
     const later = pipeline.prepare({ tool: 'doubler', input: { n: 2 } }, 'b');
     expect(later).not.toBeInstanceOf(Promise);
     expect(later).toMatchObject({ ok: true, job: { task: { id: 'b', code: prepared.job.task.code, form: 'module', inputJson: '{"n":2}' } } });
-    // Input is still checked on every call, and a code request with the tool's text is still stripped.
+    // Input is still checked on every call. A code request with the tool's text finds that text
+    // stripped already (a pure function of the source), and is screened as any code request is.
     expect(pipeline.prepare({ tool: 'doubler', input: { n: 'two' } }, 'c')).toMatchObject({ ok: false });
-    expect(pipeline.prepare({ code: doubler.code, language: 'typescript' }, 'd')).toBeInstanceOf(Promise);
+    expect(pipeline.prepare({ code: doubler.code, language: 'typescript' }, 'd')).toMatchObject({
+      ok: true,
+      job: { task: { id: 'd', code: prepared.job.task.code, form: 'module' }, warnings: [] },
+    });
+    const blocked = `${doubler.code}\nconst F = [].constructor.constructor`;
+    expect(await pipeline.prepare({ code: blocked, language: 'typescript' }, 'e')).toMatchObject({
+      ok: false,
+      result: { status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'function_constructor_chain' })] } },
+    });
   });
 });
 

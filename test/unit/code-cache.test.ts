@@ -1,10 +1,10 @@
-// The pre-screen's cache of outcomes (src/screen-cache.ts) as screenCode uses it: the real screen
-// and the real settings, no stand-ins.
+// What the process taking jobs remembers of code (src/code-cache.ts), as screenCode and
+// stripTypesWithin use it: the real screen, the real settings and the real stripping threads.
 import { describe, expect, it } from 'vitest';
 import { screenAndForm } from '../../src/prepare-thread.ts';
-import { screenCode } from '../../src/prepare-threads.ts';
+import { screenCode, stripTypesWithin } from '../../src/prepare-threads.ts';
 import { compilePrescreenOptions } from '../../src/prescreen.ts';
-import { ScreenCache } from '../../src/screen-cache.ts';
+import { ScreenCache, stripCache } from '../../src/code-cache.ts';
 
 const settings = compilePrescreenOptions();
 const BLOCKED = 'const F = [].constructor.constructor; F("return process")()';
@@ -84,5 +84,32 @@ describe('ScreenCache through screenCode', () => {
     const again = screenCode(large, settings, cache);
     expect(again).not.toBeInstanceOf(Promise);
     expect(again).toEqual(outcome);
+  });
+});
+
+describe('stripCache through stripTypesWithin', () => {
+  it('answers TypeScript stripped before at once, with no thread: its code, or its syntax error', { timeout: 30_000 }, async () => {
+    const cache = stripCache();
+    for (const source of ['const n: number = 20; n * 2 + 2', 'let x: = 1']) {
+      const first = stripTypesWithin(source, 2_000, cache);
+      expect(first).toBeInstanceOf(Promise);
+      const stripped = await first;
+      const again = stripTypesWithin(source, 2_000, cache);
+      expect(again).not.toBeInstanceOf(Promise);
+      expect(again).toEqual(stripped);
+    }
+    expect(await stripTypesWithin('const n: number = 20; n * 2 + 2', 2_000)).toMatchObject({ ok: true, code: expect.stringContaining('n * 2 + 2') });
+    expect(stripTypesWithin('let x: = 1', 2_000, cache)).toMatchObject({ ok: false, error: { name: 'SyntaxError' } });
+  });
+
+  it('does not keep a strip that ran out of time', { timeout: 30_000 }, async () => {
+    const cache = stripCache();
+    // Nested casts: amaro's time grows steeply with their depth (seconds at this depth).
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    expect(await stripTypesWithin(bomb, 50, cache)).toEqual({ ok: false, overran: true });
+    expect(cache.size).toBe(0);
+    const again = stripTypesWithin(bomb, 50, cache);
+    expect(again).toBeInstanceOf(Promise);
+    expect(await again).toEqual({ ok: false, overran: true });
   });
 });
