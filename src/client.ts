@@ -330,14 +330,14 @@ class SandpoolClient implements Client {
     const budgetMs = Math.min(limitsOf(request).timeoutMs, MAX_STRIP_MS);
     // What does not strip (in time, or at all) is left to the worker, whose Result reports it.
     const afterStrip = (stripped: BoundedStripResult) => (stripped.ok ? this.#screen(request, stripped.code) : { ok: true as const, request });
-    const stripped = stripTypesWithin(request.code, budgetMs, this.#strips);
+    const stripped = stripTypesWithin(request.code, budgetMs, this.#strips.forTenant(request.tenantId));
     return stripped instanceof Promise ? stripped.then(afterStrip, () => ({ ok: true, request })) : afterStrip(stripped);
   }
 
   /** The pre-screen, at once, or on a thread for large code. */
   #screen(request: Request, code: string): Checked | Promise<Checked> {
     const settings = requestPrescreen(this.#options.prescreenBase, this.#options.prescreen, request.prescreen);
-    const outcome = screenCode(code, settings, this.#screenCache);
+    const outcome = screenCode(code, settings, this.#screenCache.forTenant(request.tenantId));
     if (!(outcome instanceof Promise)) return screenedCheck(request, outcome.report);
     return outcome.then(
       ({ report }) => screenedCheck(request, report),

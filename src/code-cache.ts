@@ -18,7 +18,16 @@ export interface CodeCacheOptions {
 /** An entry's share beyond its characters, and each finding's: the objects holding them. */
 const OVERHEAD_CHARS = 64;
 
-/** A least-recently-used map from code strings, bounded by the characters it holds. */
+/**
+ * One tenant's view of a cache. Entries are kept per tenant: a hit is faster than the work, and a
+ * tenant that could hit another's entries could learn, by timing, what code that tenant ran.
+ */
+export interface CodeMemory<V> {
+  get(code: string): V | undefined;
+  set(code: string, value: V): void;
+}
+
+/** A least-recently-used map from (tenant, code string), bounded by the characters it holds. */
 export class CodeCache<V extends object> {
   readonly #maxCodeChars: number;
   readonly #entries: LRUCache<string, V>;
@@ -27,16 +36,19 @@ export class CodeCache<V extends object> {
     this.#maxCodeChars = options.maxCodeChars ?? 64 * 1024;
     this.#entries = new LRUCache<string, V>({
       maxSize: options.maxChars ?? 2 * 1024 * 1024,
-      sizeCalculation: (value, code) => code.length + valueChars(value) + OVERHEAD_CHARS,
+      sizeCalculation: (value, key) => key.length + valueChars(value) + OVERHEAD_CHARS,
     });
   }
 
-  get(code: string): V | undefined {
-    return code.length > this.#maxCodeChars ? undefined : this.#entries.get(code);
-  }
-
-  set(code: string, value: V): void {
-    if (code.length <= this.#maxCodeChars) this.#entries.set(code, value);
+  forTenant(tenantId: string): CodeMemory<V> {
+    // Tenant ids are [A-Za-z0-9_-]: no NUL, so no two (tenant, code) pairs make one key.
+    const prefix = `${tenantId}\u0000`;
+    return {
+      get: (code) => (code.length > this.#maxCodeChars ? undefined : this.#entries.get(prefix + code)),
+      set: (code, value) => {
+        if (code.length <= this.#maxCodeChars) this.#entries.set(prefix + code, value);
+      },
+    };
   }
 
   get size(): number {
@@ -73,10 +85,16 @@ function copyOutcome({ report, form }: ScreenOutcome): ScreenOutcome {
   };
 }
 
+/** One tenant's view of a ScreenCache. */
+export interface ScreenMemory {
+  get(code: string, settings: CompiledPrescreenOptions | undefined): ScreenOutcome | undefined;
+  set(code: string, settings: CompiledPrescreenOptions | undefined, outcome: ScreenOutcome): void;
+}
+
 /**
- * The pre-screen's outcomes under one set of settings. Only the settings object the cache was made
- * for is served: a request's own pre-screen settings compile to a new object each time and always
- * screen afresh.
+ * The pre-screen's outcomes under one set of settings, per tenant. Only the settings object the
+ * cache was made for is served: a request's own pre-screen settings compile to a new object each
+ * time and always screen afresh. Outcomes go in and out as copies.
  */
 export class ScreenCache {
   readonly #settings: CompiledPrescreenOptions | undefined;
@@ -88,16 +106,18 @@ export class ScreenCache {
     this.#entries = new CodeCache(findingsChars, options);
   }
 
-  /** The outcome of `code` under `settings`, as a copy, when it is known. */
-  get(code: string, settings: CompiledPrescreenOptions | undefined): ScreenOutcome | undefined {
-    if (settings !== this.#settings) return undefined;
-    const known = this.#entries.get(code);
-    return known === undefined ? undefined : copyOutcome(known);
-  }
-
-  /** Keeps a copy of a screen's outcome. */
-  set(code: string, settings: CompiledPrescreenOptions | undefined, outcome: ScreenOutcome): void {
-    if (settings === this.#settings) this.#entries.set(code, copyOutcome(outcome));
+  forTenant(tenantId: string): ScreenMemory {
+    const entries = this.#entries.forTenant(tenantId);
+    return {
+      get: (code, settings) => {
+        if (settings !== this.#settings) return undefined;
+        const known = entries.get(code);
+        return known === undefined ? undefined : copyOutcome(known);
+      },
+      set: (code, settings, outcome) => {
+        if (settings === this.#settings) entries.set(code, copyOutcome(outcome));
+      },
+    };
   }
 
   get size(): number {

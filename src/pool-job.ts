@@ -212,7 +212,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (labels) result.labels = labels;
       return { ok: false, result };
     };
-    const stripped = stripTypesWithin(code, budgetMs, strips);
+    const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId));
     return stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped);
   }
 
@@ -239,7 +239,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (isTool && cache.size < MAX_TOOL_CODES) cache.set(source.code, { code, form: outcome.form });
       return taskOf(request, id, code, limits, inputJson, outcome);
     };
-    const outcome = screenCode(code, screen, isTool ? undefined : screenCache);
+    const outcome = screenCode(code, screen, isTool ? undefined : screenCache.forTenant(request.tenantId));
     return outcome instanceof Promise ? outcome.then(done) : done(outcome);
   }
 

@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
 import { guessCodeForm } from './code-form.ts';
 import { unscreenedReport, type CompiledPrescreenOptions } from './prescreen.ts';
-import type { CodeCache, ScreenCache } from './code-cache.ts';
+import type { CodeMemory, ScreenMemory } from './code-cache.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 /**
@@ -99,7 +99,7 @@ async function runBounded<T>(
 export function stripTypesWithin(
   source: string,
   budgetMs: number,
-  cache?: CodeCache<StripTypesResult>,
+  cache?: CodeMemory<StripTypesResult>,
 ): BoundedStripResult | Promise<BoundedStripResult> {
   const known = cache?.get(source);
   if (known !== undefined) return known;
@@ -120,7 +120,7 @@ export function stripTypesWithin(
 export function screenCode(
   code: string,
   options: CompiledPrescreenOptions | undefined,
-  cache?: ScreenCache,
+  cache?: ScreenMemory,
 ): ScreenOutcome | Promise<ScreenOutcome> {
   const known = cache?.get(code, options);
   if (known !== undefined) return known;

@@ -14,74 +14,93 @@ const MODULE = 'export default (input) => input * 2';
 describe('ScreenCache through screenCode', () => {
   it('answers code screened before exactly as a new screen would', async () => {
     const cache = new ScreenCache(settings);
+    const tenant = cache.forTenant('a');
     for (const code of [BLOCKED, WARNED, MODULE, 'syntax error (']) {
-      const first = await screenCode(code, settings, cache);
-      expect(cache.get(code, settings)).toEqual(first);
-      expect(await screenCode(code, settings, cache)).toEqual(screenAndForm(code, settings));
+      const first = await screenCode(code, settings, tenant);
+      expect(tenant.get(code, settings)).toEqual(first);
+      expect(await screenCode(code, settings, tenant)).toEqual(screenAndForm(code, settings));
     }
     expect(cache.size).toBe(4);
-    expect((await screenCode(BLOCKED, settings, cache)).report?.blocked).toEqual([
+    expect((await screenCode(BLOCKED, settings, tenant)).report?.blocked).toEqual([
       expect.objectContaining({ rule: 'function_constructor_chain' }),
     ]);
-    expect((await screenCode(MODULE, settings, cache)).form).toBe('module');
+    expect((await screenCode(MODULE, settings, tenant)).form).toBe('module');
+  });
+
+  it('keeps each tenant\'s code to itself: a hit, faster than a screen, tells nothing of another tenant', async () => {
+    const cache = new ScreenCache(settings);
+    const first = await screenCode(BLOCKED, settings, cache.forTenant('a'));
+    expect(cache.forTenant('a').get(BLOCKED, settings)).toEqual(first);
+    expect(cache.forTenant('b').get(BLOCKED, settings)).toBeUndefined();
+    expect(await screenCode(BLOCKED, settings, cache.forTenant('b'))).toEqual(first);
+    expect(cache.size).toBe(2);
+    const strips = stripCache();
+    await stripTypesWithin('const n: number = 1', 2_000, strips.forTenant('a'));
+    expect(strips.forTenant('a').get('const n: number = 1')).toMatchObject({ ok: true });
+    expect(strips.forTenant('b').get('const n: number = 1')).toBeUndefined();
   });
 
   it('serves only the settings it was made for: a request\'s own settings are screened afresh', async () => {
     const cache = new ScreenCache(settings);
-    expect((await screenCode(WARNED, settings, cache)).report?.blocked).toEqual([]);
+    const tenant = cache.forTenant('a');
+    expect((await screenCode(WARNED, settings, tenant)).report?.blocked).toEqual([]);
     // The same code under settings that block the rule: the cached "warn only" must not answer it.
     const strict = compilePrescreenOptions({}, undefined, { rules: { capture_stack_trace: 'block' } });
-    expect(cache.get(WARNED, strict)).toBeUndefined();
-    const outcome = await screenCode(WARNED, strict, cache);
+    expect(tenant.get(WARNED, strict)).toBeUndefined();
+    const outcome = await screenCode(WARNED, strict, tenant);
     expect(outcome.report?.blocked).toEqual([expect.objectContaining({ rule: 'capture_stack_trace' })]);
     // Nor is that verdict kept for the cache's own settings.
-    expect((await screenCode(WARNED, settings, cache)).report?.blocked).toEqual([]);
+    expect((await screenCode(WARNED, settings, tenant)).report?.blocked).toEqual([]);
   });
 
   it('hands out copies: a caller editing its findings does not edit the next caller\'s', async () => {
     const cache = new ScreenCache(settings);
-    const first = await screenCode(WARNED, settings, cache);
+    const tenant = cache.forTenant('a');
+    const first = await screenCode(WARNED, settings, tenant);
     const warnings = first.report?.warnings ?? [];
     expect(warnings.length).toBeGreaterThan(0);
     warnings[0]!.message = 'edited';
     warnings.push({ rule: 'added', message: 'added' });
-    const second = await screenCode(WARNED, settings, cache);
+    const second = await screenCode(WARNED, settings, tenant);
     expect(second.report?.warnings).toEqual(screenAndForm(WARNED, settings).report?.warnings);
     second.report?.warnings.splice(0);
-    expect((await screenCode(WARNED, settings, cache)).report?.warnings.length).toBeGreaterThan(0);
+    expect((await screenCode(WARNED, settings, tenant)).report?.warnings.length).toBeGreaterThan(0);
   });
 
   it('keeps the forms of unscreened code when made for no settings', async () => {
     const cache = new ScreenCache(undefined);
-    expect(await screenCode(MODULE, undefined, cache)).toEqual({ form: 'module' });
-    expect(cache.get(MODULE, undefined)).toEqual({ form: 'module' });
-    expect(cache.get(MODULE, settings)).toBeUndefined();
+    const tenant = cache.forTenant('a');
+    expect(await screenCode(MODULE, undefined, tenant)).toEqual({ form: 'module' });
+    expect(tenant.get(MODULE, undefined)).toEqual({ form: 'module' });
+    expect(tenant.get(MODULE, settings)).toBeUndefined();
   });
 
   it('holds no code over its per-entry bound and no more than its total, evicting the least recent', async () => {
     const cache = new ScreenCache(settings, { maxChars: 4_000, maxCodeChars: 1_000 });
+    const tenant = cache.forTenant('a');
     const long = `${'1 + '.repeat(300)}1`;
-    await screenCode(long, settings, cache);
-    expect(cache.get(long, settings)).toBeUndefined();
+    await screenCode(long, settings, tenant);
+    expect(tenant.get(long, settings)).toBeUndefined();
     // Each entry counts its code and its overhead: some 30 fit under 4,000 characters.
     const codes = Array.from({ length: 200 }, (_, index) => `${index} + ${'0 + '.repeat(10)}0`);
-    for (const code of codes) await screenCode(code, settings, cache);
+    for (const code of codes) await screenCode(code, settings, tenant);
     expect(cache.size).toBeGreaterThan(10);
     expect(cache.size).toBeLessThan(40);
-    expect(cache.get(codes[0]!, settings)).toBeUndefined();
-    expect(cache.get(codes[199]!, settings)).toBeDefined();
+    expect(tenant.get(codes[0]!, settings)).toBeUndefined();
+    expect(tenant.get(codes[199]!, settings)).toBeDefined();
   });
 
   it('keeps what large code\'s screen on a thread found', { timeout: 30_000 }, async () => {
     const cache = new ScreenCache(settings);
+    const tenant = cache.forTenant('a');
     const large = `${'globalThis.a = 1;\n'.repeat(1_500)}${WARNED}`;
     expect(large.length).toBeGreaterThan(16 * 1024);
-    const pending = screenCode(large, settings, cache);
+    const pending = screenCode(large, settings, tenant);
     expect(pending).toBeInstanceOf(Promise);
     const outcome = await pending;
     expect(outcome.report?.warnings).toEqual([expect.objectContaining({ rule: 'capture_stack_trace' })]);
     // Known now: answered at once, with no thread.
-    const again = screenCode(large, settings, cache);
+    const again = screenCode(large, settings, tenant);
     expect(again).not.toBeInstanceOf(Promise);
     expect(again).toEqual(outcome);
   });
@@ -90,25 +109,27 @@ describe('ScreenCache through screenCode', () => {
 describe('stripCache through stripTypesWithin', () => {
   it('answers TypeScript stripped before at once, with no thread: its code, or its syntax error', { timeout: 30_000 }, async () => {
     const cache = stripCache();
+    const tenant = cache.forTenant('a');
     for (const source of ['const n: number = 20; n * 2 + 2', 'let x: = 1']) {
-      const first = stripTypesWithin(source, 2_000, cache);
+      const first = stripTypesWithin(source, 2_000, tenant);
       expect(first).toBeInstanceOf(Promise);
       const stripped = await first;
-      const again = stripTypesWithin(source, 2_000, cache);
+      const again = stripTypesWithin(source, 2_000, tenant);
       expect(again).not.toBeInstanceOf(Promise);
       expect(again).toEqual(stripped);
     }
     expect(await stripTypesWithin('const n: number = 20; n * 2 + 2', 2_000)).toMatchObject({ ok: true, code: expect.stringContaining('n * 2 + 2') });
-    expect(stripTypesWithin('let x: = 1', 2_000, cache)).toMatchObject({ ok: false, error: { name: 'SyntaxError' } });
+    expect(stripTypesWithin('let x: = 1', 2_000, tenant)).toMatchObject({ ok: false, error: { name: 'SyntaxError' } });
   });
 
   it('does not keep a strip that ran out of time', { timeout: 30_000 }, async () => {
     const cache = stripCache();
+    const tenant = cache.forTenant('a');
     // Nested casts: amaro's time grows steeply with their depth (seconds at this depth).
     const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
-    expect(await stripTypesWithin(bomb, 50, cache)).toEqual({ ok: false, overran: true });
+    expect(await stripTypesWithin(bomb, 50, tenant)).toEqual({ ok: false, overran: true });
     expect(cache.size).toBe(0);
-    const again = stripTypesWithin(bomb, 50, cache);
+    const again = stripTypesWithin(bomb, 50, tenant);
     expect(again).toBeInstanceOf(Promise);
     expect(await again).toEqual({ ok: false, overran: true });
   });
