@@ -27,5 +27,6 @@ export const REJECTION_RULES = Object.freeze({
   limit_above_ceiling: 'a limit asked for more than its ceiling, with ceilingMode `reject`',
   unknown_tool: 'no tool of that name is registered',
   tool_input_invalid: 'the tool\'s input does not match its JSON Schema; `field` names where',
+  pool_full: 'embedded: the pool holds `maxQueued` waiting jobs; nothing of this one ran, and it may be sent again',
 } as const);
 export type RejectionRule = keyof typeof REJECTION_RULES;

@@ -48,6 +48,8 @@ export interface JobPipeline {
   /** prepare() for what parseRequest already accepted (its own output, unchanged): no second parse. */
   prepareValidated(request: Request, id: string): Preparation | Promise<Preparation>;
   fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
+  /** The Result of a job the pool had no room for (maxQueued): `rejected`, rule `pool_full`. */
+  full(id: string, maxQueued: number): Result;
   /** A Result for a job that did not finish in an isolate: cancelled, killed, failed, closed. */
   withoutRun(
     status: Exclude<Status, 'ok' | 'rejected'>,
@@ -127,17 +129,21 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
   // TypeScript sent again is taken stripped from here, with no hop to a thread.
   const strips = stripCache();
 
-  function rejected(
+  function rejectedResult(
     id: string,
     limits: Limits,
     reasons: RejectionReason[],
     labels?: Record<string, string>,
     warnings?: Warning[],
-  ): Preparation {
+  ): Result {
     const result = resultWithoutRun('rejected', limits, { ...noRun }, warnings ? { reasons, warnings } : { reasons });
     result.id = id;
     if (labels) result.labels = labels;
-    return { ok: false, result };
+    return result;
+  }
+
+  function rejected(...args: Parameters<typeof rejectedResult>): Preparation {
+    return { ok: false, result: rejectedResult(...args) };
   }
 
   function prepare(raw: unknown, id: string): Preparation | Promise<Preparation> {
@@ -321,5 +327,10 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     return result;
   }
 
-  return { prepare, prepareValidated, fromOutcome, withoutRun };
+  function full(id: string, maxQueued: number): Result {
+    const message = `the pool holds ${maxQueued} waiting jobs (maxQueued); nothing of this one ran, and it may be sent again`;
+    return rejectedResult(id, defaultLimits, [{ rule: 'pool_full', message }]);
+  }
+
+  return { prepare, prepareValidated, fromOutcome, full, withoutRun };
 }

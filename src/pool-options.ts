@@ -74,6 +74,14 @@ export interface PoolOptions {
    */
   recycleAboveMb?: number;
   /**
+   * Jobs that may wait in the pool at once: for an executor, or for their TypeScript or large code
+   * to be prepared. One more is answered at once `rejected`, rule `pool_full`, and nothing of it
+   * runs: the caller's memory holds every waiting job's code and input, so a caller that submits
+   * faster than the executors run would otherwise grow without end.
+   * @default 1000 — bounds 1..100000000
+   */
+  maxQueued?: number;
+  /**
    * Runs of one job when the infrastructure fails under it (an executor dies with other jobs in
    * flight, a thread dies). User outcomes (error, timeout, memory_limit) are never retried.
    * @default 2 — bounds 1..10
@@ -110,6 +118,7 @@ export interface CompiledPoolOptions {
   executorMemoryMb: number;
   recycleAfterJobs: number;
   recycleAboveMb: number;
+  maxQueued: number;
   maxAttempts: number;
   /** A file URL string. */
   threadModule: string;
@@ -144,7 +153,7 @@ const THREAD_URL = new URL(`../workers/thread${OWN_EXTENSION}`, import.meta.url)
 /** The keys createPool() knows: a misspelt option is an error, not a silent default. */
 const POOL_OPTION_KEYS: ReadonlySet<string> = new Set([
   'executors', 'threadsPerExecutor', 'sparesPerThread', 'defaults', 'ceilings', 'ceilingMode', 'sizeLimits',
-  'executorMemoryMb', 'recycleAfterJobs', 'recycleAboveMb', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
+  'executorMemoryMb', 'recycleAfterJobs', 'recycleAboveMb', 'maxQueued', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
 ] satisfies (keyof PoolOptions)[]);
 
 /**
@@ -225,6 +234,7 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     executorMemoryMb,
     recycleAfterJobs: integerOption('recycleAfterJobs', options.recycleAfterJobs, 10_000, 0, 100_000_000),
     recycleAboveMb: integerOption('recycleAboveMb', options.recycleAboveMb, Math.floor(executorMemoryMb / 2), 0, executorMemoryMb),
+    maxQueued: integerOption('maxQueued', options.maxQueued, 1_000, 1, 100_000_000),
     maxAttempts: integerOption('maxAttempts', options.maxAttempts, 2, 1, 10),
     threadModule: threadModule instanceof URL ? threadModule.href : toFileUrl(threadModule),
     executorPath: fileURLToPath(EXECUTOR_URL),

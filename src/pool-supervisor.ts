@@ -142,6 +142,11 @@ export class Supervisor {
     }
   }
 
+  /** Jobs waiting for an executor. */
+  get queued(): number {
+    return this.#queued;
+  }
+
   stats(): SupervisorStats {
     let ready = 0;
     for (const executor of this.#executors) if (executor.state === 'ready') ready++;

@@ -140,6 +140,8 @@ class EmbeddedPool implements Pool {
     if (!Number.isSafeInteger(attempt) || attempt < 1) {
       throw new TypeError(`execute(): options.attempt must be a whole number from 1, got ${String(attempt)}`);
     }
+    // Jobs waiting (for an executor, or prepared on a thread) hold their code and input here.
+    if (this.#supervisor.queued + this.#preparing.size >= this.#options.maxQueued) return this.#pipeline.full(id, this.#options.maxQueued);
     let preparation;
     try {
       preparation = prepare(id);

@@ -257,6 +257,7 @@ describe('pool options', () => {
       threadsPerExecutor: threads,
       sparesPerThread: 2,
       recycleAfterJobs: 10_000,
+      maxQueued: 1_000,
       ceilingMode: 'clamp',
       maxAttempts: 2,
       defaults: DEFAULT_LIMITS,
@@ -273,6 +274,7 @@ describe('pool options', () => {
   it('refuses bad options, naming them', async () => {
     await expect(createPool({ executors: 0 })).rejects.toThrow(/options\.executors/);
     await expect(createPool({ maxAttempts: 1.5 })).rejects.toThrow(/options\.maxAttempts/);
+    await expect(createPool({ maxQueued: 0 })).rejects.toThrow(/options\.maxQueued/);
     await expect(createPool({ ceilings: { memoryMb: Number.NaN } })).rejects.toThrow(/options\.ceilings\.memoryMb/);
     // Past a day, setTimeout no longer waits what it is told; past 64 GiB the derived RSS ceiling means nothing.
     await expect(createPool({ ceilings: { memoryMb: 1e9 } })).rejects.toThrow(/options\.ceilings\.memoryMb: expected a number from 8 to 65536/);

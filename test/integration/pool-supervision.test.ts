@@ -464,6 +464,28 @@ describe('throughput and closing', () => {
     await pool.close();
   });
 
+  it('answers a job past maxQueued waiting ones rejected (pool_full) at once, and takes jobs again once there is room', async () => {
+    const pool = await scriptedPool({ maxQueued: 3 });
+    try {
+      // One thread: two jobs go to the executor (its capacity), three wait in the pool, the rest find it full.
+      const jobs = Array.from({ length: 8 }, (_, index) => pool.execute({ code: 'sleep 150', input: index }, { id: `job-${index}` }));
+      expect(pool.stats()).toMatchObject({ inFlight: 2, queued: 3 });
+      const full = await Promise.all(jobs.slice(5));
+      for (const [index, result] of full.entries()) {
+        expect(result).toMatchObject({
+          id: `job-${index + 5}`,
+          status: 'rejected',
+          rejection: { reasons: [{ rule: 'pool_full', message: expect.stringContaining('3 waiting jobs') }] },
+        });
+      }
+      expect((await Promise.all(jobs.slice(0, 5))).map((result) => result.status)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+      expect(pool.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+      expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('recycles an executor after recycleAfterJobs jobs: a new one takes over, the old one ends', async () => {
     const pool = await createPool({ executors: 1, threadsPerExecutor: 1, threadModule: SCRIPTED, recycleAfterJobs: 3 });
     try {
