@@ -193,7 +193,9 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   if (settings.pool) {
     pool = settings.pool;
   } else {
-    made.pool = await createPool({ ...settings.poolOptions, logger: logger.child({ component: 'pool' }) });
+    // Room for every job the worker takes at once: its own pool never answers one pool_full.
+    const maxQueued = Math.max(engine?.maxQueued ?? 0, capacity);
+    made.pool = await createPool({ ...settings.poolOptions, maxQueued, logger: logger.child({ component: 'pool' }) });
     pool = made.pool;
   }
   const ownsPool = made.pool !== undefined;

@@ -3,7 +3,7 @@
 // line per job, written once BullMQ has recorded how the attempt ended (see `recorded`).
 // User code never runs here: the pool's supervised executor processes run it, so this event loop
 // stays free to renew job locks.
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Limits } from '../src/limits.ts';
@@ -105,6 +105,8 @@ const PENDING_CANCEL_MAX = 10_000;
 const PENDING_CANCEL_ID_CHARS = 512;
 /** More attempts than this were never made: a larger count was written by hand. */
 const MAX_ATTEMPTS_MADE = 999_999_999;
+/** A job a full pool could not take comes back after this, without spending an attempt. */
+export const POOL_FULL_DELAY_MS = 1_000;
 /** A producer's job timestamp before this (2001-01-01) is not believed; nor one in the future. */
 const EARLIEST_TIMESTAMP_MS = 978_307_200_000;
 
@@ -231,6 +233,15 @@ export function createProcessor(options: ProcessorOptions): Processor {
       await job.moveToWait(token);
       logger.info({ jobId: loggedJobId(id), tenantId }, 'job handed back');
       throw handedBack();
+    }
+
+    // A pool given to the worker and shared with other callers may hold maxQueued jobs already
+    // (the worker's own pool has room for its concurrency): nothing of the job ran, and it is
+    // nobody's fault. It comes back in a second, its attempts untouched.
+    if (rejectedFor(result, 'pool_full') && token !== undefined) {
+      await job.moveToDelayed(Date.now() + POOL_FULL_DELAY_MS, token);
+      logger.warn({ jobId: loggedJobId(id), tenantId, delayMs: POOL_FULL_DELAY_MS }, 'job delayed: the pool is full');
+      throw new DelayedError();
     }
 
     // The pool's Results carry the id already; the processor's own ones (deadline, mark) may not.

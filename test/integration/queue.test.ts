@@ -506,6 +506,32 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect((await c.execute(refused)).value).toBe(6);
   });
 
+  it('a pool full of other callers\' jobs delays the worker\'s jobs, attempts untouched; its own pool has room for its concurrency', { timeout: 60_000 }, async () => {
+    const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
+    for (const own of [false, true]) {
+      const lines: { msg?: string }[] = [];
+      const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+      const queue = uniqueQueue(own ? 'own-pool' : 'shared-pool');
+      // One thread, two jobs in flight, one waiting: four jobs at once leave one that finds it full.
+      const poolOptions = { executors: 1, threadsPerExecutor: 1, maxQueued: 1, threadModule: SCRIPTED };
+      if (own) {
+        const handle = await createWorker({ connection: redis.url, queue, poolOptions, concurrency: 4, logger });
+        closers.push(() => handle.close({ graceMs: 1_000 }));
+      } else {
+        const shared = await createPool(poolOptions);
+        closers.push(() => shared.close({ deadlineMs: 1_000 }));
+        await worker(queue, { pool: shared, concurrency: 4, logger });
+      }
+      const c = await client(queue, { attempts: 1 });
+      const results = await Promise.all(Array.from({ length: 4 }, (_, index) => c.execute({ code: 'sleep 300', input: index })));
+      expect(results.map((result) => result.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+      expect(results.map((result) => result.metrics.attempt)).toEqual([1, 1, 1, 1]);
+      const delayed = lines.filter((line) => line.msg === 'job delayed: the pool is full').length;
+      if (own) expect(delayed).toBe(0);
+      else expect(delayed).toBeGreaterThan(0);
+    }
+  });
+
   it('a job not started within queueTimeoutMs ends as timeout with limit queue', async () => {
     const queue = uniqueQueue('deadline');
     const c = await client(queue);
