@@ -7,8 +7,7 @@ import { DEFAULT_LIMITS, type Limits, type SizeLimits } from './limits.ts';
 import { TENANT_ID_PATTERN, parseRequest, type Request, type RequestInput, type RequestIssue } from './request.ts';
 import { requestPrescreen, type PrescreenOptions, type PrescreenReport } from './prescreen.ts';
 import { MAX_STRIP_MS, screenCode, stripTypesWithin, type BoundedStripResult } from './prepare-threads.ts';
-import { ScreenCache, stripCache, type CodeCache } from './code-cache.ts';
-import type { StripTypesResult } from './typescript.ts';
+import { ScreenCache, stripCache, type CodeCache, type TimedStrip } from './code-cache.ts';
 import { checkSizes } from './pool-job.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
 import { MAX_TIMER_MS } from './options.ts';
@@ -153,7 +152,7 @@ class SandpoolClient implements Client {
   /** Code submitted again is screened once (the producer's check; the worker screens again). */
   readonly #screenCache: ScreenCache;
   /** TypeScript submitted again is stripped once. */
-  readonly #strips: CodeCache<StripTypesResult>;
+  readonly #strips: CodeCache<TimedStrip>;
 
   constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullConnection) {
     this.#options = options;

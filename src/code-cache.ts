@@ -3,62 +3,84 @@
 // inputs, a benchmark) is not stripped on a thread nor parsed and walked again. Each is a pure
 // function of the code (and, for the screen, of its settings), so a hit answers exactly as the
 // work would. What ran out of time is never kept: that depends on the machine's load.
+//
+// Kept per tenant, each tenant with a budget of its own: a hit is faster than the work, and a cache
+// shared between tenants would let one learn by timing what code another ran — by hitting its
+// entries, or by watching its own entries evicted by another's new code.
 import { LRUCache } from 'lru-cache';
 import type { ScreenOutcome } from './prepare-thread.ts';
 import type { CompiledPrescreenOptions } from './prescreen.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 export interface CodeCacheOptions {
-  /** What all entries may hold in all, counted in characters of code, keys and values. @default 2 Mi */
-  maxChars?: number;
+  /** What one tenant's entries may hold, counted in characters of code and values. @default 256 Ki */
+  maxCharsPerTenant?: number;
+  /** Tenants with entries at once; the one least recently used gives way, its entries with it. @default 16 */
+  maxTenants?: number;
   /** Longer code is never kept. @default 64 Ki */
   maxCodeChars?: number;
 }
 
-/** An entry's share beyond its characters, and each finding's: the objects holding them. */
-const OVERHEAD_CHARS = 64;
-
 /**
- * One tenant's view of a cache. Entries are kept per tenant: a hit is faster than the work, and a
- * tenant that could hit another's entries could learn, by timing, what code that tenant ran.
+ * An entry's share beyond its characters, and each finding's: the objects and the cache's own
+ * bookkeeping, ~390 bytes an entry as measured (256 characters: up to 512 bytes).
  */
+const OVERHEAD_CHARS = 256;
+
+/** One tenant's view of a cache. */
 export interface CodeMemory<V> {
   get(code: string): V | undefined;
   set(code: string, value: V): void;
 }
 
-/** A least-recently-used map from (tenant, code string), bounded by the characters it holds. */
+/** Least-recently-used maps from code strings, one per tenant, each bounded by the characters it holds. */
 export class CodeCache<V extends object> {
   readonly #maxCodeChars: number;
-  readonly #entries: LRUCache<string, V>;
+  readonly #tenants: LRUCache<string, LRUCache<string, V>>;
+  readonly #newTenant: () => LRUCache<string, V>;
 
   constructor(valueChars: (value: V) => number, options: CodeCacheOptions = {}) {
     this.#maxCodeChars = options.maxCodeChars ?? 64 * 1024;
-    this.#entries = new LRUCache<string, V>({
-      maxSize: options.maxChars ?? 2 * 1024 * 1024,
-      sizeCalculation: (value, key) => key.length + valueChars(value) + OVERHEAD_CHARS,
+    const maxSize = options.maxCharsPerTenant ?? 256 * 1024;
+    this.#tenants = new LRUCache({ max: options.maxTenants ?? 16 });
+    this.#newTenant = () => new LRUCache<string, V>({
+      maxSize,
+      sizeCalculation: (value, code) => code.length + valueChars(value) + OVERHEAD_CHARS,
     });
   }
 
   forTenant(tenantId: string): CodeMemory<V> {
-    // Tenant ids are [A-Za-z0-9_-]: no NUL, so no two (tenant, code) pairs make one key.
-    const prefix = `${tenantId}\u0000`;
     return {
-      get: (code) => (code.length > this.#maxCodeChars ? undefined : this.#entries.get(prefix + code)),
+      get: (code) => (code.length > this.#maxCodeChars ? undefined : this.#tenants.get(tenantId)?.get(code)),
       set: (code, value) => {
-        if (code.length <= this.#maxCodeChars) this.#entries.set(prefix + code, value);
+        if (code.length > this.#maxCodeChars) return;
+        let entries = this.#tenants.get(tenantId);
+        if (entries === undefined) {
+          entries = this.#newTenant();
+          this.#tenants.set(tenantId, entries);
+        }
+        entries.set(code, value);
       },
     };
   }
 
+  /** Entries held, all tenants together. */
   get size(): number {
-    return this.#entries.size;
+    let size = 0;
+    for (const entries of this.#tenants.values()) size += entries.size;
+    return size;
   }
 }
 
+/** A strip's result, and how long the thread took over it: a job with a shorter budget strips afresh. */
+export interface TimedStrip {
+  result: StripTypesResult;
+  ranMs: number;
+}
+
 /** Type stripping's results by TypeScript source: the stripped code, or the syntax error. */
-export function stripCache(options?: CodeCacheOptions): CodeCache<StripTypesResult> {
-  return new CodeCache((stripped) => (stripped.ok ? stripped.code.length : stripped.error.message.length), options);
+export function stripCache(options?: CodeCacheOptions): CodeCache<TimedStrip> {
+  return new CodeCache(({ result }) => (result.ok ? result.code.length : result.error.message.length), options);
 }
 
 function findingsChars(outcome: ScreenOutcome): number {

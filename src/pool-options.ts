@@ -75,7 +75,8 @@ export interface PoolOptions {
   recycleAboveMb?: number;
   /**
    * Jobs that may wait in the pool at once: for an executor, or for their TypeScript or large code
-   * to be prepared. One more is answered at once `rejected`, rule `pool_full`, and nothing of it
+   * to be prepared (that work counts until it ends, even when its job was cancelled meanwhile).
+   * One more is answered at once `rejected`, rule `pool_full`, and nothing of it
    * runs: the caller's memory holds every waiting job's code and input, so a caller that submits
    * faster than the executors run would otherwise grow without end.
    * @default 1000 — bounds 1..100000000

@@ -61,6 +61,21 @@ export class JobQueue {
     }
     return undefined;
   }
+  /** Entries held, answered ones not yet dropped included. */
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /**
+   * Drops the entries of jobs answered while they waited (cancelled), which shift() only drops
+   * once the head reaches them: behind a head that does not move, each would hold its job's code
+   * and input.
+   */
+  compact(): void {
+    this.#items = this.#items.slice(this.#head).filter((job) => job !== undefined && job.place === 'queued');
+    this.#head = 0;
+  }
+
   drain(): Job[] {
     const jobs = this.#items.slice(this.#head).filter((job): job is Job => job !== undefined && job.place === 'queued');
     this.#items = [];

@@ -136,6 +136,12 @@ export class Supervisor {
   cancel(job: Job): void {
     if (job.place === 'queued') {
       this.#settle(job, this.#pipeline.withoutRun('cancelled', job, cancelledError()));
+      // Entries of answered jobs past as many again as those still waiting (and 64) are dropped at
+      // once: a caller that submits and cancels without end holds no more than twice maxQueued.
+      if (this.#queue.length + this.#quarantine.length > 2 * this.#queued + 64) {
+        this.#queue.compact();
+        this.#quarantine.compact();
+      }
     } else if (job.place === 'executor' && !job.cancelRequested) {
       job.cancelRequested = true;
       job.executor?.process.send({ type: 'cancel', id: job.key });

@@ -88,6 +88,8 @@ class EmbeddedPool implements Pool {
    * closed at once: close() waits for them within its deadline, then stops those left.
    */
   readonly #preparing = new Set<() => void>();
+  /** Preparations on a thread not finished yet, whether or not their jobs were answered meanwhile. */
+  #threadWork = 0;
   /** Resolved when the last job being prepared has left #preparing. */
   #prepared: PromiseWithResolvers<void> | undefined;
 
@@ -140,8 +142,11 @@ class EmbeddedPool implements Pool {
     if (!Number.isSafeInteger(attempt) || attempt < 1) {
       throw new TypeError(`execute(): options.attempt must be a whole number from 1, got ${String(attempt)}`);
     }
-    // Jobs waiting (for an executor, or prepared on a thread) hold their code and input here.
-    if (this.#supervisor.queued + this.#preparing.size >= this.#options.maxQueued) return this.#pipeline.full(id, this.#options.maxQueued);
+    // Jobs waiting for an executor, and thread work on jobs being prepared (which runs out even for
+    // a job cancelled meanwhile), hold their code and input here.
+    if (this.#supervisor.queued + this.#threadWork >= this.#options.maxQueued) return this.#pipeline.full(id, this.#options.maxQueued);
+    // Cancelled already: nothing to prepare.
+    if (options.signal?.aborted) return this.#pipeline.withoutRun('cancelled', this.#unprepared(id, acceptedAt, attempt), cancelledError());
     let preparation;
     try {
       preparation = prepare(id);
@@ -149,6 +154,11 @@ class EmbeddedPool implements Pool {
       // close() and the job's signal do not wait for that thread.
       if (preparation instanceof Promise) {
         const pending = preparation;
+        this.#threadWork++;
+        const finished = () => {
+          this.#threadWork--;
+        };
+        pending.then(finished, finished);
         const signal = options.signal;
         preparation = await new Promise<Preparation | 'closed' | 'cancelled'>((resolve, reject) => {
           // Answered (closed, cancelled, or prepared): no longer waited for by close() nor counted
@@ -178,8 +188,7 @@ class EmbeddedPool implements Pool {
       preparation = cause instanceof Error ? cause : new Error(String(cause));
     }
     if (preparation instanceof Error || preparation === 'closed' || preparation === 'cancelled') {
-      // Not prepared: nothing of the request is known, so the pool's defaults stand for it.
-      const context: JobContext = { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
+      const context = this.#unprepared(id, acceptedAt, attempt);
       // close() or the signal came while the job was being prepared on a thread: answered at once
       // (the thread's work runs out on its own, within its bound).
       if (preparation === 'closed') return this.#pipeline.withoutRun('internal_error', context, closedError());
@@ -228,6 +237,11 @@ class EmbeddedPool implements Pool {
       }
       this.#supervisor.submit(job);
     });
+  }
+
+  /** A job that was not prepared: nothing of its request is known, so the pool's defaults stand for it. */
+  #unprepared(id: string, acceptedAt: number, attempt: number): JobContext {
+    return { id, limits: this.#options.defaults, warnings: [], labels: undefined, acceptedAt, attempt };
   }
 
   stats(): PoolStats {

@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
 import { guessCodeForm } from './code-form.ts';
 import { unscreenedReport, type CompiledPrescreenOptions } from './prescreen.ts';
-import type { CodeMemory, ScreenMemory } from './code-cache.ts';
+import type { CodeMemory, ScreenMemory, TimedStrip } from './code-cache.ts';
 import type { StripTypesResult } from './typescript.ts';
 
 /**
@@ -70,17 +70,22 @@ async function runBounded<T>(
   name: 'strip' | 'screen',
   task: (key: number) => StripTask | ScreenTask,
   budgetMs: number,
+  timed?: (ranMs: number) => void,
 ): Promise<T | { ok: false; overran: true }> {
   const abort = new AbortController();
   const key = ++nextKey;
   let timer: NodeJS.Timeout | undefined;
+  let startedAt = performance.now();
   starting.set(key, () => {
     starting.delete(key);
+    startedAt = performance.now();
     timer = setTimeout(() => abort.abort(), budgetMs);
   });
   try {
     // Aborting a task that is running ends its thread (piscina starts another when needed).
-    return (await pool().run(task(key), { name, signal: abort.signal })) as T;
+    const value = (await pool().run(task(key), { name, signal: abort.signal })) as T;
+    timed?.(performance.now() - startedAt);
+    return value;
   } catch (error) {
     if (abort.signal.aborted) return { ok: false, overran: true };
     throw error;
@@ -93,18 +98,24 @@ async function runBounded<T>(
 /**
  * stripTypes() on a thread, bounded by `budgetMs` (see runBounded). Never throws for anything in
  * the source; rejects only when the thread fails (then the job's preparation failed, not its code).
- * With a `cache`, a source it knows is answered from it at once, with no thread, and each strip
- * that finished is kept in it.
+ * With a `cache`, a source it knows is answered from it at once, with no thread, when its strip
+ * took no longer than `budgetMs` (a job with less time than that strips afresh, and overruns as
+ * it would have); each strip that finished is kept in it, unless the parser failed in a way it
+ * does not report (a stack or memory overflow of one instance, not a diagnostic of the source).
  */
 export function stripTypesWithin(
   source: string,
   budgetMs: number,
-  cache?: CodeMemory<StripTypesResult>,
+  cache?: CodeMemory<TimedStrip>,
 ): BoundedStripResult | Promise<BoundedStripResult> {
   const known = cache?.get(source);
-  if (known !== undefined) return known;
-  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs).then((stripped) => {
-    if (!('overran' in stripped)) cache?.set(source, stripped);
+  if (known !== undefined && known.ranMs <= budgetMs) return known.result;
+  let ranMs = 0;
+  const timed = (ms: number) => {
+    ranMs = ms;
+  };
+  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs, timed).then((stripped) => {
+    if (!('overran' in stripped) && !(!stripped.ok && stripped.unexpected === true)) cache?.set(source, { result: stripped, ranMs });
     return stripped;
   });
 }

@@ -18,7 +18,12 @@ import { dirname } from 'node:path';
 
 export type StripTypesResult =
   | { ok: true; code: string }
-  | { ok: false; error: { name: 'SyntaxError'; message: string; line: number; column: number } };
+  | {
+      ok: false;
+      error: { name: 'SyntaxError'; message: string; line: number; column: number };
+      /** The parser failed without a diagnostic (its stack or memory gave out): not to be remembered. */
+      unexpected?: true;
+    };
 
 interface AmaroError {
   code: 'UnsupportedSyntax' | 'InvalidSyntax';
@@ -86,7 +91,7 @@ function describe(error: AmaroError): StripTypesResult {
   return { ok: false, error: { name: 'SyntaxError', message: `${text} (line ${line}, column ${column})`, line, column } };
 }
 
-function tooComplex(): StripTypesResult {
+function tooComplex(): Extract<StripTypesResult, { ok: false }> {
   return {
     ok: false,
     error: {
@@ -121,7 +126,7 @@ export function stripTypes(source: string): StripTypesResult {
     // Not a diagnostic: the parser overflowed its stack (RangeError) or its wasm memory
     // (RuntimeError). Either may leave the instance corrupt, so it is dropped.
     discardAmaro();
-    return tooComplex();
+    return { ...tooComplex(), unexpected: true };
   }
 }
 

@@ -2,6 +2,8 @@
 // executor's and the pool's deadlines, the RSS ceiling, dying executors and who gets blamed,
 // quarantine retries, concurrency and close(). The scripted fixture thread misbehaves on cue.
 import { execFile } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, PoolClosedError, type Pool, type PoolOptions } from '../../src/pool.ts';
 import { POOL_GRACE_MS } from '../../src/pool-options.ts';
 import { isAlive } from '../helpers/process.ts';
+import type { Result } from '../../src/result.ts';
 
 const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
 const scratch = mkdtempSync(join(tmpdir(), 'sandpool-pool-'));
@@ -483,6 +486,62 @@ describe('throughput and closing', () => {
       expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
     } finally {
       await pool.close();
+    }
+  });
+
+  it('holds nothing of jobs cancelled while they wait, even behind a head that does not move', { timeout: 30_000 }, async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const pool = await scriptedPool({ maxQueued: 3 });
+    try {
+      // Two jobs on the executor and one waiting: the line does not move for seconds.
+      const held = [pool.execute({ code: 'sleep 3000' }), pool.execute({ code: 'sleep 3000' }), pool.execute({ code: 'sleep 3000' })];
+      expect(pool.stats()).toMatchObject({ inFlight: 2, queued: 1 });
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const input = 'x'.repeat(1024 * 1024);
+      const cancelled: Promise<Result>[] = [];
+      for (let index = 0; index < 200; index++) {
+        const controller = new AbortController();
+        cancelled.push(pool.execute({ code: 'echo', input: `${index}${input}` }, { signal: controller.signal }));
+        controller.abort();
+      }
+      expect(new Set((await Promise.all(cancelled)).map((result) => result.status))).toEqual(new Set(['cancelled']));
+      cancelled.length = 0;
+      gc();
+      // 200 MiB of input went through; what stays is the few not dropped yet (at most 64 + 2 × 1).
+      expect((process.memoryUsage().heapUsed - before) / 2 ** 20).toBeLessThan(80);
+      void held; // answered POOL_CLOSED by the close() below
+    } finally {
+      await pool.close({ deadlineMs: 0 });
+    }
+  });
+
+  it('counts thread work toward maxQueued until it ends, though its jobs were cancelled', { timeout: 30_000 }, async () => {
+    const pool = await scriptedPool({ maxQueued: 2 });
+    try {
+      // Stripping these takes amaro past its 2 s bound: each holds a thread that long.
+      const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+      const controllers = [new AbortController(), new AbortController()];
+      const stripping = controllers.map((controller) =>
+        pool.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } }, { signal: controller.signal }),
+      );
+      for (const controller of controllers) controller.abort();
+      expect((await Promise.all(stripping)).map((result) => result.status)).toEqual(['cancelled', 'cancelled']);
+      expect(await pool.execute({ code: 'echo' })).toMatchObject({ status: 'rejected', rejection: { reasons: [{ rule: 'pool_full' }] } });
+      await waitFor(() => (pool.stats().queued === 0 ? true : undefined), 'the pool to drain');
+      let result = await pool.execute({ code: 'echo' });
+      for (let tries = 0; tries < 100 && result.status === 'rejected'; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        result = await pool.execute({ code: 'echo' });
+      }
+      expect(result.status).toBe('ok');
+      // A signal aborted before execute(): answered cancelled, nothing stripped.
+      const aborted = await pool.execute({ code: bomb, language: 'typescript' }, { signal: AbortSignal.abort() });
+      expect(aborted.status).toBe('cancelled');
+      expect((await pool.execute({ code: 'echo' })).status).toBe('ok');
+    } finally {
+      await pool.close({ deadlineMs: 0 });
     }
   });
 

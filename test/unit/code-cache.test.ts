@@ -36,7 +36,7 @@ describe('ScreenCache through screenCode', () => {
     expect(cache.size).toBe(2);
     const strips = stripCache();
     await stripTypesWithin('const n: number = 1', 2_000, strips.forTenant('a'));
-    expect(strips.forTenant('a').get('const n: number = 1')).toMatchObject({ ok: true });
+    expect(strips.forTenant('a').get('const n: number = 1')).toMatchObject({ result: { ok: true } });
     expect(strips.forTenant('b').get('const n: number = 1')).toBeUndefined();
   });
 
@@ -75,19 +75,35 @@ describe('ScreenCache through screenCode', () => {
     expect(tenant.get(MODULE, settings)).toBeUndefined();
   });
 
-  it('holds no code over its per-entry bound and no more than its total, evicting the least recent', async () => {
-    const cache = new ScreenCache(settings, { maxChars: 4_000, maxCodeChars: 1_000 });
+  it('holds no code over its per-entry bound and no more than its per-tenant total, evicting the least recent', async () => {
+    const cache = new ScreenCache(settings, { maxCharsPerTenant: 10_000, maxCodeChars: 1_000 });
     const tenant = cache.forTenant('a');
     const long = `${'1 + '.repeat(300)}1`;
     await screenCode(long, settings, tenant);
     expect(tenant.get(long, settings)).toBeUndefined();
-    // Each entry counts its code and its overhead: some 30 fit under 4,000 characters.
+    // Each entry counts its code (~45 characters) and its overhead (256): some 33 fit under 10,000.
     const codes = Array.from({ length: 200 }, (_, index) => `${index} + ${'0 + '.repeat(10)}0`);
     for (const code of codes) await screenCode(code, settings, tenant);
-    expect(cache.size).toBeGreaterThan(10);
+    expect(cache.size).toBeGreaterThan(25);
     expect(cache.size).toBeLessThan(40);
     expect(tenant.get(codes[0]!, settings)).toBeUndefined();
     expect(tenant.get(codes[199]!, settings)).toBeDefined();
+  });
+
+  it('gives each tenant its own budget: one tenant\'s new code evicts nothing of another\'s', async () => {
+    const cache = new ScreenCache(settings, { maxCharsPerTenant: 10_000, maxTenants: 3 });
+    const a = cache.forTenant('a');
+    const mine = Array.from({ length: 20 }, (_, index) => `${index} + 1`);
+    for (const code of mine) await screenCode(code, settings, a);
+    // Tenant b floods its own budget many times over.
+    const b = cache.forTenant('b');
+    for (let index = 0; index < 300; index++) await screenCode(`${index} * ${'2 * '.repeat(50)}2`, settings, b);
+    for (const code of mine) expect(a.get(code, settings)).toBeDefined();
+    // Past maxTenants, the tenant least recently used gives way, whole.
+    await screenCode('1', settings, cache.forTenant('c'));
+    await screenCode('1', settings, cache.forTenant('d'));
+    expect(b.get('0 * 2', settings)).toBeUndefined();
+    expect(a.get(mine[0]!, settings)).toBeDefined();
   });
 
   it('keeps what large code\'s screen on a thread found', { timeout: 30_000 }, async () => {
@@ -117,9 +133,26 @@ describe('stripCache through stripTypesWithin', () => {
       const again = stripTypesWithin(source, 2_000, tenant);
       expect(again).not.toBeInstanceOf(Promise);
       expect(again).toEqual(stripped);
+      expect(tenant.get(source)).toEqual({ result: stripped, ranMs: expect.any(Number) });
     }
     expect(await stripTypesWithin('const n: number = 20; n * 2 + 2', 2_000)).toMatchObject({ ok: true, code: expect.stringContaining('n * 2 + 2') });
     expect(stripTypesWithin('let x: = 1', 2_000, tenant)).toMatchObject({ ok: false, error: { name: 'SyntaxError' } });
+  });
+
+  it('answers a job with less time than a remembered strip took by stripping afresh', { timeout: 30_000 }, async () => {
+    const cache = stripCache();
+    const tenant = cache.forTenant('a');
+    // Nested casts: amaro's time grows steeply with their depth (~0.1-0.5 s at this one, here).
+    const slow = `let a = ${'(<any>'.repeat(17)}b${')'.repeat(17)}`;
+    const generous = await stripTypesWithin(slow, 10_000, tenant);
+    expect(generous).toMatchObject({ ok: true });
+    const ranMs = tenant.get(slow)?.ranMs ?? 0;
+    expect(ranMs).toBeGreaterThan(20);
+    // Within what it took: from the cache. Less than that: a fresh strip, which runs out of time.
+    expect(stripTypesWithin(slow, Math.ceil(ranMs) + 1, tenant)).toEqual(generous);
+    const short = stripTypesWithin(slow, 5, tenant);
+    expect(short).toBeInstanceOf(Promise);
+    expect(await short).toEqual({ ok: false, overran: true });
   });
 
   it('does not keep a strip that ran out of time', { timeout: 30_000 }, async () => {
