@@ -43,10 +43,13 @@ export interface JobContext {
 }
 
 export interface JobPipeline {
-  /** At once, except for TypeScript, whose types are stripped on a thread (a promise then). */
-  prepare(request: unknown, id: string): Preparation | Promise<Preparation>;
+  /**
+   * At once, except for TypeScript and large code, prepared on a thread (a promise then, which
+   * rejects when `signal` aborts before a thread took the work: nothing of it is done).
+   */
+  prepare(request: unknown, id: string, signal?: AbortSignal): Preparation | Promise<Preparation>;
   /** prepare() for what parseRequest already accepted (its own output, unchanged): no second parse. */
-  prepareValidated(request: Request, id: string): Preparation | Promise<Preparation>;
+  prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | Promise<Preparation>;
   fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
   /** The Result of a job the pool had no room for (maxQueued): `rejected`, rule `pool_full`. */
   full(id: string, maxQueued: number): Result;
@@ -146,13 +149,13 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     return { ok: false, result: rejectedResult(...args) };
   }
 
-  function prepare(raw: unknown, id: string): Preparation | Promise<Preparation> {
+  function prepare(raw: unknown, id: string, signal?: AbortSignal): Preparation | Promise<Preparation> {
     const parsed = parseRequest(raw);
     if (!parsed.ok) return rejected(id, defaultLimits, validationReasons(parsed.issues));
-    return prepareValidated(parsed.request, id);
+    return prepareValidated(parsed.request, id, signal);
   }
 
-  function prepareValidated(request: Request, id: string): Preparation | Promise<Preparation> {
+  function prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | Promise<Preparation> {
     const labels = request.labels;
 
     const sizes = checkSizes(request, sizeLimits);
@@ -196,10 +199,10 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       const known = toolCode[language].get(code);
       if (known !== undefined) return taskOf(request, id, known.code, limits, inputJson, { form: known.form });
     }
-    if (language !== 'typescript') return screened(request, id, code, limits, inputJson, { language, code });
+    if (language !== 'typescript') return screened(request, id, code, limits, inputJson, { language, code }, signal);
     const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
     const afterStrip = (stripped: BoundedStripResult): Preparation | Promise<Preparation> => {
-      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, { language, code });
+      if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, { language, code }, signal);
       let error: ResultError;
       let status: 'timeout' | 'error' = 'error';
       if ('overran' in stripped) {
@@ -218,7 +221,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (labels) result.labels = labels;
       return { ok: false, result };
     };
-    const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId));
+    const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId), signal);
     return stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped);
   }
 
@@ -233,6 +236,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
     limits: Limits,
     inputJson: string | undefined,
     source: ToolSource,
+    signal: AbortSignal | undefined,
   ): Preparation | Promise<Preparation> {
     // Tool code is the operator's own and is not screened.
     const isTool = request.tool !== undefined;
@@ -245,7 +249,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (isTool && cache.size < MAX_TOOL_CODES) cache.set(source.code, { code, form: outcome.form });
       return taskOf(request, id, code, limits, inputJson, outcome);
     };
-    const outcome = screenCode(code, screen, isTool ? undefined : screenCache.forTenant(request.tenantId));
+    const outcome = screenCode(code, screen, isTool ? undefined : screenCache.forTenant(request.tenantId), signal);
     return outcome instanceof Promise ? outcome.then(done) : done(outcome);
   }
 

@@ -111,7 +111,7 @@ class EmbeddedPool implements Pool {
   }
 
   execute(request: unknown, options: ExecuteOptions = {}): Promise<Result> {
-    return this.#execute((id) => this.#pipeline.prepare(request, id), options);
+    return this.#execute((id) => this.#pipeline.prepare(request, id, options.signal), options);
   }
 
   executeValidated(request: Request, options: ExecuteOptions = {}): Promise<Result> {
@@ -119,7 +119,7 @@ class EmbeddedPool implements Pool {
     if (!isParsedRequest(request)) {
       return Promise.reject(new TypeError("executeValidated(): expected parseRequest()'s own output, unchanged; use execute() for anything else"));
     }
-    return this.#execute((id) => this.#pipeline.prepareValidated(request, id), options);
+    return this.#execute((id) => this.#pipeline.prepareValidated(request, id, options.signal), options);
   }
 
   async #execute(prepare: (id: string) => Preparation | Promise<Preparation>, options: ExecuteOptions): Promise<Result> {
@@ -142,11 +142,13 @@ class EmbeddedPool implements Pool {
     if (!Number.isSafeInteger(attempt) || attempt < 1) {
       throw new TypeError(`execute(): options.attempt must be a whole number from 1, got ${String(attempt)}`);
     }
-    // Jobs waiting for an executor, and thread work on jobs being prepared (which runs out even for
-    // a job cancelled meanwhile), hold their code and input here.
-    if (this.#supervisor.queued + this.#threadWork >= this.#options.maxQueued) return this.#pipeline.full(id, this.#options.maxQueued);
-    // Cancelled already: nothing to prepare.
-    if (options.signal?.aborted) return this.#pipeline.withoutRun('cancelled', this.#unprepared(id, acceptedAt, attempt), cancelledError());
+    // Jobs waiting for an executor, and thread work on jobs being prepared (which, once a thread
+    // took it, runs out even for a job cancelled meanwhile), hold their code and input here. A job
+    // cancelled already is answered so rather than turned away.
+    if (this.#supervisor.queued + this.#threadWork >= this.#options.maxQueued) {
+      if (options.signal?.aborted) return this.#pipeline.withoutRun('cancelled', this.#unprepared(id, acceptedAt, attempt), cancelledError());
+      return this.#pipeline.full(id, this.#options.maxQueued);
+    }
     let preparation;
     try {
       preparation = prepare(id);

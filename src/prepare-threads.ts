@@ -29,7 +29,7 @@ const INLINE_SCREEN_CHARS = 16 * 1024;
  */
 const MAX_SCREEN_MS = 2_000;
 /** Threads working at once in one process: a source that runs to its bound holds one that long. */
-const THREADS = Math.max(2, Math.min(4, availableParallelism()));
+export const PREPARE_THREADS = Math.max(2, Math.min(4, availableParallelism()));
 
 export type BoundedStripResult = StripTypesResult | { ok: false; overran: true };
 
@@ -47,7 +47,7 @@ function pool(): Piscina {
     // Piscina replaces a thread it ended (abort, crash) only up to minThreads: with none, tasks
     // waiting behind threads that were all ended would wait for the next run() call.
     minThreads: 1,
-    maxThreads: THREADS,
+    maxThreads: PREPARE_THREADS,
     idleTimeout: 30_000,
     concurrentTasksPerWorker: 1,
     atomics: 'disabled',
@@ -70,35 +70,56 @@ async function runBounded<T>(
   name: 'strip' | 'screen',
   task: (key: number) => StripTask | ScreenTask,
   budgetMs: number,
-  timed?: (ranMs: number) => void,
+  { timed, signal }: BoundedRun = {},
 ): Promise<T | { ok: false; overran: true }> {
+  if (signal?.aborted) throw new Error(NOT_STARTED);
   const abort = new AbortController();
   const key = ++nextKey;
   let timer: NodeJS.Timeout | undefined;
   let startedAt = performance.now();
+  let dropped = false;
   starting.set(key, () => {
     starting.delete(key);
     startedAt = performance.now();
     timer = setTimeout(() => abort.abort(), budgetMs);
   });
+  // Answered before a thread took it: piscina drops it from its queue. Once started it runs out
+  // (ending the thread would cost the next job a new one).
+  const drop = () => {
+    if (!starting.has(key)) return;
+    dropped = true;
+    abort.abort();
+  };
+  signal?.addEventListener('abort', drop, { once: true });
   try {
     // Aborting a task that is running ends its thread (piscina starts another when needed).
     const value = (await pool().run(task(key), { name, signal: abort.signal })) as T;
     timed?.(performance.now() - startedAt);
     return value;
   } catch (error) {
+    if (dropped) throw new Error(NOT_STARTED, { cause: error });
     if (abort.signal.aborted) return { ok: false, overran: true };
     throw error;
   } finally {
+    signal?.removeEventListener('abort', drop);
     starting.delete(key);
     clearTimeout(timer);
   }
 }
 
+const NOT_STARTED = 'the job was answered before its preparation started';
+
+interface BoundedRun {
+  /** Told how long the thread took over the task, once it finished. */
+  timed?: (ranMs: number) => void;
+  /** The job's: once aborted, a task not started yet is dropped, and the promise rejects. */
+  signal?: AbortSignal | undefined;
+}
+
 /**
  * stripTypes() on a thread, bounded by `budgetMs` (see runBounded). Never throws for anything in
- * the source; rejects only when the thread fails (then the job's preparation failed, not its code).
- * With a `cache`, a source it knows is answered from it at once, with no thread, when its strip
+ * the source; rejects only when the thread fails (then the job's preparation failed, not its code)
+ * or when `signal` (the job's) aborts before a thread took the strip. With a `cache`, a source it knows is answered from it at once, with no thread, when its strip
  * took no longer than `budgetMs` (a job with less time than that strips afresh, and overruns as
  * it would have); each strip that finished is kept in it, unless the parser failed in a way it
  * does not report (a stack or memory overflow of one instance, not a diagnostic of the source).
@@ -107,6 +128,7 @@ export function stripTypesWithin(
   source: string,
   budgetMs: number,
   cache?: CodeMemory<TimedStrip>,
+  signal?: AbortSignal,
 ): BoundedStripResult | Promise<BoundedStripResult> {
   const known = cache?.get(source);
   if (known !== undefined && known.ranMs <= budgetMs) return known.result;
@@ -114,7 +136,7 @@ export function stripTypesWithin(
   const timed = (ms: number) => {
     ranMs = ms;
   };
-  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs, timed).then((stripped) => {
+  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs, { timed, signal }).then((stripped) => {
     if (!('overran' in stripped) && !(!stripped.ok && stripped.unexpected === true)) cache?.set(source, { result: stripped, ranMs });
     return stripped;
   });
@@ -132,6 +154,7 @@ export function screenCode(
   code: string,
   options: CompiledPrescreenOptions | undefined,
   cache?: ScreenMemory,
+  signal?: AbortSignal,
 ): ScreenOutcome | Promise<ScreenOutcome> {
   const known = cache?.get(code, options);
   if (known !== undefined) return known;
@@ -140,7 +163,7 @@ export function screenCode(
     cache?.set(code, options, outcome);
     return outcome;
   }
-  return runBounded<ScreenOutcome>('screen', (key) => ({ code, options, key }), MAX_SCREEN_MS).then((outcome) => {
+  return runBounded<ScreenOutcome>('screen', (key) => ({ code, options, key }), MAX_SCREEN_MS, { signal }).then((outcome) => {
     if (!('overran' in outcome)) {
       cache?.set(code, options, outcome);
       return outcome;

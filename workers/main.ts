@@ -193,7 +193,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   if (settings.pool) {
     pool = settings.pool;
   } else {
-    // Room for every job the worker takes at once: its own pool never answers one pool_full.
+    // Room for every job the worker takes at once (see the processor for a pool that is full anyway).
     const maxQueued = Math.max(engine?.maxQueued ?? 0, capacity);
     made.pool = await createPool({ ...settings.poolOptions, maxQueued, logger: logger.child({ component: 'pool' }) });
     pool = made.pool;

@@ -3,7 +3,8 @@
 // line per job, written once BullMQ has recorded how the attempt ended (see `recorded`).
 // User code never runs here: the pool's supervised executor processes run it, so this event loop
 // stays free to renew job locks.
-import { DelayedError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { setTimeout as pause } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Limits } from '../src/limits.ts';
@@ -105,8 +106,9 @@ const PENDING_CANCEL_MAX = 10_000;
 const PENDING_CANCEL_ID_CHARS = 512;
 /** More attempts than this were never made: a larger count was written by hand. */
 const MAX_ATTEMPTS_MADE = 999_999_999;
-/** A job a full pool could not take comes back after this, without spending an attempt. */
-export const POOL_FULL_DELAY_MS = 1_000;
+/** A job a full pool turned away is offered again after this, doubling up to POOL_FULL_MAX_PAUSE_MS. */
+const POOL_FULL_FIRST_PAUSE_MS = 25;
+const POOL_FULL_MAX_PAUSE_MS = 1_000;
 /** A producer's job timestamp before this (2001-01-01) is not believed; nor one in the future. */
 const EARLIEST_TIMESTAMP_MS = 978_307_200_000;
 
@@ -209,7 +211,23 @@ export function createProcessor(options: ProcessorOptions): Processor {
         } else {
           // Queue wait covers the time in Redis, from the producer's add.
           const run = { signal: stop.signal, id, acceptedAt, attempt };
-          result = await (pool.executeValidated ? pool.executeValidated(request, run) : pool.execute(request, run));
+          const execute = () => (pool.executeValidated ? pool.executeValidated(request, run) : pool.execute(request, run));
+          result = await execute();
+          // A pool given to the worker and shared with other callers may be full (the worker's own
+          // has room for its concurrency, save thread work of cancelled jobs running out): nothing
+          // of the job ran. It waits here, its lock kept and renewed, and is offered again until
+          // the pool takes it, a cancel or the shutdown stops it (the pool then answers cancelled),
+          // or its queue deadline passes.
+          for (let pauseMs = POOL_FULL_FIRST_PAUSE_MS; rejectedFor(result, 'pool_full'); pauseMs = Math.min(2 * pauseMs, POOL_FULL_MAX_PAUSE_MS)) {
+            if (pauseMs === POOL_FULL_FIRST_PAUSE_MS) logger.warn({ jobId: loggedJobId(id), tenantId }, 'job waiting: the pool is full');
+            await pause(pauseMs, undefined, { signal: stop.signal }).catch(() => undefined);
+            const waitedSoFar = Date.now() - acceptedAt;
+            if (request.queueTimeoutMs !== undefined && waitedSoFar > request.queueTimeoutMs && !stop.signal.aborted) {
+              result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedSoFar, request.queueTimeoutMs);
+            } else {
+              result = await execute();
+            }
+          }
         }
       }
       ran = true;
@@ -233,15 +251,6 @@ export function createProcessor(options: ProcessorOptions): Processor {
       await job.moveToWait(token);
       logger.info({ jobId: loggedJobId(id), tenantId }, 'job handed back');
       throw handedBack();
-    }
-
-    // A pool given to the worker and shared with other callers may hold maxQueued jobs already
-    // (the worker's own pool has room for its concurrency): nothing of the job ran, and it is
-    // nobody's fault. It comes back in a second, its attempts untouched.
-    if (rejectedFor(result, 'pool_full') && token !== undefined) {
-      await job.moveToDelayed(Date.now() + POOL_FULL_DELAY_MS, token);
-      logger.warn({ jobId: loggedJobId(id), tenantId, delayMs: POOL_FULL_DELAY_MS }, 'job delayed: the pool is full');
-      throw new DelayedError();
     }
 
     // The pool's Results carry the id already; the processor's own ones (deadline, mark) may not.

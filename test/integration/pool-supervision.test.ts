@@ -473,6 +473,8 @@ describe('throughput and closing', () => {
       // One thread: two jobs go to the executor (its capacity), three wait in the pool, the rest find it full.
       const jobs = Array.from({ length: 8 }, (_, index) => pool.execute({ code: 'sleep 150', input: index }, { id: `job-${index}` }));
       expect(pool.stats()).toMatchObject({ inFlight: 2, queued: 3 });
+      // Cancelled already: answered so, not turned away.
+      expect((await pool.execute({ code: 'echo' }, { signal: AbortSignal.abort() })).status).toBe('cancelled');
       const full = await Promise.all(jobs.slice(5));
       for (const [index, result] of full.entries()) {
         expect(result).toMatchObject({

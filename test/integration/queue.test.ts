@@ -506,7 +506,7 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect((await c.execute(refused)).value).toBe(6);
   });
 
-  it('a pool full of other callers\' jobs delays the worker\'s jobs, attempts untouched; its own pool has room for its concurrency', { timeout: 60_000 }, async () => {
+  it('a job that finds a shared pool full waits in the worker and runs, attempts untouched; the worker\'s own pool has room for its concurrency', { timeout: 60_000 }, async () => {
     const SCRIPTED = new URL('../fixtures/threads/scripted.ts', import.meta.url);
     for (const own of [false, true]) {
       const lines: { msg?: string }[] = [];
@@ -526,10 +526,31 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
       const results = await Promise.all(Array.from({ length: 4 }, (_, index) => c.execute({ code: 'sleep 300', input: index })));
       expect(results.map((result) => result.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
       expect(results.map((result) => result.metrics.attempt)).toEqual([1, 1, 1, 1]);
-      const delayed = lines.filter((line) => line.msg === 'job delayed: the pool is full').length;
-      if (own) expect(delayed).toBe(0);
-      else expect(delayed).toBeGreaterThan(0);
+      const waited = lines.filter((line) => line.msg === 'job waiting: the pool is full').length;
+      if (own) expect(waited).toBe(0);
+      else expect(waited).toBeGreaterThan(0);
+      for (const result of results) {
+        const job = await rawQueue(queue).getJob(result.id as string);
+        expect(job?.attemptsStarted).toBe(1);
+      }
     }
+  });
+
+  it('a job waiting for a full shared pool is cancelled, or times out in the queue, as any waiting job', { timeout: 60_000 }, async () => {
+    const full = await createPool({ executors: 1, threadsPerExecutor: 1, maxQueued: 1, threadModule: new URL('../fixtures/threads/scripted.ts', import.meta.url) });
+    closers.push(() => full.close({ deadlineMs: 0 }));
+    // Two on the executor, one waiting: the pool stays full for 3 s.
+    const held = [0, 1, 2].map(() => full.execute({ code: 'sleep 3000' }));
+    const queue = uniqueQueue('full-pool');
+    await worker(queue, { pool: full, concurrency: 2 });
+    const c = await client(queue, { attempts: 1 });
+    const id = await c.submit({ code: 'echo' });
+    await until('the job to be taken', async () => (await rawQueue(queue).getJobState(id)) === 'active');
+    expect(await c.cancel(id)).toBe(true);
+    expect((await until('its Result', async () => await c.getResult(id))).status).toBe('cancelled');
+    const late = await c.execute({ code: 'echo', queueTimeoutMs: 500 });
+    expect(late).toMatchObject({ status: 'timeout', error: { limit: 'queue' } });
+    void held;
   });
 
   it('a job not started within queueTimeoutMs ends as timeout with limit queue', async () => {

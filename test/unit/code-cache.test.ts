@@ -2,7 +2,7 @@
 // stripTypesWithin use it: the real screen, the real settings and the real stripping threads.
 import { describe, expect, it } from 'vitest';
 import { screenAndForm } from '../../src/prepare-thread.ts';
-import { screenCode, stripTypesWithin } from '../../src/prepare-threads.ts';
+import { PREPARE_THREADS, screenCode, stripTypesWithin } from '../../src/prepare-threads.ts';
 import { compilePrescreenOptions } from '../../src/prescreen.ts';
 import { ScreenCache, stripCache } from '../../src/code-cache.ts';
 
@@ -165,5 +165,24 @@ describe('stripCache through stripTypesWithin', () => {
     const again = stripTypesWithin(bomb, 50, tenant);
     expect(again).toBeInstanceOf(Promise);
     expect(await again).toEqual({ ok: false, overran: true });
+  });
+});
+
+describe('thread work for a job answered before it started', () => {
+  it('is dropped from the threads\' queue, not left to run out', { timeout: 30_000 }, async () => {
+    // Every thread busy for its full 2 s bound.
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const busy = Array.from({ length: PREPARE_THREADS }, () => stripTypesWithin(bomb, 2_000));
+    const controller = new AbortController();
+    const queued = stripTypesWithin('const n: number = 1', 2_000, undefined, controller.signal);
+    expect(queued).toBeInstanceOf(Promise);
+    const start = performance.now();
+    controller.abort();
+    await expect(queued).rejects.toThrow(/answered before its preparation started/);
+    expect(performance.now() - start).toBeLessThan(1_000);
+    await expect(Promise.resolve(stripTypesWithin('const m: number = 1', 2_000, undefined, AbortSignal.abort()))).rejects.toThrow(
+      /answered before its preparation started/,
+    );
+    expect(await Promise.all(busy)).toEqual(busy.map(() => ({ ok: false, overran: true })));
   });
 });
