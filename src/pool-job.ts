@@ -121,7 +121,11 @@ export function checkSizes(request: Pick<Request, 'code' | 'input'>, sizeLimits:
 }
 
 /** Builds the pipeline once per pool: everything that depends only on the options is computed here. */
-export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPipeline {
+/**
+ * `dropWork`, once aborted (the pool's close() giving up on the jobs still being prepared), drops
+ * every job's thread work that no thread has taken yet, as a job's own signal drops its own.
+ */
+export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWork?: AbortSignal): JobPipeline {
   const { ceilings, defaults, ceilingMode, sizeLimits, hostName, tools } = options;
   const defaultLimits = compileLimits(undefined, ceilings, defaults).limits;
   const noRun: Metrics['worker'] = Object.freeze({ host: hostName, pid: 0, thread: 0 });
@@ -221,7 +225,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (labels) result.labels = labels;
       return { ok: false, result };
     };
-    const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId), signal);
+    const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId), [signal, dropWork]);
     return stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped);
   }
 
@@ -249,7 +253,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>): JobPi
       if (isTool && cache.size < MAX_TOOL_CODES) cache.set(source.code, { code, form: outcome.form });
       return taskOf(request, id, code, limits, inputJson, outcome);
     };
-    const outcome = screenCode(code, screen, isTool ? undefined : screenCache.forTenant(request.tenantId), signal);
+    const outcome = screenCode(code, screen, isTool ? undefined : screenCache.forTenant(request.tenantId), [signal, dropWork]);
     return outcome instanceof Promise ? outcome.then(done) : done(outcome);
   }
 

@@ -90,6 +90,8 @@ class EmbeddedPool implements Pool {
   readonly #preparing = new Set<() => void>();
   /** Preparations on a thread not finished yet, whether or not their jobs were answered meanwhile. */
   #threadWork = 0;
+  /** Aborted once close() stops waiting for jobs being prepared: their work not started is dropped. */
+  readonly #dropWork = new AbortController();
   /** Resolved when the last job being prepared has left #preparing. */
   #prepared: PromiseWithResolvers<void> | undefined;
 
@@ -106,7 +108,7 @@ class EmbeddedPool implements Pool {
 
   private constructor(options: Readonly<CompiledPoolOptions>) {
     this.#options = options;
-    this.#pipeline = createJobPipeline(options);
+    this.#pipeline = createJobPipeline(options, this.#dropWork.signal);
     this.#supervisor = new Supervisor(options, this.#pipeline);
   }
 
@@ -279,6 +281,7 @@ class EmbeddedPool implements Pool {
     this.#stopped = true;
     // Each stop() takes its job out of #preparing.
     for (const stop of [...this.#preparing]) stop();
+    this.#dropWork.abort();
     await this.#supervisor.shutdown(Math.max(0, deadlineMs - (performance.now() - start)));
   }
 }

@@ -70,9 +70,9 @@ async function runBounded<T>(
   name: 'strip' | 'screen',
   task: (key: number) => StripTask | ScreenTask,
   budgetMs: number,
-  { timed, signal }: BoundedRun = {},
+  { timed, signals = [] }: BoundedRun = {},
 ): Promise<T | { ok: false; overran: true }> {
-  if (signal?.aborted) throw new Error(NOT_STARTED);
+  if (signals.some((signal) => signal?.aborted)) throw new Error(NOT_STARTED);
   const abort = new AbortController();
   const key = ++nextKey;
   let timer: NodeJS.Timeout | undefined;
@@ -84,13 +84,14 @@ async function runBounded<T>(
     timer = setTimeout(() => abort.abort(), budgetMs);
   });
   // Answered before a thread took it: piscina drops it from its queue. Once started it runs out
-  // (ending the thread would cost the next job a new one).
+  // (ending the thread would cost the next job a new one), except in the moment between a thread
+  // starting on it and this loop hearing so: then the thread is ended and replaced.
   const drop = () => {
     if (!starting.has(key)) return;
     dropped = true;
     abort.abort();
   };
-  signal?.addEventListener('abort', drop, { once: true });
+  for (const signal of signals) signal?.addEventListener('abort', drop, { once: true });
   try {
     // Aborting a task that is running ends its thread (piscina starts another when needed).
     const value = (await pool().run(task(key), { name, signal: abort.signal })) as T;
@@ -101,7 +102,7 @@ async function runBounded<T>(
     if (abort.signal.aborted) return { ok: false, overran: true };
     throw error;
   } finally {
-    signal?.removeEventListener('abort', drop);
+    for (const signal of signals) signal?.removeEventListener('abort', drop);
     starting.delete(key);
     clearTimeout(timer);
   }
@@ -112,14 +113,14 @@ const NOT_STARTED = 'the job was answered before its preparation started';
 interface BoundedRun {
   /** Told how long the thread took over the task, once it finished. */
   timed?: (ranMs: number) => void;
-  /** The job's: once aborted, a task not started yet is dropped, and the promise rejects. */
-  signal?: AbortSignal | undefined;
+  /** The job's, the pool's: once one aborts, a task not started yet is dropped, and the promise rejects. */
+  signals?: readonly (AbortSignal | undefined)[] | undefined;
 }
 
 /**
  * stripTypes() on a thread, bounded by `budgetMs` (see runBounded). Never throws for anything in
  * the source; rejects only when the thread fails (then the job's preparation failed, not its code)
- * or when `signal` (the job's) aborts before a thread took the strip. With a `cache`, a source it knows is answered from it at once, with no thread, when its strip
+ * or when one of `signals` (the job's, the pool's) aborts before a thread took the strip. With a `cache`, a source it knows is answered from it at once, with no thread, when its strip
  * took no longer than `budgetMs` (a job with less time than that strips afresh, and overruns as
  * it would have); each strip that finished is kept in it, unless the parser failed in a way it
  * does not report (a stack or memory overflow of one instance, not a diagnostic of the source).
@@ -128,7 +129,7 @@ export function stripTypesWithin(
   source: string,
   budgetMs: number,
   cache?: CodeMemory<TimedStrip>,
-  signal?: AbortSignal,
+  signals?: readonly (AbortSignal | undefined)[],
 ): BoundedStripResult | Promise<BoundedStripResult> {
   const known = cache?.get(source);
   if (known !== undefined && known.ranMs <= budgetMs) return known.result;
@@ -136,7 +137,7 @@ export function stripTypesWithin(
   const timed = (ms: number) => {
     ranMs = ms;
   };
-  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs, { timed, signal }).then((stripped) => {
+  return runBounded<StripTypesResult>('strip', (key) => ({ source, key }), budgetMs, { timed, signals }).then((stripped) => {
     if (!('overran' in stripped) && !(!stripped.ok && stripped.unexpected === true)) cache?.set(source, { result: stripped, ranMs });
     return stripped;
   });
@@ -154,7 +155,7 @@ export function screenCode(
   code: string,
   options: CompiledPrescreenOptions | undefined,
   cache?: ScreenMemory,
-  signal?: AbortSignal,
+  signals?: readonly (AbortSignal | undefined)[],
 ): ScreenOutcome | Promise<ScreenOutcome> {
   const known = cache?.get(code, options);
   if (known !== undefined) return known;
@@ -163,7 +164,7 @@ export function screenCode(
     cache?.set(code, options, outcome);
     return outcome;
   }
-  return runBounded<ScreenOutcome>('screen', (key) => ({ code, options, key }), MAX_SCREEN_MS, { signal }).then((outcome) => {
+  return runBounded<ScreenOutcome>('screen', (key) => ({ code, options, key }), MAX_SCREEN_MS, { signals }).then((outcome) => {
     if (!('overran' in outcome)) {
       cache?.set(code, options, outcome);
       return outcome;

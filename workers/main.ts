@@ -301,6 +301,14 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     const repeats = workerErrors.pass(err);
     if (repeats !== undefined) log.warn({ err, ...(repeats > 0 ? { repeatsNotLogged: repeats } : {}) }, 'worker error');
   });
+  // BullMQ says so when a job's lock turned out to be no longer this worker's (a Redis that did not
+  // answer is an 'error', not this): the job is, or will be, another worker's after its stall. Its
+  // run here stops (one waiting for a full pool never starts), so its code does not run twice.
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const jobId of jobIds) {
+      if (worker?.cancelJob(jobId, 'lock lost')) log.warn({ jobId: loggedJobId(jobId) }, 'job lock lost: its run here stopped');
+    }
+  });
   worker.on('completed', (job) => processor.recorded(job));
   worker.on('failed', (job, error) => {
     if (!job) return;

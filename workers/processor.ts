@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Limits } from '../src/limits.ts';
 import {
+  cancelledResult,
   codeHash,
   limitsOf,
   queueTimeoutResult,
@@ -220,9 +221,14 @@ export function createProcessor(options: ProcessorOptions): Processor {
           // or its queue deadline passes.
           for (let pauseMs = POOL_FULL_FIRST_PAUSE_MS; rejectedFor(result, 'pool_full'); pauseMs = Math.min(2 * pauseMs, POOL_FULL_MAX_PAUSE_MS)) {
             if (pauseMs === POOL_FULL_FIRST_PAUSE_MS) logger.warn({ jobId: loggedJobId(id), tenantId }, 'job waiting: the pool is full');
-            await pause(pauseMs, undefined, { signal: stop.signal }).catch(() => undefined);
+            const queueLeftMs = request.queueTimeoutMs === undefined ? Infinity : request.queueTimeoutMs - (Date.now() - acceptedAt) + 1;
+            await pause(Math.max(0, Math.min(pauseMs, queueLeftMs)), undefined, { signal: stop.signal }).catch(() => undefined);
             const waitedSoFar = Date.now() - acceptedAt;
-            if (request.queueTimeoutMs !== undefined && waitedSoFar > request.queueTimeoutMs && !stop.signal.aborted) {
+            if (stop.signal.aborted) {
+              // Stopped: the pool answers cancelled; an engine that still answers full is not asked again.
+              result = await execute();
+              if (rejectedFor(result, 'pool_full')) result = cancelledResult(limitsOf(request, ceilings, defaults));
+            } else if (request.queueTimeoutMs !== undefined && waitedSoFar > request.queueTimeoutMs) {
               result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedSoFar, request.queueTimeoutMs);
             } else {
               result = await execute();

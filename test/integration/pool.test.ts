@@ -3,6 +3,7 @@
 // a running snippet, a snippet that takes its executor down, and many jobs at once.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PREPARE_THREADS, stripTypesWithin } from '../../src/prepare-threads.ts';
 import { createPool, type Pool } from '../../src/pool.ts';
 
 /** Pids of this process's executor children, from /proc. */
@@ -283,5 +284,19 @@ describe('close() while a job is prepared on a thread', () => {
     await own.close({ deadlineMs: Number.POSITIVE_INFINITY });
     expect(await typescript).toMatchObject({ status: 'ok', value: 21 });
     expect(await large).toMatchObject({ status: 'ok', value: 42 });
+  });
+  it('drops the thread work of the jobs it answered that no thread had taken yet', { timeout: 30_000 }, async () => {
+    // Every prepare thread busy for its full 2 s bound, by work that is not the pool's.
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const busy = Array.from({ length: PREPARE_THREADS }, () => stripTypesWithin(bomb, 2_000));
+    const own = await createPool({ executors: 1, threadsPerExecutor: 1 });
+    const jobs = Array.from({ length: 2 * PREPARE_THREADS }, () => own.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } }));
+    await own.close({ deadlineMs: 0 });
+    expect(new Set((await Promise.all(jobs)).map((result) => result.error?.code))).toEqual(new Set(['POOL_CLOSED']));
+    await Promise.all(busy);
+    // The pool's own strips (two rounds of 2 s on every thread) never started: a strip now is served at once.
+    const start = performance.now();
+    expect(await stripTypesWithin('const n: number = 1', 2_000)).toMatchObject({ ok: true });
+    expect(performance.now() - start).toBeLessThan(1_500);
   });
 });

@@ -9,7 +9,7 @@ import { submitTransactions, type BullConnection, type SubmitTransactions } from
 import { DEFAULT_LIMITS } from '../../src/limits.ts';
 import { cancelledResult, createRedis, idempotentJobId, queueKeys } from '../../src/queue.ts';
 import { requestJsonSchema } from '../../src/request.ts';
-import type { Result } from '../../src/result.ts';
+import { resultWithoutRun, type Result } from '../../src/result.ts';
 import { createWorker, type WorkerHandle, type WorkerOptions } from '../../workers/main.ts';
 import { createProcessor } from '../../workers/processor.ts';
 import { pino } from 'pino';
@@ -550,7 +550,40 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect((await until('its Result', async () => await c.getResult(id))).status).toBe('cancelled');
     const late = await c.execute({ code: 'echo', queueTimeoutMs: 500 });
     expect(late).toMatchObject({ status: 'timeout', error: { limit: 'queue' } });
+    // Answered at its deadline, not at the end of a pause that ran past it.
+    expect(late.metrics.queueWaitMs).toBeLessThan(700);
     void held;
+  });
+
+  it('a job waiting for an engine that is always full ends at a cancel, or when its lock is lost', { timeout: 60_000 }, async () => {
+    // An engine that turns every job away, even a cancelled one: the worker must not ask it in a loop.
+    let asked = 0;
+    const full = {
+      execute: async () => {
+        asked++;
+        return resultWithoutRun('rejected', DEFAULT_LIMITS, { host: 'h', pid: 0, thread: 0 }, { reasons: [{ rule: 'pool_full', message: 'full' }] });
+      },
+    };
+    const lines: { msg?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const queue = uniqueQueue('always-full');
+    await worker(queue, { pool: full, concurrency: 2, logger, lockDurationMs: 1_000, stalledIntervalMs: 60_000 });
+    const c = await client(queue, { attempts: 1 });
+    const cancelled = await c.submit({ code: 'echo' });
+    await until('the job to be taken', async () => (await rawQueue(queue).getJobState(cancelled)) === 'active');
+    expect(await c.cancel(cancelled)).toBe(true);
+    expect((await until('its Result', async () => await c.getResult(cancelled))).status).toBe('cancelled');
+    const askedAfterCancel = asked;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(asked).toBe(askedAfterCancel);
+    // Its lock taken from it (as when another worker took the job after a stall): its run here stops.
+    const lost = await c.submit({ code: 'echo' });
+    await until('the job to be taken', async () => (await rawQueue(queue).getJobState(lost)) === 'active');
+    await plainRedis().del(`bull:${queue}:${lost}:lock`);
+    await until('the run to stop', async () => lines.some((line) => line.msg === 'job lock lost: its run here stopped'));
+    const askedAfterLoss = asked;
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(asked).toBe(askedAfterLoss);
   });
 
   it('a job not started within queueTimeoutMs ends as timeout with limit queue', async () => {
