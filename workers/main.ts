@@ -350,6 +350,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
     const running = worker as Worker;
     log.info({ inFlight: processor.active.size, graceMs }, 'worker draining');
     const closed = running.close();
+    processor.drain();
     let settled = false;
     closed.then(
       () => (settled = true),

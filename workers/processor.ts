@@ -51,6 +51,16 @@ export interface ProcessorOptions {
   observe?: JobObserver;
 }
 
+/** A job a full pool turned away, as untilTaken offers it again. */
+interface PoolWait {
+  id: string;
+  tenantId: string;
+  request: Request;
+  acceptedAt: number;
+  stop: AbortController;
+  execute: () => Promise<Result>;
+}
+
 export interface Processor {
   (job: Job, token?: string, signal?: AbortSignal): Promise<Result>;
   /** Jobs running now, by id. */
@@ -60,6 +70,11 @@ export interface Processor {
    * another worker takes them, their attempts untouched.
    */
   handBack(ids: Iterable<string>, cancelJob: (id: string) => void): void;
+  /**
+   * The worker is shutting down: jobs waiting for a full pool, which have run nothing, go back to
+   * the queue at once, now and for any that comes to wait from here on, rather than at the grace's end.
+   */
+  drain(): void;
   /** A cancel for a job this worker is not running (yet): a run of it that starts soon is stopped. */
   noteCancel(id: string): void;
   /**
@@ -144,6 +159,47 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { pool, redis, keys, jobKey, logger, ceilings, defaults, observe } = options;
   const active = new Map<string, Job>();
   const handingBack = new Set<string>();
+  /** Jobs waiting for a full pool, with what stops each. */
+  const waitingForPool = new Map<string, AbortController>();
+  let draining = false;
+  const handBackWaiting = (id: string, stop: AbortController) => {
+    handingBack.add(id);
+    stop.abort('shutdown');
+  };
+
+  /**
+   * A pool given to the worker and shared with other callers may be full (the worker's own has
+   * room for its concurrency, save thread work of cancelled jobs running out): nothing of the job
+   * ran. It waits here, its lock kept and renewed, and is offered again (after POOL_FULL_FIRST_PAUSE_MS,
+   * doubling to POOL_FULL_MAX_PAUSE_MS) until the pool takes it, a cancel or the shutdown stops it
+   * (the pool then answers cancelled), or its queue deadline passes.
+   */
+  async function untilTaken(first: Result, waiting: PoolWait): Promise<Result> {
+    const { id, tenantId, request, acceptedAt, stop, execute } = waiting;
+    logger.warn({ jobId: loggedJobId(id), tenantId }, 'job waiting: the pool is full');
+    waitingForPool.set(id, stop);
+    if (draining) handBackWaiting(id, stop);
+    let result = first;
+    try {
+      for (let pauseMs = POOL_FULL_FIRST_PAUSE_MS; rejectedFor(result, 'pool_full'); pauseMs = Math.min(2 * pauseMs, POOL_FULL_MAX_PAUSE_MS)) {
+        const queueLeftMs = request.queueTimeoutMs === undefined ? Infinity : request.queueTimeoutMs - (Date.now() - acceptedAt) + 1;
+        await pause(Math.max(0, Math.min(pauseMs, queueLeftMs)), undefined, { signal: stop.signal }).catch(() => undefined);
+        const waitedMs = Date.now() - acceptedAt;
+        if (stop.signal.aborted) {
+          // Stopped: the pool answers cancelled; an engine that still answers full is not asked again.
+          result = await execute();
+          if (rejectedFor(result, 'pool_full')) result = cancelledResult(limitsOf(request, ceilings, defaults));
+        } else if (request.queueTimeoutMs !== undefined && waitedMs > request.queueTimeoutMs) {
+          result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedMs, request.queueTimeoutMs);
+        } else {
+          result = await execute();
+        }
+      }
+      return result;
+    } finally {
+      waitingForPool.delete(id);
+    }
+  }
   const pendingCancels = new PendingCancels();
   /** Each attempt's line, from the processor's return to BullMQ's event; dropped with the job. */
   const unrecorded = new WeakMap<Job, () => void>();
@@ -214,26 +270,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
           const run = { signal: stop.signal, id, acceptedAt, attempt };
           const execute = () => (pool.executeValidated ? pool.executeValidated(request, run) : pool.execute(request, run));
           result = await execute();
-          // A pool given to the worker and shared with other callers may be full (the worker's own
-          // has room for its concurrency, save thread work of cancelled jobs running out): nothing
-          // of the job ran. It waits here, its lock kept and renewed, and is offered again until
-          // the pool takes it, a cancel or the shutdown stops it (the pool then answers cancelled),
-          // or its queue deadline passes.
-          for (let pauseMs = POOL_FULL_FIRST_PAUSE_MS; rejectedFor(result, 'pool_full'); pauseMs = Math.min(2 * pauseMs, POOL_FULL_MAX_PAUSE_MS)) {
-            if (pauseMs === POOL_FULL_FIRST_PAUSE_MS) logger.warn({ jobId: loggedJobId(id), tenantId }, 'job waiting: the pool is full');
-            const queueLeftMs = request.queueTimeoutMs === undefined ? Infinity : request.queueTimeoutMs - (Date.now() - acceptedAt) + 1;
-            await pause(Math.max(0, Math.min(pauseMs, queueLeftMs)), undefined, { signal: stop.signal }).catch(() => undefined);
-            const waitedSoFar = Date.now() - acceptedAt;
-            if (stop.signal.aborted) {
-              // Stopped: the pool answers cancelled; an engine that still answers full is not asked again.
-              result = await execute();
-              if (rejectedFor(result, 'pool_full')) result = cancelledResult(limitsOf(request, ceilings, defaults));
-            } else if (request.queueTimeoutMs !== undefined && waitedSoFar > request.queueTimeoutMs) {
-              result = queueTimeoutResult(limitsOf(request, ceilings, defaults), waitedSoFar, request.queueTimeoutMs);
-            } else {
-              result = await execute();
-            }
-          }
+          if (rejectedFor(result, 'pool_full')) result = await untilTaken(result, { id, tenantId, request, acceptedAt, stop, execute });
         }
       }
       ran = true;
@@ -245,6 +282,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       ran = true;
       clearTimeout(markTimer);
       active.delete(id);
+      handingBack.delete(id);
       // Redis or the pool itself failed (pool.execute resolves for everything a snippet does).
       throw new InfrastructureError(`job ${id}: ${(cause as Error)?.message ?? cause}`, { cause });
     }
@@ -283,6 +321,10 @@ export function createProcessor(options: ProcessorOptions): Processor {
         handingBack.add(id);
         cancelJob(id);
       }
+    },
+    drain() {
+      draining = true;
+      for (const [id, stop] of waitingForPool) handBackWaiting(id, stop);
     },
     noteCancel(id: string) {
       pendingCancels.note(id);

@@ -555,6 +555,24 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     void held;
   });
 
+  it('a worker shutting down hands a job waiting for a full engine back at once, its attempts untouched', { timeout: 60_000 }, async () => {
+    const full = {
+      execute: async () =>
+        resultWithoutRun('rejected', DEFAULT_LIMITS, { host: 'h', pid: 0, thread: 0 }, { reasons: [{ rule: 'pool_full', message: 'full' }] }),
+    };
+    const queue = uniqueQueue('full-drain');
+    const handle = await createWorker({ connection: redis.url, queue, pool: full, concurrency: 1 });
+    const c = await client(queue, { attempts: 1 });
+    const id = await c.submit({ code: 'echo' });
+    await until('the job to be taken', async () => (await rawQueue(queue).getJobState(id)) === 'active');
+    const start = performance.now();
+    await handle.close({ graceMs: 20_000 });
+    // Handed back without waiting out the grace: nothing of it had run.
+    expect(performance.now() - start).toBeLessThan(10_000);
+    expect(await rawQueue(queue).getJobState(id)).toBe('waiting');
+    expect((await rawQueue(queue).getJob(id))?.attemptsMade).toBe(0);
+  });
+
   it('a job waiting for an engine that is always full ends at a cancel, or when its lock is lost', { timeout: 60_000 }, async () => {
     // An engine that turns every job away, even a cancelled one: the worker must not ask it in a loop.
     let asked = 0;
