@@ -49,19 +49,22 @@ export class CodeCache<V extends object> {
     });
   }
 
+  get(tenantId: string, code: string): V | undefined {
+    return code.length > this.#maxCodeChars ? undefined : this.#tenants.get(tenantId)?.get(code);
+  }
+
+  set(tenantId: string, code: string, value: V): void {
+    if (code.length > this.#maxCodeChars) return;
+    let entries = this.#tenants.get(tenantId);
+    if (entries === undefined) {
+      entries = this.#newTenant();
+      this.#tenants.set(tenantId, entries);
+    }
+    entries.set(code, value);
+  }
+
   forTenant(tenantId: string): CodeMemory<V> {
-    return {
-      get: (code) => (code.length > this.#maxCodeChars ? undefined : this.#tenants.get(tenantId)?.get(code)),
-      set: (code, value) => {
-        if (code.length > this.#maxCodeChars) return;
-        let entries = this.#tenants.get(tenantId);
-        if (entries === undefined) {
-          entries = this.#newTenant();
-          this.#tenants.set(tenantId, entries);
-        }
-        entries.set(code, value);
-      },
-    };
+    return { get: (code) => this.get(tenantId, code), set: (code, value) => this.set(tenantId, code, value) };
   }
 
   /** Entries held, all tenants together. */
@@ -129,15 +132,14 @@ export class ScreenCache {
   }
 
   forTenant(tenantId: string): ScreenMemory {
-    const entries = this.#entries.forTenant(tenantId);
     return {
       get: (code, settings) => {
         if (settings !== this.#settings) return undefined;
-        const known = entries.get(code);
+        const known = this.#entries.get(tenantId, code);
         return known === undefined ? undefined : copyOutcome(known);
       },
       set: (code, settings, outcome) => {
-        if (settings === this.#settings) entries.set(code, copyOutcome(outcome));
+        if (settings === this.#settings) this.#entries.set(tenantId, code, copyOutcome(outcome));
       },
     };
   }

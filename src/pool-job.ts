@@ -52,7 +52,7 @@ export interface JobPipeline {
   prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | Promise<Preparation>;
   fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
   /** The Result of a job the pool had no room for (maxQueued): `rejected`, rule `pool_full`. */
-  full(id: string, maxQueued: number): Result;
+  full(id: string): Result;
   /** A Result for a job that did not finish in an isolate: cancelled, killed, failed, closed. */
   withoutRun(
     status: Exclude<Status, 'ok' | 'rejected'>,
@@ -120,8 +120,8 @@ export function checkSizes(request: Pick<Request, 'code' | 'input'>, sizeLimits:
   return { ok: true, inputJson };
 }
 
-/** Builds the pipeline once per pool: everything that depends only on the options is computed here. */
 /**
+ * Builds the pipeline once per pool: everything that depends only on the options is computed here.
  * `dropWork`, once aborted (the pool's close() giving up on the jobs still being prepared), drops
  * every job's thread work that no thread has taken yet, as a job's own signal drops its own.
  */
@@ -335,8 +335,8 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
     return result;
   }
 
-  function full(id: string, maxQueued: number): Result {
-    const message = `the pool holds ${maxQueued} waiting jobs (maxQueued); nothing of this one ran, and it may be sent again`;
+  function full(id: string): Result {
+    const message = `the pool holds ${options.maxQueued} waiting jobs (maxQueued); nothing of this one ran, and it may be sent again`;
     return rejectedResult(id, defaultLimits, [{ rule: 'pool_full', message }]);
   }
 

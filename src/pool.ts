@@ -149,7 +149,7 @@ class EmbeddedPool implements Pool {
     // cancelled already is answered so rather than turned away.
     if (this.#supervisor.queued + this.#threadWork >= this.#options.maxQueued) {
       if (options.signal?.aborted) return this.#pipeline.withoutRun('cancelled', this.#unprepared(id, acceptedAt, attempt), cancelledError());
-      return this.#pipeline.full(id, this.#options.maxQueued);
+      return this.#pipeline.full(id);
     }
     let preparation;
     try {
@@ -159,10 +159,6 @@ class EmbeddedPool implements Pool {
       if (preparation instanceof Promise) {
         const pending = preparation;
         this.#threadWork++;
-        const finished = () => {
-          this.#threadWork--;
-        };
-        pending.then(finished, finished);
         const signal = options.signal;
         preparation = await new Promise<Preparation | 'closed' | 'cancelled'>((resolve, reject) => {
           // Answered (closed, cancelled, or prepared): no longer waited for by close() nor counted
@@ -183,6 +179,7 @@ class EmbeddedPool implements Pool {
           if (signal?.aborted) cancel();
           signal?.addEventListener('abort', cancel, { once: true });
           pending.then(resolve, reject).finally(() => {
+            this.#threadWork--;
             leave();
             signal?.removeEventListener('abort', cancel);
           });

@@ -119,6 +119,17 @@ export function summary(result: Result): string {
 let servesCount = 0;
 
 /** After every attack: an ordinary job on the same pool gets the right answer. */
+/**
+ * A snippet that tries each route of an attack and answers the error each met, by route: every one
+ * of the `count` routes met `errorName`.
+ */
+export function expectEveryRouteMeets(result: Result, count: number, errorName: string): void {
+  expectStatus(result, 'ok');
+  const routes = result.value as Record<string, unknown>;
+  expect(Object.keys(routes).length).toBe(count);
+  for (const [route, met] of Object.entries(routes)) expect(met, route).toBe(errorName);
+}
+
 export async function expectPoolServes(pool: Pool, language: 'javascript' | 'typescript' = 'javascript'): Promise<void> {
   const code =
     language === 'typescript'
