@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { detectCodeForm } from './code-form.ts';
 import { prescreen, type CompiledPrescreenOptions, type PrescreenReport } from './prescreen.ts';
-import { stripTypes, type StripTypesResult } from './typescript.ts';
+import { stripTypes, warmTypeScript, type StripTypesResult } from './typescript.ts';
 import type { CodeForm } from '../workers/protocol.ts';
 
 export interface StripTask {
@@ -29,6 +29,9 @@ export interface ScreenOutcome {
 }
 
 export function strip({ source, key }: StripTask): StripTypesResult {
+  // A new thread (the first strip, or one after a strip ran out of time and its thread was ended),
+  // or one whose amaro was dropped, loads it first: off the job's clock, which starts below.
+  warmTypeScript();
   // piscina hands a thread's own messages to the pool's 'message' listeners.
   parentPort?.postMessage({ started: key });
   return stripTypes(source);
