@@ -2,9 +2,10 @@
 // BullMQ's, job ids, typed errors, and the Results a job gets without running. Used by the client
 // (caller's process) and by the worker process (workers/processor.ts, workers/main.ts).
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis';
 import { compileLimits, type Limits } from './limits.ts';
 import { TENANT_ID_PATTERN, validationReasons, type RequestIssue } from './request.ts';
 import { resultWithoutRun, type Metrics, type Result } from './result.ts';
@@ -110,15 +111,52 @@ export function withRedisCause(error: unknown, last: Error | undefined): unknown
   return new QueueError(error.code, `${error.message} (${why.slice(0, 300)})`, { cause: error });
 }
 
+// ioredis's connector is a CommonJS default export, not re-exported by its index (its package has no
+// exports map to forbid the path); require() reads it the same way under every loader.
+type StandaloneConnectorClass = typeof import('ioredis/built/connectors/StandaloneConnector.js').default;
+const { default: StandaloneConnector } = createRequire(import.meta.url)('ioredis/built/connectors/StandaloneConnector.js') as {
+  default: StandaloneConnectorClass;
+};
+
+/**
+ * ioredis's own connector for a host and port, whose socket never throws an error nobody listens
+ * for. ioredis listens for a socket's first error only (once, twice over): a TLS handshake that
+ * fails can emit a second (the server's alert after the client refused its certificate, 1 in 40
+ * tries of a rediss:// URL to a self-signed server here), which then threw out of the event loop
+ * and ended the process — a worker, or the embedded caller's own program — over a wrong URL. Any
+ * later error is ignored here: ioredis has already heard the first and handles the close.
+ */
+class GuardedConnector extends StandaloneConnector {
+  // ioredis constructs a connector from the whole of its options.
+  constructor(options: unknown) {
+    super(options as StandaloneConnectionOptions);
+  }
+
+  override connect(...args: Parameters<InstanceType<typeof StandaloneConnector>['connect']>) {
+    return super.connect(...args).then((stream) => {
+      stream.on('error', () => {});
+      return stream;
+    });
+  }
+}
+
+/** `extra` with GuardedConnector, unless the options pick their own connector or Redis Sentinel. */
+function guarded(connection: Connection, extra: RedisOptions): RedisOptions {
+  if (typeof connection !== 'string' && (connection.Connector !== undefined || connection.sentinels !== undefined)) return extra;
+  return { Connector: GuardedConnector, ...extra };
+}
+
 /** Options BullMQ takes for the same connection. */
 export function bullConnection(connection: Connection, extra: RedisOptions = {}): BullRedisOptions {
-  return (typeof connection === 'string' ? { url: connection, ...extra } : { ...connection, ...extra }) as BullRedisOptions;
+  const options = guarded(connection, extra);
+  return (typeof connection === 'string' ? { url: connection, ...options } : { ...connection, ...options }) as BullRedisOptions;
 }
 
 /** A plain ioredis client for sandpool's own keys and the cancel channel. */
 export function createRedis(connection: Connection, extra: RedisOptions = {}): Redis {
+  const guardedExtra = guarded(connection, extra);
   // ioredis's own option type trips exactOptionalPropertyTypes (its fields are optional, not undefined).
-  const options = (typeof connection === 'string' ? extra : { ...connection, ...extra }) as {};
+  const options = (typeof connection === 'string' ? guardedExtra : { ...connection, ...guardedExtra }) as {};
   return typeof connection === 'string' ? new Redis(connection, options) : new Redis(options);
 }
 
