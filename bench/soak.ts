@@ -13,7 +13,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createPool } from '../src/pool.ts';
-import type { Result } from '../src/result.ts';
+import { STATUSES, type Result } from '../src/result.ts';
 import { machineInfo, printTable, summarize, writeResults } from './lib.ts';
 
 const { values } = parseArgs({
@@ -115,7 +115,6 @@ await pool.close();
 
 const byStatus = (table: Map<string, Map<string, number>>) =>
   [...table].sort(([a], [b]) => a.localeCompare(b)).map(([name, row]) => ({ job: name, ...Object.fromEntries(row) }));
-const STATUSES = ['ok', 'error', 'timeout', 'memory_limit', 'rejected', 'cancelled', 'internal_error'];
 printTable(byStatus(ordinaryStatuses), ['job', ...STATUSES]);
 process.stdout.write('\n');
 printTable(byStatus(attackStatuses), ['job', ...STATUSES]);
