@@ -7,6 +7,7 @@
 // can still take the whole process down (V8 fatal OOM, process-wide aborts); that is why this is
 // a process of its own, and why the pool watches it from outside.
 import { writeSync } from 'node:fs';
+import v8 from 'node:v8';
 import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { EXECUTOR_EXIT_UNUSABLE } from '../src/pool-executor.ts';
@@ -23,6 +24,22 @@ import type {
 const TERMINATIONS_BEFORE_RETIRING = 2;
 /** A thread told to terminate that is still alive after this is wedged in native code. */
 const WEDGED_THREAD_MS = 3_000;
+/**
+ * Stack for a guest whose isolate a thread calls synchronously: isolated-vm runs such a call on the
+ * calling thread, under V8's --stack-size (984 KB by default: ~12,000 frames of a plain recursion,
+ * where isolated-vm's own 8 MB threads allow ~104,000). Set for this process before any thread
+ * starts; each thread's own isolate keeps the limit Node sets from its stack size, which is made
+ * twice this so that a guest overflowing its stack meets V8's RangeError, never the thread's end.
+ */
+const GUEST_STACK_KB = 8_000;
+const THREAD_STACK_MB = 16;
+/**
+ * A thread answers a cancel at its next poll (5 ms); one that has not after this is inside a
+ * synchronous call (or wedged) and is terminated, so that a cancel is answered this soon.
+ */
+const CANCEL_GRACE_MS = 250;
+/** How long a cancel's answer waits to see its terminated thread exit (see start()). */
+const THREAD_EXIT_WAIT_MS = 200;
 /** How often the deadlines are checked while tasks run: a small part of graceMs. */
 const SWEEP_MS = 25;
 /** The sweep timer stops after this many sweeps with nothing running. */
@@ -64,13 +81,17 @@ const waiting: Entry[] = [];
 let running = 0;
 /** Tasks in a row answered by terminating their thread (see TERMINATIONS_BEFORE_RETIRING). */
 let terminatedInARow = 0;
+/** This executor asked the pool to retire it (isolateStillRunning): it takes no new job. */
+let retiring = false;
 let shuttingDown = false;
 
-const workerData: ThreadData = { cancelBoard, sentBoard, sparesPerThread: config.sparesPerThread };
+v8.setFlagsFromString(`--stack-size=${GUEST_STACK_KB}`);
+const workerData: ThreadData = { cancelBoard, sentBoard, sparesPerThread: config.sparesPerThread, syncCalls: true };
 const piscina = new Piscina<ThreadTask, ThreadOutcome>({
   filename: config.threadModule,
   minThreads: config.threads,
   maxThreads: config.threads,
+  resourceLimits: { stackSizeMb: THREAD_STACK_MB },
   idleTimeout: Number.POSITIVE_INFINITY,
   concurrentTasksPerWorker: 1,
   // Threads prepare spare isolates between tasks; Atomics.wait would freeze their event loop.
@@ -105,8 +126,27 @@ piscina.on('workerCreate', () => {
   }
 });
 
+/** Threads piscina let go of (terminated) that have not exited yet. */
+function terminatedThreadsRunning(): number {
+  const current = new Set(piscina.threads);
+  let count = 0;
+  for (const thread of liveThreads) if (!current.has(thread)) count++;
+  return count;
+}
+
+/** Resolves true once no terminated thread is left running, false if one still is after `ms`. */
+async function terminatedThreadsExit(ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (terminatedThreadsRunning() > 0) {
+    if (Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
 function checkWedgedThreads(): void {
-  if (liveThreads.size <= config.threads) return;
+  // Once retiring, the pool ends this process when its other jobs are done, thread and all.
+  if (retiring || liveThreads.size <= config.threads) return;
   writeSync(2, `sandpool executor: ${liveThreads.size - config.threads} terminated thread(s) never exited\n`);
   // process.exit would wait on those threads; only a signal ends this process for certain.
   process.kill(process.pid, 'SIGKILL');
@@ -182,11 +222,28 @@ function start(entry: Entry): void {
       release(entry);
       if (entry.stoppedFor !== undefined) {
         const outcome = stoppedOutcome(entry, entry.stoppedFor);
-        // Threads that must be terminated task after task, fresh ones included, mean isolated-vm
-        // in this process no longer finishes its calls (it has known deadlocks between isolates
-        // of one process) or isolates will not stop: the pool retires this executor for a new one.
-        if (++terminatedInARow >= TERMINATIONS_BEFORE_RETIRING) outcome.isolateStillRunning = true;
-        send({ type: 'done', id: entry.task.id, outcome });
+        terminatedInARow++;
+        const answer = (threadRunsOn: boolean) => {
+          // Threads that must be terminated task after task, fresh ones included, mean isolated-vm
+          // in this process no longer finishes its calls (it has known deadlocks between isolates
+          // of one process) or isolates will not stop: the pool retires this executor for a new
+          // one. So does a terminated thread that runs on (see the cancel below).
+          if (terminatedInARow >= TERMINATIONS_BEFORE_RETIRING || threadRunsOn) {
+            outcome.isolateStillRunning = true;
+            retiring = true;
+          }
+          send({ type: 'done', id: entry.task.id, outcome });
+        };
+        // A cancel can find its thread inside a synchronous call (see runJob in isolate.ts), which
+        // nothing stops before isolated-vm's timeout at the job's deadline: terminated, that thread
+        // runs on beside its replacement, burning a core. One whose deadline is near ends well
+        // before checkWedgedThreads looks; for one further off, the answer waits a moment to see.
+        const deadline = entry.startedAt + entry.task.limits.timeoutMs;
+        if (entry.stoppedFor === 'cancelled' && deadline - Date.now() > WEDGED_THREAD_MS / 2) {
+          void terminatedThreadsExit(THREAD_EXIT_WAIT_MS).then((exited) => answer(!exited));
+        } else {
+          answer(false);
+        }
         return;
       }
       send({ type: 'failed', id: entry.task.id, reason: describeFailure(error) });
@@ -277,7 +334,7 @@ function onCancel(id: string): void {
   // that does not within the grace is terminated.
   Atomics.store(board, entry.slot, 1);
   Atomics.notify(board, entry.slot);
-  entry.cancelAt ??= Date.now() + config.graceMs;
+  entry.cancelAt ??= Date.now() + Math.min(config.graceMs, CANCEL_GRACE_MS);
 }
 
 function onShutdown(): void {

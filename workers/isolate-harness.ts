@@ -409,6 +409,9 @@ function write(st, text) {
   // output again once the isolate is idle. One notice, however much is printed.
   if (settled && !lateNotified) {
     lateNotified = true;
+    // The outcome a call returns is copied once the call's microtasks ran: the mark reaches the
+    // host with it, whether or not this notice has arrived by the time the host reads the value.
+    if (held !== undefined) held.late = true;
     flushHost(st.index, 'late', '', 0);
   }
   let n = utf8Length(text);

@@ -16,6 +16,7 @@ const ThreadDataSchema = z.object({
   cancelBoard: z.instanceof(SharedArrayBuffer),
   sentBoard: z.instanceof(SharedArrayBuffer),
   sparesPerThread: count.max(64),
+  syncCalls: z.boolean(),
 });
 
 // The task is the thread's edge: the executor validated the request, this checks the message.
@@ -75,6 +76,7 @@ const runner = new IsolateRunner({
   cancelBoard: new Int32Array(data.cancelBoard),
   sentBoard: new Int32Array(data.sentBoard),
   sparesPerThread: data.sparesPerThread,
+  syncCalls: data.syncCalls,
 });
 
 export default async function runTask(message: unknown): Promise<ThreadOutcome> {

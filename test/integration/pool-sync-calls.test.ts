@@ -1,0 +1,93 @@
+// Jobs whose limits let their thread call the isolate synchronously (cpuTimeMs at or above
+// timeoutMs, as the defaults are; see runJob in workers/isolate.ts), through real executors: the
+// guest's stack, output its microtasks print after the result, and what a limit or a cancel does
+// to a call that blocks its thread. Thread-level tests (isolate-*.test.ts) run on vitest's own
+// thread, whose stack the executor does not size, so they take the asynchronous calls.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, type Pool } from '../../src/pool.ts';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** A plain recursion 40,000 deep: within isolated-vm's own threads' stack, past V8's default one. */
+const DEEP = 'function r(n) { return n === 0 ? 0 : 1 + r(n - 1) }';
+/** cpuTimeMs below timeoutMs: the thread's poll must watch CPU, so the calls stay asynchronous. */
+const ASYNC_LIMITS = { timeoutMs: 5_000, cpuTimeMs: 4_000 };
+
+describe('synchronous isolate calls', () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await createPool({ executors: 1, threadsPerExecutor: 1 });
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
+
+  it('a guest gets the stack asynchronous calls give it: deep recursion runs, overflow is a RangeError', async () => {
+    for (const limits of [undefined, ASYNC_LIMITS]) {
+      expect(await pool.execute({ code: `${DEEP} r(40000)`, limits })).toMatchObject({ status: 'ok', value: 40_000 });
+      expect(await pool.execute({ code: `${DEEP}\nexport default (n) => r(n)`, input: 40_000, limits })).toMatchObject({
+        status: 'ok',
+        value: 40_000,
+      });
+      expect(await pool.execute({ code: 'function r() { return r() + 1 } r()', limits })).toMatchObject({
+        status: 'error',
+        error: { name: 'RangeError', phase: 'runtime' },
+      });
+      // The harness's own depth check, not the stack, stops a result nested too deep.
+      const nested = await pool.execute({ code: `JSON.parse('${'['.repeat(2000)}${']'.repeat(2000)}')`, limits });
+      expect(nested).toMatchObject({ status: 'error', error: { phase: 'result', message: expect.stringContaining('1000 levels') } });
+    }
+  });
+
+  it('output printed by microtasks after the result settled is kept, in both forms', async () => {
+    const script = await pool.execute({ code: 'Promise.resolve().then(() => console.log("late")); "first"' });
+    expect(script).toMatchObject({ status: 'ok', value: 'first', stdout: 'late\n' });
+    const module = await pool.execute({ code: 'export default () => { Promise.resolve().then(() => console.error("late")); return 1 }' });
+    expect(module).toMatchObject({ status: 'ok', value: 1, stderr: 'late\n' });
+    expect(await pool.execute({ code: '"next"' })).toMatchObject({ status: 'ok', value: 'next', stdout: '', stderr: '' });
+  });
+
+  it('the wall limit stops a synchronous loop with its output so far, and the thread serves on', async () => {
+    const first = await pool.execute({ code: '1' });
+    const spin = await pool.execute({ code: 'console.log("before"); for (;;) {}', limits: { timeoutMs: 300 } });
+    expect(spin).toMatchObject({ status: 'timeout', error: { limit: 'wall' }, stdout: 'before\n' });
+    const next = await pool.execute({ code: '2' });
+    expect(next).toMatchObject({ status: 'ok', value: 2 });
+    expect(next.metrics.worker.pid).toBe(first.metrics.worker.pid);
+  });
+
+  it('a cancel ends a synchronous loop by replacing its thread; with its deadline far, the executor is retired', { timeout: 30_000 }, async () => {
+    const first = await pool.execute({ code: '1' });
+    const controller = new AbortController();
+    const started = performance.now();
+    const running = pool.execute({ code: 'for (;;) {}', limits: { timeoutMs: 20_000, cpuTimeMs: 20_000 } }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    expect(await running).toMatchObject({ status: 'cancelled' });
+    // Answered at the cancel grace, not at the job's own limit.
+    expect(performance.now() - started).toBeLessThan(10_000);
+    // Nothing stops the terminated thread's call before that limit: its executor is replaced at
+    // once, and ends, thread and all, once it holds no job.
+    const next = await pool.execute({ code: '2' });
+    expect(next).toMatchObject({ status: 'ok', value: 2 });
+    expect(next.metrics.worker.pid).not.toBe(first.metrics.worker.pid);
+    const oldPid = first.metrics.worker.pid;
+    await expect.poll(() => isAlive(oldPid), { timeout: 10_000, interval: 100 }).toBe(false);
+  });
+
+  it('a cancelled synchronous loop whose deadline is near keeps its executor', { timeout: 30_000 }, async () => {
+    const first = await pool.execute({ code: '1' });
+    const controller = new AbortController();
+    const running = pool.execute({ code: 'for (;;) {}', limits: { timeoutMs: 1_000 } }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    expect(await running).toMatchObject({ status: 'cancelled' });
+    const next = await pool.execute({ code: '2' });
+    expect(next).toMatchObject({ status: 'ok', value: 2 });
+    expect(next.metrics.worker.pid).toBe(first.metrics.worker.pid);
+  });
+});
