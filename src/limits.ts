@@ -19,6 +19,16 @@ export interface Limits {
   maxResultBytes: number;
 }
 
+/**
+ * Whether a job's thread calls its isolate synchronously (see runJob in workers/isolate.ts), which
+ * saves two hops between threads per call but blocks the thread's 5 ms poll. Synchronous code uses
+ * no more CPU than wall time, so with cpuTimeMs at or above timeoutMs the wall limit, which
+ * isolated-vm's own timeout enforces inside the call, is the first to bind either way.
+ */
+export function runsSynchronously(limits: Pick<Limits, 'timeoutMs' | 'cpuTimeMs'>): boolean {
+  return limits.cpuTimeMs >= limits.timeoutMs;
+}
+
 /** Limits on what a request may carry; not per-request settable, only by the operator. */
 export interface SizeLimits {
   /** UTF-8 bytes of `code`. */

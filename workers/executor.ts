@@ -7,9 +7,9 @@
 // can still take the whole process down (V8 fatal OOM, process-wide aborts); that is why this is
 // a process of its own, and why the pool watches it from outside.
 import { writeSync } from 'node:fs';
-import v8 from 'node:v8';
 import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { runsSynchronously } from '../src/limits.ts';
 import { EXECUTOR_EXIT_UNUSABLE } from '../src/pool-executor.ts';
 import type {
   ExecutorConfig,
@@ -25,20 +25,12 @@ const TERMINATIONS_BEFORE_RETIRING = 2;
 /** A thread told to terminate that is still alive after this is wedged in native code. */
 const WEDGED_THREAD_MS = 3_000;
 /**
- * Stack for a guest whose isolate a thread calls synchronously: isolated-vm runs such a call on the
- * calling thread, under V8's --stack-size (984 KB by default: ~12,000 frames of a plain recursion,
- * where isolated-vm's own 8 MB threads allow ~104,000). Set for this process before any thread
- * starts; each thread's own isolate keeps the limit Node sets from its stack size, which is made
- * twice this so that a guest overflowing its stack meets V8's RangeError, never the thread's end.
+ * A thread answers a cancel at its next poll (5 ms). A job whose thread calls its isolate
+ * synchronously (runsSynchronously) cannot answer until that call ends, at the latest at its wall
+ * deadline: its thread is terminated after this, so that the cancel is answered this soon.
  */
-const GUEST_STACK_KB = 8_000;
-const THREAD_STACK_MB = 16;
-/**
- * A thread answers a cancel at its next poll (5 ms); one that has not after this is inside a
- * synchronous call (or wedged) and is terminated, so that a cancel is answered this soon.
- */
-const CANCEL_GRACE_MS = 250;
-/** How long a cancel's answer waits to see its terminated thread exit (see start()). */
+const SYNC_CANCEL_GRACE_MS = 250;
+/** How long the answer of a task whose thread was terminated waits to see that thread exit. */
 const THREAD_EXIT_WAIT_MS = 200;
 /** How often the deadlines are checked while tasks run: a small part of graceMs. */
 const SWEEP_MS = 25;
@@ -51,13 +43,46 @@ interface Entry {
   slot: number;
   running: boolean;
   startedAt: number;
-  controller: AbortController | undefined;
+  controller: TaskStop | undefined;
   /** Epoch ms past which the task's thread is terminated (timeoutMs + graceMs after it started). */
   deadlineAt: number;
   /** Epoch ms past which a cancelled task's thread is terminated; undefined until cancelled. */
   cancelAt: number | undefined;
   /** Set when this executor stopped the task itself, so piscina's AbortError is not a failure. */
   stoppedFor: 'timeout' | 'cancelled' | undefined;
+}
+
+/**
+ * What piscina needs of a task's abort signal (it takes an EventEmitter's `once`/`removeListener`
+ * as well as an AbortSignal's): an AbortController and its signal per task cost ~10 µs of a
+ * trivial job's path, for a stop that almost no task needs.
+ */
+class TaskStop {
+  aborted = false;
+  reason: unknown = undefined;
+  #listener: (() => void) | undefined;
+
+  once(_event: 'abort', listener: () => void): this {
+    this.#listener = listener;
+    return this;
+  }
+
+  removeListener(_event: 'abort', listener: () => void): this {
+    if (this.#listener === listener) this.#listener = undefined;
+    return this;
+  }
+
+  off(event: 'abort', listener: () => void): this {
+    return this.removeListener(event, listener);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    listener?.();
+  }
 }
 
 function readConfig(): ExecutorConfig {
@@ -81,17 +106,15 @@ const waiting: Entry[] = [];
 let running = 0;
 /** Tasks in a row answered by terminating their thread (see TERMINATIONS_BEFORE_RETIRING). */
 let terminatedInARow = 0;
-/** This executor asked the pool to retire it (isolateStillRunning): it takes no new job. */
+/** This executor asked the pool to retire it (isolateStillRunning): sent no new job, ended once idle. */
 let retiring = false;
 let shuttingDown = false;
 
-v8.setFlagsFromString(`--stack-size=${GUEST_STACK_KB}`);
-const workerData: ThreadData = { cancelBoard, sentBoard, sparesPerThread: config.sparesPerThread, syncCalls: true };
+const workerData: ThreadData = { cancelBoard, sentBoard, sparesPerThread: config.sparesPerThread };
 const piscina = new Piscina<ThreadTask, ThreadOutcome>({
   filename: config.threadModule,
   minThreads: config.threads,
   maxThreads: config.threads,
-  resourceLimits: { stackSizeMb: THREAD_STACK_MB },
   idleTimeout: Number.POSITIVE_INFINITY,
   concurrentTasksPerWorker: 1,
   // Threads prepare spare isolates between tasks; Atomics.wait would freeze their event loop.
@@ -208,10 +231,10 @@ function start(entry: Entry): void {
   entry.running = true;
   entry.startedAt = Date.now();
   entry.deadlineAt = entry.startedAt + entry.task.limits.timeoutMs + config.graceMs;
-  const controller = new AbortController();
+  const controller = new TaskStop();
   entry.controller = controller;
   watchDeadlines();
-  piscina.run(entry.task, { signal: controller.signal }).then(
+  piscina.run(entry.task, { signal: controller }).then(
     (outcome) => {
       terminatedInARow = 0;
       // Sent before anything else: the thread holds back its own work until release() raises the slot.
@@ -222,24 +245,24 @@ function start(entry: Entry): void {
       release(entry);
       if (entry.stoppedFor !== undefined) {
         const outcome = stoppedOutcome(entry, entry.stoppedFor);
-        terminatedInARow++;
+        // Only a job past its deadline counts: a cancel may find its thread busy in a synchronous call.
+        if (entry.stoppedFor === 'timeout') terminatedInARow++;
         const answer = (threadRunsOn: boolean) => {
           // Threads that must be terminated task after task, fresh ones included, mean isolated-vm
           // in this process no longer finishes its calls (it has known deadlocks between isolates
           // of one process) or isolates will not stop: the pool retires this executor for a new
-          // one. So does a terminated thread that runs on (see the cancel below).
+          // one. So does a terminated thread that does not exit: it is stuck in native code (a
+          // synchronous call that isolated-vm's timeout could not end), burning a core.
           if (terminatedInARow >= TERMINATIONS_BEFORE_RETIRING || threadRunsOn) {
             outcome.isolateStillRunning = true;
             retiring = true;
           }
           send({ type: 'done', id: entry.task.id, outcome });
         };
-        // A cancel can find its thread inside a synchronous call (see runJob in isolate.ts), which
-        // nothing stops before isolated-vm's timeout at the job's deadline: terminated, that thread
-        // runs on beside its replacement, burning a core. One whose deadline is near ends well
-        // before checkWedgedThreads looks; for one further off, the answer waits a moment to see.
+        // A cancelled job's synchronous call runs on to its deadline: one near ends well before
+        // checkWedgedThreads looks, and costs nothing more.
         const deadline = entry.startedAt + entry.task.limits.timeoutMs;
-        if (entry.stoppedFor === 'cancelled' && deadline - Date.now() > WEDGED_THREAD_MS / 2) {
+        if (entry.stoppedFor === 'timeout' || deadline - Date.now() > WEDGED_THREAD_MS / 2) {
           void terminatedThreadsExit(THREAD_EXIT_WAIT_MS).then((exited) => answer(!exited));
         } else {
           answer(false);
@@ -334,7 +357,8 @@ function onCancel(id: string): void {
   // that does not within the grace is terminated.
   Atomics.store(board, entry.slot, 1);
   Atomics.notify(board, entry.slot);
-  entry.cancelAt ??= Date.now() + Math.min(config.graceMs, CANCEL_GRACE_MS);
+  const grace = runsSynchronously(entry.task.limits) ? Math.min(config.graceMs, SYNC_CANCEL_GRACE_MS) : config.graceMs;
+  entry.cancelAt ??= Date.now() + grace;
 }
 
 function onShutdown(): void {

@@ -10,7 +10,7 @@
 // cancellation, each ending in dispose() when the isolate is still busy.
 import ivm from 'isolated-vm';
 import { threadId } from 'node:worker_threads';
-import { DEFAULT_LIMITS } from '../src/limits.ts';
+import { DEFAULT_LIMITS, runsSynchronously } from '../src/limits.ts';
 import {
   ENTRY_FILENAME,
   ENTRY_SOURCE,
@@ -55,10 +55,11 @@ export interface IsolateRunnerOptions {
   /** Spares are made for this memory limit only; other limits make their isolate inline. */
   spareMemoryMb?: number;
   /**
-   * Run a job's calls synchronously where its limits allow (see runJob). An isolate entered that
-   * way runs on this thread's stack with V8's --stack-size, so only a thread whose stack was sized
-   * for it may (see GUEST_STACK_KB in executor.ts): otherwise a guest gets less stack than
-   * isolated-vm's own threads give it, or more than the thread has. @default false
+   * Call the isolate synchronously where the job's limits allow (runsSynchronously). Such a call
+   * holds this thread until isolated-vm returns, and a few hostile snippets (a thrown or rejected
+   * Proxy with looping traps, built-ins that ignore termination) keep it from returning at all:
+   * only a thread someone can terminate, in a process someone can end, may make them — an
+   * executor's (workers/thread.ts), not the in-process runner of thread-level tests. @default false
    */
   syncCalls?: boolean;
 }
@@ -428,7 +429,7 @@ interface JobContext {
   cancelled: () => boolean;
   /** Has `check` called every POLL_MS until the returned function is called. */
   watch: (check: () => void) => () => void;
-  /** This thread may call isolates synchronously (IsolateRunnerOptions.syncCalls). */
+  /** See IsolateRunnerOptions.syncCalls. */
   syncCalls: boolean;
 }
 
@@ -485,10 +486,12 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   }
 
   /** A dispatcher call's value: an outcome settled during the call is taken, and ends as 'done'. */
+  let settledInCall = false;
   function stepped(value: unknown): CallEnd<unknown> {
     if (typeof value !== 'object' || value === null) return { kind: 'value', value };
     // Printed after it settled, by the call's own microtasks (see write() in the harness).
     if ((value as { late?: unknown }).late === true) channel.lateOutput = true;
+    settledInCall = true;
     channel.settle(value);
     return { kind: 'value', value: 'done' };
   }
@@ -503,17 +506,16 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
    * step() as a synchronous call, which saves isolated-vm's two hops between threads (~40 µs on a
    * quiet machine, ~85 µs on a busy one). It blocks this thread's poll until it returns, so only
    * isolated-vm's own timeout stops it: taken only where that is the first limit to bind anyway
-   * (see runJob). A cancel then waits for the call, and the executor's backstop (see stop() in
-   * executor.ts) answers it.
+   * (runsSynchronously). A cancel then waits for the call, and the executor terminates the thread
+   * (SYNC_CANCEL_GRACE_MS in executor.ts). The harness's flush and settle callbacks made during
+   * the call are still queued on this thread when it returns (see drainCallbacks).
    */
   function stepSync(args: unknown[]): CallEnd<unknown> {
     const ended = callSync(() => harness.applySync(undefined, args, { timeout: remainingMs(), result: { copy: true } }));
     return ended.kind === 'value' ? stepped(ended.value) : ended;
   }
 
-  // A synchronous run uses no more CPU than wall time, so with cpuTimeMs at or above timeoutMs
-  // isolated-vm's timeout at the wall deadline stops it first whichever way it is called.
-  const sync = job.syncCalls && limits.cpuTimeMs >= limits.timeoutMs && !job.cancelled();
+  const sync = job.syncCalls && runsSynchronously(limits) && !job.cancelled();
 
   channel.open(limits.maxOutputBytes);
   let end: CallEnd<unknown>;
@@ -574,6 +576,9 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   } finally {
     unwatch();
   }
+  // Unless the outcome came back as a synchronous call's value (which carries the mark for later
+  // output), what the channel holds is read only once the calls' callbacks have all arrived.
+  if (sync && !settledInCall) await drainCallbacks();
 
   // An isolate that ran out of memory was disposed by isolated-vm; one still busy at a limit is
   // disposed now, before anything else is read from it.
@@ -692,6 +697,17 @@ async function collect(harness: ivm.Reference, op: 'collect' | 'outcome'): Promi
 }
 
 type Linked = { entry: ivm.Module } | { error: unknown };
+
+/** Any asynchronous call on this thread's own isolate; see drainCallbacks. */
+const noop = new ivm.Reference(() => undefined);
+
+/**
+ * Resolves once every isolate callback queued on this thread before it was called has run:
+ * isolated-vm delivers them and its asynchronous calls' results in one queue, in order (~8 µs).
+ */
+async function drainCallbacks(): Promise<void> {
+  await noop.apply(undefined, []);
+}
 
 /** A job's call made synchronously (see stepSync in runJob): how it ended. */
 function callSync<T>(run: () => T): CallEnd<T> {

@@ -59,8 +59,6 @@ export interface ThreadData {
   sentBoard: SharedArrayBuffer;
   /** Never-used isolates kept ready per thread, so isolate creation stays off the job's path. */
   sparesPerThread: number;
-  /** The executor sized the threads' stacks for synchronous isolate calls (see executor.ts). */
-  syncCalls: boolean;
 }
 
 /** Pool → executor. */

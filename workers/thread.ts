@@ -16,7 +16,6 @@ const ThreadDataSchema = z.object({
   cancelBoard: z.instanceof(SharedArrayBuffer),
   sentBoard: z.instanceof(SharedArrayBuffer),
   sparesPerThread: count.max(64),
-  syncCalls: z.boolean(),
 });
 
 // The task is the thread's edge: the executor validated the request, this checks the message.
@@ -76,7 +75,8 @@ const runner = new IsolateRunner({
   cancelBoard: new Int32Array(data.cancelBoard),
   sentBoard: new Int32Array(data.sentBoard),
   sparesPerThread: data.sparesPerThread,
-  syncCalls: data.syncCalls,
+  // This thread is an executor's: it can be terminated, and the executor ended (see executor.ts).
+  syncCalls: true,
 });
 
 export default async function runTask(message: unknown): Promise<ThreadOutcome> {

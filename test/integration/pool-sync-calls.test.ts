@@ -1,8 +1,9 @@
 // Jobs whose limits let their thread call the isolate synchronously (cpuTimeMs at or above
-// timeoutMs, as the defaults are; see runJob in workers/isolate.ts), through real executors: the
-// guest's stack, output its microtasks print after the result, and what a limit or a cancel does
-// to a call that blocks its thread. Thread-level tests (isolate-*.test.ts) run on vitest's own
-// thread, whose stack the executor does not size, so they take the asynchronous calls.
+// timeoutMs, as the defaults are; see runJob in workers/isolate.ts), through real executors, beside
+// the same jobs with asynchronous calls: the guest's stack, output the job's callbacks deliver after
+// a synchronous call returned, and what a limit or a cancel does to a call that holds its thread.
+// Thread-level tests (isolate-*.test.ts) run their isolates on vitest's own thread, which nothing
+// could free from a call that never returns, so they take the asynchronous calls.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../../src/pool.ts';
 
@@ -14,10 +15,10 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
-/** A plain recursion 40,000 deep: within isolated-vm's own threads' stack, past V8's default one. */
 const DEEP = 'function r(n) { return n === 0 ? 0 : 1 + r(n - 1) }';
 /** cpuTimeMs below timeoutMs: the thread's poll must watch CPU, so the calls stay asynchronous. */
 const ASYNC_LIMITS = { timeoutMs: 5_000, cpuTimeMs: 4_000 };
+const BOTH = [undefined, ASYNC_LIMITS];
 
 describe('synchronous isolate calls', () => {
   let pool: Pool;
@@ -28,29 +29,45 @@ describe('synchronous isolate calls', () => {
     await pool.close();
   });
 
-  it('a guest gets the stack asynchronous calls give it: deep recursion runs, overflow is a RangeError', async () => {
-    for (const limits of [undefined, ASYNC_LIMITS]) {
-      expect(await pool.execute({ code: `${DEEP} r(40000)`, limits })).toMatchObject({ status: 'ok', value: 40_000 });
-      expect(await pool.execute({ code: `${DEEP}\nexport default (n) => r(n)`, input: 40_000, limits })).toMatchObject({
+  it('recursion runs, overflow is a RangeError, a result nested too deep an error, as with asynchronous calls', async () => {
+    for (const limits of BOTH) {
+      expect(await pool.execute({ code: `${DEEP} r(5000)`, limits })).toMatchObject({ status: 'ok', value: 5_000 });
+      expect(await pool.execute({ code: `${DEEP}\nexport default (n) => r(n)`, input: 5_000, limits })).toMatchObject({
         status: 'ok',
-        value: 40_000,
+        value: 5_000,
       });
       expect(await pool.execute({ code: 'function r() { return r() + 1 } r()', limits })).toMatchObject({
         status: 'error',
         error: { name: 'RangeError', phase: 'runtime' },
       });
-      // The harness's own depth check, not the stack, stops a result nested too deep.
-      const nested = await pool.execute({ code: `JSON.parse('${'['.repeat(2000)}${']'.repeat(2000)}')`, limits });
-      expect(nested).toMatchObject({ status: 'error', error: { phase: 'result', message: expect.stringContaining('1000 levels') } });
+      const allowed = await pool.execute({ code: `JSON.parse('${'['.repeat(1000)}${']'.repeat(1000)}')`, limits });
+      expect(allowed.status).toBe('ok');
+      const nested = await pool.execute({ code: `JSON.parse('${'['.repeat(3000)}${']'.repeat(3000)}')`, limits });
+      expect(nested).toMatchObject({ status: 'error', error: { phase: 'result' } });
     }
   });
 
   it('output printed by microtasks after the result settled is kept, in both forms', async () => {
-    const script = await pool.execute({ code: 'Promise.resolve().then(() => console.log("late")); "first"' });
-    expect(script).toMatchObject({ status: 'ok', value: 'first', stdout: 'late\n' });
-    const module = await pool.execute({ code: 'export default () => { Promise.resolve().then(() => console.error("late")); return 1 }' });
-    expect(module).toMatchObject({ status: 'ok', value: 1, stderr: 'late\n' });
-    expect(await pool.execute({ code: '"next"' })).toMatchObject({ status: 'ok', value: 'next', stdout: '', stderr: '' });
+    for (const limits of BOTH) {
+      const script = await pool.execute({ code: 'Promise.resolve().then(() => console.log("late")); "first"', limits });
+      expect(script).toMatchObject({ status: 'ok', value: 'first', stdout: 'late\n' });
+      const module = await pool.execute({ code: 'export default () => { Promise.resolve().then(() => console.error("late")); return 1 }', limits });
+      expect(module).toMatchObject({ status: 'ok', value: 1, stderr: 'late\n' });
+      // The result a promise: it settles after the call, and the output after that.
+      const chained = 'Promise.resolve().then(() => 0).then(() => console.log("later")); Promise.resolve(2)';
+      expect(await pool.execute({ code: chained, limits })).toMatchObject({ status: 'ok', value: 2, stdout: 'later\n' });
+      const modulePromise = 'export default () => { Promise.resolve().then(() => 0).then(() => console.log("later")); return Promise.resolve(3) }';
+      expect(await pool.execute({ code: modulePromise, limits })).toMatchObject({ status: 'ok', value: 3, stdout: 'later\n' });
+      expect(await pool.execute({ code: '"next"', limits })).toMatchObject({ status: 'ok', value: 'next', stdout: '', stderr: '' });
+    }
+  });
+
+  it('a job stopped by its memory limit keeps what it printed before', async () => {
+    for (const limits of BOTH) {
+      const code = 'console.log("before"); console.error("err-before"); const a = []; for (let i = 0; ; i++) a.push({ i })';
+      const result = await pool.execute({ code, limits: { ...limits, memoryMb: 16 } });
+      expect(result).toMatchObject({ status: 'memory_limit', stdout: 'before\n', stderr: 'err-before\n' });
+    }
   });
 
   it('the wall limit stops a synchronous loop with its output so far, and the thread serves on', async () => {
