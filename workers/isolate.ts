@@ -485,8 +485,9 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     return { ...first, busyCall: ended };
   }
 
-  /** A dispatcher call's value: an outcome settled during the call is taken, and ends as 'done'. */
+  /** The outcome came back as a call's value (see stepped). */
   let settledInCall = false;
+  /** A dispatcher call's value: an outcome settled during the call is taken, and ends as 'done'. */
   function stepped(value: unknown): CallEnd<unknown> {
     if (typeof value !== 'object' || value === null) return { kind: 'value', value };
     // Printed after it settled, by the call's own microtasks (see write() in the harness).
@@ -523,7 +524,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
   try {
     if (task.form === 'module') {
       const compileStart = performance.now();
-      const linked = sync ? linkModule(prepared, task.code, compileModuleSync) : await linkModule(prepared, task.code, compileModuleAsync);
+      const linked = await linkModule(prepared, task.code, sync);
       setupMs += performance.now() - compileStart;
       if ('error' in linked) {
         phaseHint = 'compile';
@@ -718,27 +719,20 @@ function callSync<T>(run: () => T): CallEnd<T> {
   }
 }
 
-const compileModuleSync = (isolate: ivm.Isolate, code: string) => isolate.compileModuleSync(code, { filename: SNIPPET_MODULE_FILENAME });
-const compileModuleAsync = (isolate: ivm.Isolate, code: string) => isolate.compileModule(code, { filename: SNIPPET_MODULE_FILENAME });
-
 /**
  * Compiles the snippet as a module and links it under the entry module (see ENTRY_SOURCE). Nothing
  * of the snippet runs here. Every import is refused: a snippet has no modules to import.
  */
-function linkModule(prepared: Prepared, code: string, compile: typeof compileModuleSync): Linked;
-function linkModule(prepared: Prepared, code: string, compile: typeof compileModuleAsync): Promise<Linked>;
-function linkModule(prepared: Prepared, code: string, compile: (isolate: ivm.Isolate, code: string) => ivm.Module | Promise<ivm.Module>): Linked | Promise<Linked> {
-  let compiled: ivm.Module | Promise<ivm.Module>;
+async function linkModule(prepared: Prepared, code: string, sync: boolean): Promise<Linked> {
+  const { isolate, context } = prepared;
+  let snippet: ivm.Module;
   try {
-    compiled = compile(prepared.isolate, code);
+    const options = { filename: SNIPPET_MODULE_FILENAME };
+    // Synchronously for a job whose calls are (see stepSync in runJob).
+    snippet = sync ? isolate.compileModuleSync(code, options) : await isolate.compileModule(code, options);
   } catch (error) {
     return { error };
   }
-  return compiled instanceof Promise ? compiled.then((snippet) => linkSnippet(prepared, snippet), (error: unknown) => ({ error })) : linkSnippet(prepared, compiled);
-}
-
-function linkSnippet(prepared: Prepared, snippet: ivm.Module): Linked {
-  const { isolate, context } = prepared;
   const imported = snippet.dependencySpecifiers[0];
   if (imported !== undefined) {
     const error = new Error(`import of '${imported.slice(0, 200)}' is not available: sandpool snippets cannot import modules`);
