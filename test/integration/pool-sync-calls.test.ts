@@ -6,15 +6,8 @@
 // could free from a call that never returns, so they take the asynchronous calls.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../../src/pool.ts';
+import { isAlive } from '../helpers/process.ts';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 const DEEP = 'function r(n) { return n === 0 ? 0 : 1 + r(n - 1) }';
 /** cpuTimeMs below timeoutMs: the thread's poll must watch CPU, so the calls stay asynchronous. */
 const ASYNC_LIMITS = { timeoutMs: 5_000, cpuTimeMs: 4_000 };
