@@ -326,6 +326,11 @@ export class Supervisor {
         this.#pump();
         return;
       }
+      case 'retire':
+        // A thread it terminated never exited: replaced at once, ended once its other jobs are done.
+        this.#retire(executor, 'a terminated thread never exited');
+        this.#reapRetired(executor);
+        return;
     }
   }
 

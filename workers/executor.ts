@@ -171,6 +171,14 @@ function checkWedgedThreads(): void {
   // Once retiring, the pool ends this process when its other jobs are done, thread and all.
   if (retiring || liveThreads.size <= config.threads) return;
   writeSync(2, `sandpool executor: ${liveThreads.size - config.threads} terminated thread(s) never exited\n`);
+  // A thread stuck in native code (a synchronous call its timeout could not end, a built-in that
+  // ignores termination) burns a core: with tasks still running, the pool retires this process,
+  // ending it once they are done rather than under them.
+  if (running > 0) {
+    retiring = true;
+    send({ type: 'retire' });
+    return;
+  }
   // process.exit would wait on those threads; only a signal ends this process for certain.
   process.kill(process.pid, 'SIGKILL');
 }

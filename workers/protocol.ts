@@ -72,7 +72,9 @@ export type FromExecutor =
   | { type: 'ready'; pid: number; threads: number }
   | { type: 'done'; id: string; outcome: ThreadOutcome }
   /** The executor could not run the task (its thread died, piscina failed): infrastructure. */
-  | { type: 'failed'; id: string; reason: string };
+  | { type: 'failed'; id: string; reason: string }
+  /** A thread it terminated never exited, while other tasks run: end it once they are done. */
+  | { type: 'retire' };
 
 /** How the pool configures an executor: one JSON argument on the executor's command line. */
 export interface ExecutorConfig {

@@ -62,6 +62,21 @@ test('an innocent job sharing an executor with a wedged isolate still ends ok', 
   await expectPoolServes(pool);
 });
 
+// wedge, through a cancel: a job whose calls are synchronous and whose deadline is near is answered
+// at once, its thread left to end at that deadline; a wedged one never ends, and must not take its
+// executor down under the job beside it
+test('a wedged job cancelled near its deadline does not take its co-runner down', { timeout: 90_000 }, async () => {
+  const controller = new AbortController();
+  const wedged = run(pool, { code: snippet('sparse-array-like-index-of'), limits: { timeoutMs: 1_000, cpuTimeMs: 1_000 } }, { signal: controller.signal });
+  const innocent = run(pool, { code: snippet('busy-for-a-while'), input: { ms: 6_000 }, limits: { timeoutMs: 30_000, cpuTimeMs: 30_000 } });
+  setTimeout(() => controller.abort(), 300);
+  expectStatus(await wedged, 'cancelled');
+  const result = await innocent;
+  expectStatus(result, 'ok');
+  expect(result.metrics.attempt).toBe(1);
+  await expectPoolServes(pool);
+});
+
 // wedge: the isolate left spinning after its job was answered must be reaped even while the
 // executor stays busy — otherwise each such job burns a core for as long as traffic keeps coming
 test('an isolate left spinning after its answer is reaped while the executor stays busy', { timeout: 90_000 }, async () => {
