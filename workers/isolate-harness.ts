@@ -15,11 +15,14 @@
 // isolated-vm Callbacks with `ignored: true` (fire-and-forget, arguments copied).
 //
 // Dispatcher operations (op, ...args):
-//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes) → 'done' | 'timers' | 'pending' | outcome
-//   'begin'   (inputJson, maxOutputBytes, maxResultBytes)       → 'done'   (module form, before evaluate)
+//   'script'  (code, inputJson, maxOutputBytes, maxResultBytes, hostHeld) → 'done' | 'timers' | 'pending' | outcome
+//   'begin'   (inputJson, maxOutputBytes, maxResultBytes, hostHeld)       → 'done'   (module form, before evaluate)
 //   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending' | outcome
 //   'evaluated' (entryNamespace)                                → whether the module finished evaluating
 //   'tick'    ()                                                → 'done' | 'timers' | 'pending' | outcome
+// hostHeld: the host makes the job's calls synchronously (its thread waits for each, reading no
+// callback until the call returns): the tail's handovers back off (see TAIL_FLUSH_INTERVAL_MS).
+// Ticks are asynchronous calls, so the backoff ends at the first one.
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'outcome' ()                                                → the outcome settled so far | 'none'
 //   'warm'    ()                                                → 'done'   (once, before the code cache is made)
@@ -83,7 +86,11 @@ export const MAX_INTL_OBJECTS = 1000;
 
 /** Bytes of console output the isolate keeps before handing them to the host. */
 export const FLUSH_BYTES = 8 * 1024;
-/** The in-isolate tail of the output is handed over at most this often while it keeps growing. */
+/**
+ * The in-isolate tail of the output is handed over at most this often while it keeps growing. While
+ * the host is held in a synchronous call, each handover waits twice as long as the one before: the
+ * host reads none of them before the call returns, and each holds up to half of maxOutputBytes.
+ */
 export const TAIL_FLUSH_INTERVAL_MS = 100;
 export const MAX_ERROR_NAME_BYTES = 256;
 export const MAX_ERROR_MESSAGE_BYTES = 4 * 1024;
@@ -377,6 +384,7 @@ function Stream(index, cap) {
   this.tailBytes = 0;
   this.tailDirty = 0;
   this.tailFlushedAt = 0;
+  this.tailInterval = TAIL_FLUSH_INTERVAL_MS;
 }
 Stream.prototype = NULL_PROTO;
 function makeStream(index, cap) {
@@ -386,6 +394,9 @@ let out = makeStream(0, 0);
 let err = makeStream(1, 0);
 let maxResultBytes = 0;
 let maxResultContainers = MIN_RESULT_CONTAINERS;
+// The host reads no handover until the current call returns: every tail handed over in the
+// meantime waits in its thread's queue, a copy of up to half the cap each.
+let hostHeld = false;
 
 // The tail may use whatever the head left: the head closes on a character boundary, possibly short
 // of its half, and output that fits in the cap as a whole is never cut.
@@ -442,10 +453,11 @@ function write(st, text) {
   if (st.tailBytes > 2 * st.tailCap + FLUSH_BYTES) trimTail(st);
   if (st.tailDirty >= FLUSH_BYTES) {
     const now = dateNow();
-    if (now - st.tailFlushedAt >= TAIL_FLUSH_INTERVAL_MS) {
+    if (now - st.tailFlushedAt >= st.tailInterval) {
       trimTail(st);
       st.tailDirty = 0;
       st.tailFlushedAt = now;
+      if (hostHeld) st.tailInterval *= 2;
       flushHost(st.index, 'tail', st.tail, st.total);
     }
   }
@@ -640,9 +652,10 @@ function moduleStep(entry) {
   }
   return afterRun(finish(value));
 }
-function begin(inputJson, maxOutputBytes, resultCap) {
+function begin(inputJson, maxOutputBytes, resultCap, held) {
   out = makeStream(0, maxOutputBytes);
   err = makeStream(1, maxOutputBytes);
+  hostHeld = held === true;
   maxResultBytes = resultCap;
   const perBytes = floor(resultCap / RESULT_BYTES_PER_CONTAINER);
   maxResultContainers = perBytes > MIN_RESULT_CONTAINERS ? perBytes : MIN_RESULT_CONTAINERS;
@@ -652,9 +665,9 @@ function begin(inputJson, maxOutputBytes, resultCap) {
 }
 defineProperty(G, 'input', { __proto__: null, value: undefined, writable: true, enumerable: true, configurable: true });
 
-function dispatch(op, a, b, c, d) {
+function dispatch(op, a, b, c, d, e) {
   if (op === 'script') {
-    begin(b, c, d);
+    begin(b, c, d, e);
     let value;
     try {
       value = indirectEval(a + SOURCE_URL);
@@ -664,7 +677,7 @@ function dispatch(op, a, b, c, d) {
     }
     return afterRun(finish(value));
   }
-  if (op === 'begin') { begin(a, b, c); return 'done'; }
+  if (op === 'begin') { begin(a, b, c, d); return 'done'; }
   if (op === 'evaluated') {
     try {
       return a.done !== undefined; // throws while the entry module has not finished evaluating
@@ -674,6 +687,11 @@ function dispatch(op, a, b, c, d) {
   }
   if (op === 'module') return moduleStep(a);
   if (op === 'tick') {
+    if (hostHeld) {
+      hostHeld = false;
+      out.tailInterval = TAIL_FLUSH_INTERVAL_MS;
+      err.tailInterval = TAIL_FLUSH_INTERVAL_MS;
+    }
     if (settled) return 'done';
     if (pendingEntry !== undefined) {
       const state = moduleStep(pendingEntry);
@@ -707,12 +725,12 @@ function dispatch(op, a, b, c, d) {
   }
   return 'unknown';
 }
-return function harness(op, a, b, c, d) {
+return function harness(op, a, b, c, d, e) {
   inCall = true;
   const wasSettled = settled;
   let state;
   try {
-    state = dispatch(op, a, b, c, d);
+    state = dispatch(op, a, b, c, d, e);
   } finally {
     inCall = false;
   }

@@ -533,7 +533,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         // An isolate runs its queued calls in order: input and caps are in place before the
         // module evaluates, without waiting for a round trip. (Parsing the input can only fail on
         // the memory limit, which the evaluation then reports.)
-        const begin = ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes];
+        const begin = ['begin', task.inputJson, limits.maxOutputBytes, limits.maxResultBytes, sync];
         const { entry } = linked;
         if (sync) {
           // A synchronous call does not wait for queued ones: 'begin' is a call of its own here.
@@ -559,7 +559,7 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
         }
       }
     } else {
-      const args = ['script', task.code, task.inputJson, limits.maxOutputBytes, limits.maxResultBytes];
+      const args = ['script', task.code, task.inputJson, limits.maxOutputBytes, limits.maxResultBytes, sync];
       end = sync ? stepSync(args) : await step(args);
     }
     // 'timers': the snippet waits on its timers, which run in virtual time, one per tick.

@@ -1,6 +1,8 @@
 // Console output at thread level (in-process, real isolated-vm): routing, formatting, head+tail
 // capping on UTF-8 boundaries with byte counts, floods, and caps a snippet cannot subvert.
+import ivm from 'isolated-vm';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { HARNESS_SOURCE, TAIL_FLUSH_INTERVAL_MS } from '../../workers/isolate-harness.ts';
 import { IsolateRunner } from '../../workers/isolate.ts';
 import { task, utf8Bytes, valueOf } from './isolate-helpers.ts';
 
@@ -147,6 +149,42 @@ describe('output around limits', () => {
     expect(outcome.error?.limit).toBe('cpu');
     expect(outcome.stdoutTotalBytes).toBe(20001);
     expect(outcome.stdout).toBe(`${'x'.repeat(20000)}\n`);
+  });
+
+  test('while the host is held in a synchronous call, the tail is handed over ever less often', async () => {
+    // The harness itself, with callbacks that count its handovers. The calls here are asynchronous
+    // so that each handover arrives as it is made; 'hostHeld' is what the harness is told.
+    const printMs = 12 * TAIL_FLUSH_INTERVAL_MS;
+    const code = `const end = Date.now() + ${printMs}; let i = 0; while (Date.now() < end) console.log('line ' + i++ + '.'.repeat(1000)); i`;
+    const tails = async (hostHeld: boolean) => {
+      const isolate = new ivm.Isolate({ memoryLimit: 64 });
+      try {
+        const context = await isolate.createContext();
+        const handed: string[] = [];
+        const flush = new ivm.Callback((stream: number, kind: string, text: string) => {
+          if (stream === 0 && kind === 'tail') handed.push(text);
+        }, { ignored: true });
+        const settle = new ivm.Callback(() => {}, { ignored: true });
+        const harness = (await context.evalClosure(HARNESS_SOURCE, [flush, settle], { result: { reference: true } })) as ivm.Reference;
+        const outcome = (await harness.apply(undefined, ['script', code, undefined, 64 * 1024, 1024, hostHeld], { result: { copy: true } })) as {
+          stdoutTail: string;
+        };
+        await new Promise((resolve) => setTimeout(resolve, 50)); // the last ignored callbacks
+        return { handed, finalTail: outcome.stdoutTail };
+      } finally {
+        isolate.dispose();
+      }
+    };
+    const free = await tails(false);
+    const held = await tails(true);
+    // Every 100 ms over 1.2 s against at 0, 100, 300 and 700 ms (then 1.5 s): O(log time), not O(time).
+    expect(free.handed.length).toBeGreaterThanOrEqual(9);
+    expect(held.handed.length).toBeGreaterThanOrEqual(3);
+    expect(held.handed.length).toBeLessThanOrEqual(5);
+    // Each handover is a real tail of what was printed so far, and the outcome has the last one.
+    for (const tail of held.handed) expect(tail).toMatch(/line \d+\.{1000}\n$/);
+    expect(held.finalTail).toMatch(/line \d+\.{1000}\n$/);
+    expect(held.finalTail).not.toBe(held.handed.at(-1));
   });
 
   test('nothing printed after the job ended reaches the next job', async () => {
