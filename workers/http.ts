@@ -8,10 +8,18 @@ export interface SidePortHandlers {
   metrics(): Promise<string>;
   /** Why the worker is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
+  /**
+   * An error of the listening server once it listens (accepting a connection failed: out of
+   * memory, of file descriptors past libuv's reserve, a firewall's EPERM). The port keeps listening;
+   * without a listener such an error would end the worker with every job it runs.
+   */
+  onError?(error: Error): void;
 }
 
 export interface SidePort {
   readonly port: number;
+  /** The HTTP server itself (tests reach its events through it). */
+  readonly server: Server;
   close(): Promise<void>;
 }
 
@@ -80,11 +88,13 @@ export async function startSidePort(
     server.once('error', failed);
     server.listen(port, host, () => {
       server.off('error', failed);
+      server.on('error', (error) => handlers.onError?.(error));
       resolve();
     });
   });
   return {
     port: (server.address() as AddressInfo).port,
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

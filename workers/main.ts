@@ -267,7 +267,8 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   // Bound before the worker fetches: a port that cannot be had ends start-up holding no job
   // (one taken first would wait for stalled-job detection and use up one of its stalls).
   if (settings.metricsPort !== undefined) {
-    const port = await startSidePort(settings.metricsPort, { metrics: () => metrics.render(), notReadyReason }, settings.metricsHost);
+    const onError = (error: Error) => log.warn({ err: error.message }, 'side port: accepting a connection failed; still listening');
+    const port = await startSidePort(settings.metricsPort, { metrics: () => metrics.render(), notReadyReason, onError }, settings.metricsHost);
     made.closers.push(() => within(port.close(), WORKER_DEFAULTS.teardownMs));
     sidePort = port;
   }

@@ -73,6 +73,16 @@ describe('side port bounds', () => {
     expect(text).toContain('sandpool_test_metric 1');
   });
 
+  it('an accept error once listening is reported and the port keeps serving', async () => {
+    const errors: Error[] = [];
+    side = await startSidePort(0, { ...handlers, onError: (error) => errors.push(error) }, '127.0.0.1');
+    // What Node emits when accepting a connection fails (net.Server's onconnection with an errno).
+    const acceptError = Object.assign(new Error('accept ENFILE'), { code: 'ENFILE', syscall: 'accept' });
+    expect(() => side?.server.emit('error', acceptError)).not.toThrow();
+    expect(errors).toEqual([acceptError]);
+    expect(await scrape(side.port)).toContain('sandpool_test_metric 1');
+  });
+
   it('drops a client that sends nothing, and one that trickles its headers, at requestTimeoutMs', { timeout: 20_000 }, async () => {
     side = await startSidePort(0, handlers, '127.0.0.1', { maxConnections: 8, requestTimeoutMs: 1_000 });
     const port = side.port;
