@@ -454,10 +454,11 @@ function write(st, text) {
   if (st.tailDirty >= FLUSH_BYTES) {
     const now = dateNow();
     if (now - st.tailFlushedAt >= st.tailInterval) {
+      // The first handover waits for nothing; after it, 0.1 s, then (host held) 0.2, 0.4...
+      if (hostHeld && st.tailFlushedAt !== 0) st.tailInterval *= 2;
       trimTail(st);
       st.tailDirty = 0;
       st.tailFlushedAt = now;
-      if (hostHeld) st.tailInterval *= 2;
       flushHost(st.index, 'tail', st.tail, st.total);
     }
   }

@@ -597,7 +597,9 @@ async function runJob(prepared: Prepared, task: ThreadTask, job: JobContext): Pr
     } else if (asked.value !== undefined) channel.settle(asked.value);
   }
   let output: OutputSnapshot = channel.outcome ?? channel.flushed;
-  const stale = channel.outcome ? channel.lateOutput : end.kind === 'stop' || timedOut;
+  // Without an outcome (a limit, or a module that threw at its top level) the channel holds only
+  // what was handed over, as far as TAIL_FLUSH_INTERVAL_MS (or its backoff) let it: read it afresh.
+  const stale = channel.outcome ? channel.lateOutput : end.kind === 'stop' || end.kind === 'threw';
   if (idle && stale) {
     // Microtasks a stopped snippet left queued run in this call's wake and may never end: a
     // collect that does not come back in time leaves the isolate busy, to be disposed, not read.

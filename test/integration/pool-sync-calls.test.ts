@@ -63,6 +63,52 @@ describe('synchronous isolate calls', () => {
     }
   });
 
+  it('a module that throws at its top level keeps the tail of all it printed', async () => {
+    const code = `const t0 = Date.now(); let i = 0;
+      while (Date.now() - t0 < 400) console.log('line ' + i++ + '.'.repeat(100));
+      console.log('last line'); throw new Error('boom');
+      export default 1;`;
+    for (const limits of BOTH) {
+      const result = await pool.execute({ code, limits });
+      expect(result).toMatchObject({ status: 'error', error: { message: 'boom' } });
+      // Printed after the tail was last handed over: read afresh from the isolate, not lost.
+      expect(result.stdout.endsWith('.\nlast line\n')).toBe(true);
+      expect(result.output.stdout.totalBytes).toBeGreaterThan(64 * 1024);
+    }
+  });
+
+  it('a job lost to its memory limit keeps the tail last handed over: during synchronous calls the handovers back off', async () => {
+    // Prints the time since it began for ~1 s, then fills its heap. The tail is whatever the
+    // harness handed over last: every 0.1 s while the thread is free to read it (asynchronous calls,
+    // timer ticks); while a synchronous call holds the thread, at 0, 0.1, 0.3, 0.7 s, then 1.5 s.
+    const print = "for (let k = 0; k < 50; k++) console.log('ms ' + (Date.now() - t0));";
+    const fill = 'const a = []; for (;;) a.push({ n: a.length });';
+    const plain = `const t0 = Date.now(); while (Date.now() - t0 < 1000) { ${print} } ${fill}`;
+    const jobs = [
+      { name: 'sync script', code: plain, limits: undefined, backsOff: true },
+      { name: 'sync module', code: `${plain}\nexport default 1;`, limits: undefined, backsOff: true },
+      { name: 'async script', code: plain, limits: ASYNC_LIMITS, backsOff: false },
+      // Synchronous calls first (a little printing), then timer ticks: asynchronous calls.
+      {
+        name: 'sync, then timers',
+        code: `const t0 = Date.now(); ${print} const step = () => { ${print} if (Date.now() - t0 < 1000) setTimeout(step, 0); else { ${fill} } }; new Promise(() => setTimeout(step, 0))`,
+        limits: undefined,
+        backsOff: false,
+      },
+    ];
+    for (const job of jobs) {
+      const result = await pool.execute({ code: job.code, limits: { ...job.limits, memoryMb: 16 } });
+      expect(result.status, job.name).toBe('memory_limit');
+      const last = Number(/ms (\d+)\n$/.exec(result.stdout)?.[1]);
+      if (job.backsOff) {
+        expect(last, job.name).toBeGreaterThanOrEqual(650);
+        expect(last, job.name).toBeLessThan(850);
+      } else {
+        expect(last, job.name).toBeGreaterThanOrEqual(850);
+      }
+    }
+  });
+
   it('the wall limit stops a synchronous loop with its output so far, and the thread serves on', async () => {
     const first = await pool.execute({ code: '1' });
     const spin = await pool.execute({ code: 'console.log("before"); for (;;) {}', limits: { timeoutMs: 300 } });
