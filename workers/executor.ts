@@ -50,6 +50,8 @@ interface Entry {
   cancelAt: number | undefined;
   /** Set when this executor stopped the task itself, so piscina's AbortError is not a failure. */
   stoppedFor: 'timeout' | 'cancelled' | undefined;
+  /** The thread(s) that stopping the task terminated (piscina terminates at once, on abort). */
+  stoppedThreads: ReadonlySet<Worker> | undefined;
 }
 
 /**
@@ -150,17 +152,21 @@ piscina.on('workerCreate', () => {
 });
 
 /** Threads piscina let go of (terminated) that have not exited yet. */
-function terminatedThreadsRunning(): number {
+function terminatedThreads(): Set<Worker> {
   const current = new Set(piscina.threads);
-  let count = 0;
-  for (const thread of liveThreads) if (!current.has(thread)) count++;
-  return count;
+  const terminated = new Set<Worker>();
+  for (const thread of liveThreads) if (!current.has(thread)) terminated.add(thread);
+  return terminated;
 }
 
-/** Resolves true once no terminated thread is left running, false if one still is after `ms`. */
-async function terminatedThreadsExit(ms: number): Promise<boolean> {
+/** Resolves true once none of `threads` is left running, false if one still is after `ms`. */
+async function threadsExit(threads: ReadonlySet<Worker>, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
-  while (terminatedThreadsRunning() > 0) {
+  const running = () => {
+    for (const thread of threads) if (liveThreads.has(thread)) return true;
+    return false;
+  };
+  while (running()) {
     if (Date.now() >= until) return false;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -271,7 +277,9 @@ function start(entry: Entry): void {
         // checkWedgedThreads looks, and costs nothing more.
         const deadline = entry.startedAt + entry.task.limits.timeoutMs;
         if (entry.stoppedFor === 'timeout' || deadline - Date.now() > WEDGED_THREAD_MS / 2) {
-          void terminatedThreadsExit(THREAD_EXIT_WAIT_MS).then((exited) => answer(!exited));
+          // Only the task's own thread: another stopped task's thread may run on legitimately (a
+          // cancelled synchronous call until its deadline), which checkWedgedThreads judges.
+          void threadsExit(entry.stoppedThreads ?? new Set(), THREAD_EXIT_WAIT_MS).then((exited) => answer(!exited));
         } else {
           answer(false);
         }
@@ -313,7 +321,12 @@ function sweep(): void {
 function stop(entry: Entry, reason: 'timeout' | 'cancelled'): void {
   if (entry.stoppedFor !== undefined) return;
   entry.stoppedFor = reason;
+  // piscina terminates the task's thread within abort(): the threads terminated since are its.
+  const before = terminatedThreads();
   entry.controller?.abort();
+  const stopped = terminatedThreads();
+  for (const thread of before) stopped.delete(thread);
+  entry.stoppedThreads = stopped;
   setTimeout(checkWedgedThreads, WEDGED_THREAD_MS).unref();
 }
 
@@ -346,6 +359,7 @@ function onRun(task: ThreadTask): void {
     deadlineAt: Number.POSITIVE_INFINITY,
     cancelAt: undefined,
     stoppedFor: undefined,
+    stoppedThreads: undefined,
   };
   entries.set(task.id, entry);
   if (running < config.threads) start(entry);

@@ -144,6 +144,26 @@ describe('deadlines', () => {
     expect(pool.stats().restarts).toBe(restarts + 1);
   });
 
+  it("a timed-out job whose terminated thread exits keeps its executor, though another stopped job's thread runs on", { timeout: 30_000 }, async () => {
+    const pool = await scriptedPool({ threadsPerExecutor: 2 });
+    try {
+      const executorPid = (await pool.execute({ code: 'pid' })).value as number;
+      // A: cancelled at 0.1 s; its thread, terminated 0.25 s later (its limits make its calls
+      // synchronous), runs on in a native call until 3 s. Its deadline is near: no retirement.
+      const controller = new AbortController();
+      const first = pool.execute({ code: 'block 3000', limits: { timeoutMs: 1_500, cpuTimeMs: 1_500 } }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+      // B: terminated at its deadline + 1 s, while A's thread still runs; B's own thread exits at once.
+      const second = pool.execute({ code: 'spin', limits: { timeoutMs: 200, cpuTimeMs: 200 } });
+      expect((await first).status).toBe('cancelled');
+      expect(await second).toMatchObject({ status: 'timeout', error: { limit: 'wall' } });
+      expect(pool.stats().restarts).toBe(0);
+      expect((await pool.execute({ code: 'pid' })).value).toBe(executorPid);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('the pool kills an executor that answers nothing past its deadline, and replaces it', async () => {
     const restarts = pool.stats().restarts;
     const { pidFile, pid } = pidProbe();
