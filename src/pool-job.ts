@@ -32,6 +32,14 @@ export interface PreparedJob {
 
 export type Preparation = { ok: true; job: PreparedJob } | { ok: false; result: Result };
 
+/**
+ * A preparation still on a thread (TypeScript, large code), with what is known of its job already:
+ * a job cancelled or closed meanwhile is answered with its own limits and labels.
+ */
+export interface PendingPreparation extends Promise<Preparation> {
+  readonly known: { limits: Limits; labels: Record<string, string> | undefined };
+}
+
 /** Identity of a job while it is turned into a Result. */
 export interface JobContext {
   id: string;
@@ -47,9 +55,9 @@ export interface JobPipeline {
    * At once, except for TypeScript and large code, prepared on a thread (a promise then, which
    * rejects when `signal` aborts before a thread took the work: nothing of it is done).
    */
-  prepare(request: unknown, id: string, signal?: AbortSignal): Preparation | Promise<Preparation>;
+  prepare(request: unknown, id: string, signal?: AbortSignal): Preparation | PendingPreparation;
   /** prepare() for what parseRequest already accepted (its own output, unchanged): no second parse. */
-  prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | Promise<Preparation>;
+  prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | PendingPreparation;
   fromOutcome(outcome: ThreadOutcome, job: JobContext, executorPid: number): Result;
   /** The Result of a job the pool had no room for (maxQueued): `rejected`, rule `pool_full`. */
   full(id: string): Result;
@@ -153,13 +161,13 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
     return { ok: false, result: rejectedResult(...args) };
   }
 
-  function prepare(raw: unknown, id: string, signal?: AbortSignal): Preparation | Promise<Preparation> {
+  function prepare(raw: unknown, id: string, signal?: AbortSignal): Preparation | PendingPreparation {
     const parsed = parseRequest(raw);
     if (!parsed.ok) return rejected(id, defaultLimits, validationReasons(parsed.issues));
     return prepareValidated(parsed.request, id, signal);
   }
 
-  function prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | Promise<Preparation> {
+  function prepareValidated(request: Request, id: string, signal?: AbortSignal): Preparation | PendingPreparation {
     const labels = request.labels;
 
     const sizes = checkSizes(request, sizeLimits);
@@ -203,7 +211,9 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       const known = toolCode[language].get(code);
       if (known !== undefined) return taskOf(request, id, known.code, limits, inputJson, { form: known.form });
     }
-    if (language !== 'typescript') return screened(request, id, code, limits, inputJson, { language, code }, signal);
+    const pendingWith = (preparation: Preparation | Promise<Preparation>): Preparation | PendingPreparation =>
+      preparation instanceof Promise ? Object.assign(preparation, { known: { limits, labels } }) : preparation;
+    if (language !== 'typescript') return pendingWith(screened(request, id, code, limits, inputJson, { language, code }, signal));
     const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
     const afterStrip = (stripped: BoundedStripResult): Preparation | Promise<Preparation> => {
       if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, { language, code }, signal);
@@ -226,7 +236,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       return { ok: false, result };
     };
     const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId), [signal, dropWork]);
-    return stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped);
+    return pendingWith(stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped));
   }
 
   /**

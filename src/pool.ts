@@ -4,7 +4,7 @@
 // the caller down with it; a snippet that crashes or wedges V8 costs an executor, which is replaced.
 import { randomUUID } from 'node:crypto';
 import { settledWithin } from './options.ts';
-import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type Preparation } from './pool-job.ts';
+import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type PendingPreparation, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
 import { POOL_ERROR_CODES, Supervisor, closedError } from './pool-supervisor.ts';
@@ -124,7 +124,7 @@ class EmbeddedPool implements Pool {
     return this.#execute((id) => this.#pipeline.prepareValidated(request, id, options.signal), options);
   }
 
-  async #execute(prepare: (id: string) => Preparation | Promise<Preparation>, options: ExecuteOptions): Promise<Result> {
+  async #execute(prepare: (id: string) => Preparation | PendingPreparation, options: ExecuteOptions): Promise<Result> {
     if (this.#closed) throw new PoolClosedError();
     // The options are the calling program's, not the producer's: nonsense there is a bug to name.
     if (typeof options !== 'object' || options === null) {
@@ -152,12 +152,15 @@ class EmbeddedPool implements Pool {
       return this.#pipeline.full(id);
     }
     let preparation;
+    // What is known of a job still being prepared: the answer if it is cancelled or closed meanwhile.
+    let known: PendingPreparation['known'] | undefined;
     try {
       preparation = prepare(id);
       // TypeScript and large code are prepared on a thread; the rest at once, with no await.
       // close() and the job's signal do not wait for that thread.
       if (preparation instanceof Promise) {
         const pending = preparation;
+        known = pending.known;
         this.#threadWork++;
         const signal = options.signal;
         preparation = await new Promise<Preparation | 'closed' | 'cancelled'>((resolve, reject) => {
@@ -190,6 +193,10 @@ class EmbeddedPool implements Pool {
     }
     if (preparation instanceof Error || preparation === 'closed' || preparation === 'cancelled') {
       const context = this.#unprepared(id, acceptedAt, attempt);
+      if (known !== undefined) {
+        context.limits = known.limits;
+        context.labels = known.labels;
+      }
       // close() or the signal came while the job was being prepared on a thread: answered at once
       // (the thread's work runs out on its own, within its bound).
       if (preparation === 'closed') return this.#pipeline.withoutRun('internal_error', context, closedError());

@@ -267,10 +267,20 @@ describe('close() while a job is prepared on a thread', () => {
     const own = await createPool({ executors: 1, threadsPerExecutor: 1 });
     const abort = new AbortController();
     // Large enough to be screened on a thread for a while.
-    const large = own.execute({ code: `${'let a = 1;\n'.repeat(40_000)}1` }, { signal: abort.signal });
+    const request = { code: `${'let a = 1;\n'.repeat(40_000)}1`, limits: { timeoutMs: 1_234 }, labels: { team: 'a' } };
+    const large = own.execute(request, { signal: abort.signal });
     expect(own.stats().queued).toBe(1);
     abort.abort();
-    expect(await large).toMatchObject({ status: 'cancelled' });
+    // Answered with its own limits and labels, known before the thread's work began.
+    const result = await large;
+    expect(result).toMatchObject({ status: 'cancelled', labels: { team: 'a' } });
+    expect(result.limits.timeoutMs).toBe(1_234);
+    // So is TypeScript cancelled while it is stripped (code never sent before: not in the strip cache).
+    const stripping = new AbortController();
+    const code = `const n: number = ${Math.random()}; n`;
+    const typescript = own.execute({ ...request, code, language: 'typescript' }, { signal: stripping.signal });
+    stripping.abort();
+    expect(await typescript).toMatchObject({ status: 'cancelled', labels: { team: 'a' }, limits: { timeoutMs: 1_234 } });
     expect(own.stats().queued).toBe(0);
     await own.close();
   });
