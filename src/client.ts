@@ -153,6 +153,8 @@ class SandpoolClient implements Client {
   readonly #screenCache: ScreenCache;
   /** TypeScript submitted again is stripped once. */
   readonly #strips: CodeCache<TimedStrip>;
+  /** Aborted by close(): thread work no thread took yet is dropped, and no call waits for the rest. */
+  readonly #dropWork = new AbortController();
 
   constructor(options: Compiled, connection: Connection, queue: Queue, redis: Redis, bull: BullConnection) {
     this.#options = options;
@@ -172,11 +174,12 @@ class SandpoolClient implements Client {
     checkExecuteOptions(options);
     let checked = this.#check(input);
     if (checked instanceof Promise) {
-      // Types being stripped on a thread (up to 2 s): a cancel answers at once, not after the strip.
-      const ended = await untilAborted(checked, options.signal);
+      // Types being stripped on a thread (up to 2 s): a cancel answers at once, not after the strip,
+      // and close() ends the call at once too.
+      const ended = await untilAborted(untilAborted(checked, this.#dropWork.signal), options.signal);
+      this.#assertOpen();
       if (ended === 'aborted') return cancelledResult(limitsOf(input));
       checked = ended;
-      this.#assertOpen();
     }
     if (!checked.ok) {
       if (!checked.reasons) return rejectedResult(checked.issues, limitsOf(input));
@@ -259,7 +262,10 @@ class SandpoolClient implements Client {
     const issues: RequestIssue[] = [];
     for (const [index, input] of inputs.entries()) {
       let checked = this.#check(input);
-      if (checked instanceof Promise) checked = await checked;
+      if (checked instanceof Promise) {
+        checked = await checked;
+        this.#assertOpen();
+      }
       if (checked.ok) jobs.push({ id: this.#jobIdFor(checked.request), request: checked.request });
       else {
         const at = inputs.length > 1 ? `[${index}].` : '';
@@ -293,6 +299,7 @@ class SandpoolClient implements Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#dropWork.abort();
     const closing = new QueueError('CLIENT_CLOSED', 'the client was closed while waiting');
     for (const waiters of this.#waiters.values()) {
       for (const waiter of waiters) waiter.fail(closing);
@@ -329,14 +336,14 @@ class SandpoolClient implements Client {
     const budgetMs = Math.min(limitsOf(request).timeoutMs, MAX_STRIP_MS);
     // What does not strip (in time, or at all) is left to the worker, whose Result reports it.
     const afterStrip = (stripped: BoundedStripResult) => (stripped.ok ? this.#screen(request, stripped.code) : { ok: true as const, request });
-    const stripped = stripTypesWithin(request.code, budgetMs, this.#strips.forTenant(request.tenantId));
+    const stripped = stripTypesWithin(request.code, budgetMs, this.#strips.forTenant(request.tenantId), [this.#dropWork.signal]);
     return stripped instanceof Promise ? stripped.then(afterStrip, () => ({ ok: true, request })) : afterStrip(stripped);
   }
 
   /** The pre-screen, at once, or on a thread for large code. */
   #screen(request: Request, code: string): Checked | Promise<Checked> {
     const settings = requestPrescreen(this.#options.prescreenBase, this.#options.prescreen, request.prescreen);
-    const outcome = screenCode(code, settings, this.#screenCache.forTenant(request.tenantId));
+    const outcome = screenCode(code, settings, this.#screenCache.forTenant(request.tenantId), [this.#dropWork.signal]);
     if (!(outcome instanceof Promise)) return screenedCheck(request, outcome.report);
     return outcome.then(
       ({ report }) => screenedCheck(request, report),

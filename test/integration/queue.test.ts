@@ -964,6 +964,22 @@ describe('the client under wrong use: errors naming the mistake, nothing sent, n
     await inFlight;
   });
 
+  it('close() ends a call whose TypeScript is still being stripped at once, and submits nothing of it', { timeout: 30_000 }, async () => {
+    const queue = uniqueQueue('close-stripping');
+    const c = await createClient({ connection: redis.url, queue });
+    // Types that take the strip its whole 2 s bound.
+    const bomb = `let a = ${'(<any>'.repeat(24)}b${')'.repeat(24)}`;
+    const stripping = c.execute({ code: bomb, language: 'typescript', limits: { timeoutMs: 10_000 } });
+    const rejected = expect(stripping).rejects.toMatchObject({ code: 'CLIENT_CLOSED' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const start = performance.now();
+    await c.close();
+    await rejected;
+    expect(performance.now() - start).toBeLessThan(1_000);
+    const counts = await rawQueue(queue).getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    expect(Object.values(counts).reduce((sum, n) => sum + n, 0)).toBe(0);
+  });
+
   it('reads and cancels only what can be a job: never the queue\'s own keys, never a job with a bad tenant', async () => {
     const queue = uniqueQueue('ids');
     const c = await client(queue);
