@@ -40,6 +40,14 @@ export interface PendingPreparation extends Promise<Preparation> {
   readonly known: { limits: Limits; labels: Record<string, string> | undefined };
 }
 
+function pendingWith(
+  preparation: Preparation | Promise<Preparation>,
+  limits: Limits,
+  labels: Record<string, string> | undefined,
+): Preparation | PendingPreparation {
+  return preparation instanceof Promise ? Object.assign(preparation, { known: { limits, labels } }) : preparation;
+}
+
 /** Identity of a job while it is turned into a Result. */
 export interface JobContext {
   id: string;
@@ -211,9 +219,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       const known = toolCode[language].get(code);
       if (known !== undefined) return taskOf(request, id, known.code, limits, inputJson, { form: known.form });
     }
-    const pendingWith = (preparation: Preparation | Promise<Preparation>): Preparation | PendingPreparation =>
-      preparation instanceof Promise ? Object.assign(preparation, { known: { limits, labels } }) : preparation;
-    if (language !== 'typescript') return pendingWith(screened(request, id, code, limits, inputJson, { language, code }, signal));
+    if (language !== 'typescript') return pendingWith(screened(request, id, code, limits, inputJson, { language, code }, signal), limits, labels);
     const budgetMs = Math.min(limits.timeoutMs, MAX_STRIP_MS);
     const afterStrip = (stripped: BoundedStripResult): Preparation | Promise<Preparation> => {
       if (stripped.ok) return screened(request, id, stripped.code, limits, inputJson, { language, code }, signal);
@@ -236,7 +242,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       return { ok: false, result };
     };
     const stripped = stripTypesWithin(code, budgetMs, strips.forTenant(request.tenantId), [signal, dropWork]);
-    return pendingWith(stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped));
+    return pendingWith(stripped instanceof Promise ? stripped.then(afterStrip) : afterStrip(stripped), limits, labels);
   }
 
   /**
