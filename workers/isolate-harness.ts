@@ -20,13 +20,13 @@
 //   'module'  (entryNamespace)                                  → 'done' | 'timers' | 'pending' | outcome
 //   'evaluated' (entryNamespace)                                → whether the module finished evaluating
 //   'tick'    ()                                                → 'done' | 'timers' | 'pending' | outcome
-// hostHeld: the host makes the job's calls synchronously (its thread waits for each, reading no
-// callback until the call returns): the tail's handovers back off (see TAIL_FLUSH_INTERVAL_MS).
-// Ticks are asynchronous calls, so the backoff ends at the first one.
 //   'collect' ()                                                → output snapshot (after a limit hit)
 //   'outcome' ()                                                → the outcome settled so far | 'none'
 //   'warm'    ()                                                → 'done'   (once, before the code cache is made)
 //   'prime'   ()                                                → 'done'   (in each spare, before its job)
+// hostHeld: the host makes the job's calls synchronously (its thread waits for each, reading no
+// callback until the call returns): the tail's handovers back off (see TAIL_FLUSH_INTERVAL_MS).
+// Ticks are asynchronous calls, so the backoff ends at the first one.
 // 'script', 'module' and 'tick' return the outcome itself (as settle() would hand it over) when
 // the job settled during that call.
 // 'timers': not settled, timers due (see isolate-timers.ts): the host asks for a tick. 'pending':
@@ -653,10 +653,10 @@ function moduleStep(entry) {
   }
   return afterRun(finish(value));
 }
-function begin(inputJson, maxOutputBytes, resultCap, held) {
+function begin(inputJson, maxOutputBytes, resultCap, callsHoldHost) {
   out = makeStream(0, maxOutputBytes);
   err = makeStream(1, maxOutputBytes);
-  hostHeld = held === true;
+  hostHeld = callsHoldHost === true;
   maxResultBytes = resultCap;
   const perBytes = floor(resultCap / RESULT_BYTES_PER_CONTAINER);
   maxResultContainers = perBytes > MIN_RESULT_CONTAINERS ? perBytes : MIN_RESULT_CONTAINERS;
