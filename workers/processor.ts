@@ -277,7 +277,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
       clearTimeout(markTimer);
       // A job that ended cancelled while its mark was being read may have ended for that mark.
       if (result.status === 'cancelled') await markRead;
-      if (mark && result.status === 'cancelled') result = mark;
+      // The mark's Result (the canceller's) speaks only for a run the pool never started: one that
+      // ran keeps the pool's own, with its output so far, its metrics and where it ran.
+      if (mark && result.status === 'cancelled' && !(result.metrics.wallTimeMs > 0)) result = mark;
     } catch (cause) {
       ran = true;
       clearTimeout(markTimer);
