@@ -61,6 +61,8 @@ Options for run:
   --tools FILE      JSON file of tool definitions (an array), for --tool
   --tool NAME       invoke a registered tool with --input instead of running code
   --redis URL       go through the queue at this Redis instead of running embedded
+  --queue NAME      with --redis: the queue (default: SANDPOOL_QUEUE, else sandpool)
+  --prefix PREFIX   with --redis: the key prefix (default: SANDPOOL_PREFIX, else bull)
   --no-prescreen    do not pre-screen (the sandbox does not depend on it)
 `;
 
@@ -94,6 +96,8 @@ const RUN_OPTIONS = {
   ...REQUEST_FLAGS,
   tools: { type: 'string' },
   'no-prescreen': { type: 'boolean' },
+  queue: { type: 'string' },
+  prefix: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 /** The environment, as the process entry handed it over; read only through loadConfig. */
@@ -191,6 +195,7 @@ async function toolRegistry(path: string | undefined): Promise<ToolRegistry> {
 export async function requestFromFlags(
   values: Partial<Record<keyof typeof REQUEST_FLAGS, string | boolean | undefined>>,
   file: string | undefined,
+  command: 'run' | 'submit' = 'run',
 ): Promise<RequestInput> {
   const str = (key: keyof typeof REQUEST_FLAGS) => {
     const value = values[key];
@@ -202,7 +207,7 @@ export async function requestFromFlags(
     if (file !== undefined) throw new UsageError('give either --tool NAME or a FILE, not both');
     request.tool = tool;
   } else {
-    if (file === undefined) throw new UsageError('run needs a FILE (or - for standard input)');
+    if (file === undefined) throw new UsageError(`${command} needs a FILE (or - for standard input)`);
     request.code = await readSource(file);
   }
   const language = str('language') ?? (file && ['.ts', '.mts', '.cts'].includes(extname(file)) ? 'typescript' : undefined);
@@ -279,6 +284,9 @@ async function runCommand(argv: string[], env: Env): Promise<number> {
     // Through the queue the workers' own tools and pre-screen apply: these would be ignored.
     throw new UsageError('--tools and --no-prescreen apply to an embedded run, not with --redis');
   }
+  if (values.redis === undefined && (values.queue !== undefined || values.prefix !== undefined)) {
+    throw new UsageError('--queue and --prefix name the queue of a run with --redis');
+  }
   const request = await requestFromFlags(values, positionals[0]);
   const tools = await toolRegistry(values.tools);
   const abort = new AbortController();
@@ -289,7 +297,11 @@ async function runCommand(argv: string[], env: Env): Promise<number> {
   try {
     if (values.redis !== undefined) {
       const { connectClient } = await import('./submit.ts');
-      const client = await connectClient(env, { redis: values.redis });
+      const client = await connectClient(env, {
+        redis: values.redis,
+        ...(values.queue !== undefined ? { queue: values.queue } : {}),
+        ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
+      });
       try {
         result = await client.execute(request, { signal: abort.signal });
       } finally {

@@ -58,6 +58,10 @@ export async function connectClient(env: Env, flags: { redis?: string; queue?: s
     attempts: config.attempts,
     backoffMs: config.backoffMs,
     redisTimeoutMs: config.redisTimeoutMs,
+    // The workers screen every job with their own settings (their policy file may loosen or
+    // tighten the defaults), and theirs decide: a screen here, with the defaults, would turn away
+    // what they accept.
+    prescreen: { mode: 'off' },
     // Retention and the events cap are the workers' settings (SANDPOOL_KEEP_*, SANDPOOL_EVENTS_MAX_LEN):
     // the client's jobs carry none of their own, and its queue leaves the cap alone.
   });
@@ -79,7 +83,7 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
   }
   try {
     if (positionals.length > 1) throw new UsageError(`submit takes one FILE, got ${positionals.length}`);
-    const request = await requestFromFlags(values, positionals[0]);
+    const request = await requestFromFlags(values, positionals[0], 'submit');
     if (values['idempotency-key'] !== undefined) request.idempotencyKey = values['idempotency-key'];
     const queueTimeout = integerFlag('queue-timeout', values['queue-timeout'], 1, MAX_QUEUE_TIMEOUT_MS);
     if (queueTimeout !== undefined) request.queueTimeoutMs = queueTimeout;
@@ -99,12 +103,14 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       try {
         const result = await client.execute(request, { signal: abort.signal, ...(waitMs !== undefined ? { waitMs } : {}) });
         printResult(result, values.json === true);
         return EXIT_CODES[result.status];
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
     } finally {
       await client.close();

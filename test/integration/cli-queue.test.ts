@@ -19,7 +19,8 @@ beforeAll(async () => {
   redis = await startRedis();
   // The worker's own pre-screen settings: a rule the default only warns on, blocked.
   const policy = join(mkdtempSync(join(tmpdir(), 'sandpool-cli-queue-')), 'policy.json');
-  writeFileSync(policy, JSON.stringify({ prescreen: { rules: { dynamic_import: 'block' } } }));
+  // And one the default blocks, only warned on: the client leaves screening to the workers.
+  writeFileSync(policy, JSON.stringify({ prescreen: { rules: { dynamic_import: 'block', function_constructor_chain: 'warn' } } }));
   const tools = new URL('../../examples/tools.json', import.meta.url).pathname;
   worker = spawn(
     process.execPath,
@@ -80,6 +81,51 @@ describe('sandpool submit and run --redis', () => {
     const blocked = await sandpool(['submit', '-', '--redis', redis.url, '--queue', queue, '--wait', '--json'], 'import("x").catch(() => 1)');
     expect(blocked.code).toBe(EXIT_CODES.rejected);
     expect(JSON.parse(blocked.stdout)).toMatchObject({ status: 'rejected', rejection: { reasons: [expect.objectContaining({ rule: 'dynamic_import' })] } });
+    // The default blocks this; the worker's policy only warns, and the command does not overrule it.
+    const chain = 'this.constructor.constructor("return 6 * 7")()';
+    for (const args of [['submit', '-', '--wait'], ['run', '-']]) {
+      const loosened = await sandpool([...args, '--redis', redis.url, '--queue', queue, '--json'], chain);
+      expect(loosened.code, loosened.stderr).toBe(EXIT_CODES.ok);
+      const result = JSON.parse(loosened.stdout) as Result;
+      expect(result).toMatchObject({ status: 'ok', value: 42 });
+      expect(result.warnings).toEqual([expect.objectContaining({ rule: 'function_constructor_chain' })]);
+    }
+  });
+
+  it('submit --wait answers SIGTERM as SIGINT: the job is cancelled and its Result printed', async () => {
+    const child = spawn(process.execPath, [BIN, 'submit', '-', '--redis', redis.url, '--queue', queue, '--wait', '--json'], {
+      env: cleanEnv(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    // Nothing comes back before the Result: the queue tells when a worker has taken the job.
+    child.stdin?.end('console.log("started"); for (;;) {}');
+    const { Queue } = await import('bullmq');
+    const probe = new Queue(queue, { connection: { url: redis.url } });
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await probe.getActiveCount()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    } finally {
+      await probe.close();
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(EXIT_CODES.cancelled);
+    const result = JSON.parse(stdout) as Result;
+    expect(result.status).toBe('cancelled');
+    // It ran: the Result is the worker's, not the cancel mark's.
+    expect(result.metrics.worker.pid).not.toBe(child.pid);
+    expect(result.metrics.wallTimeMs).toBeGreaterThan(0);
+  });
+
+  it('submit and run name themselves when the FILE is missing; --queue without --redis is refused', async () => {
+    const submit = await sandpool(['submit', '--redis', redis.url, '--queue', queue]);
+    expect(submit.code).toBe(EXIT_CODES.usage);
+    expect(submit.stderr).toContain('submit needs a FILE');
+    const run = await sandpool(['run', '-', '--queue', queue], '1');
+    expect(run.code).toBe(EXIT_CODES.usage);
+    expect(run.stderr).toContain('--queue and --prefix name the queue of a run with --redis');
   });
 
   it('a bad tools file stops the worker before it connects, naming the flag and the tool', async () => {
