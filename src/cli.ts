@@ -1,5 +1,6 @@
 // The `sandpool` command. Runs in the user's shell process; `run` is embedded (the pool spawns the
 // executor processes that hold the isolates), `worker` and `submit` go to the queue side.
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -70,6 +71,11 @@ const TOOLS_USAGE = `Usage: sandpool tools [--tools FILE] [--format anthropic|op
 
 Prints tool definitions (JSON Schema) for an LLM API: the built-in execute_code, then the tools
 defined in FILE (a JSON array of { name, description, inputSchema, code }).
+`;
+
+const SCHEMA_USAGE = `Usage: sandpool schema
+
+Prints the request's JSON Schema (draft 2020-12), for producers that do not use sandpool's client.
 `;
 
 export class UsageError extends Error {
@@ -330,11 +336,12 @@ async function runCommand(argv: string[], env: Env): Promise<number> {
 }
 
 async function toolsCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { tools: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values, positionals } = parse(argv, { tools: { type: 'string' }, format: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     process.stdout.write(TOOLS_USAGE);
     return 0;
   }
+  if (positionals.length > 0) throw new UsageError(`tools takes no arguments (a file of tools is --tools FILE), got '${positionals[0]}'`);
   const format = values.format ?? 'anthropic';
   if (format !== 'anthropic' && format !== 'openai') {
     throw new UsageError(`--format expects anthropic or openai, got '${format}'`);
@@ -344,16 +351,23 @@ async function toolsCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+const BENCH_USAGE = 'Usage: sandpool bench [--quick]\n\nRuns bench/engine.ts: sandpool against raw isolated-vm and node:vm, in one run.\n';
+
 async function benchCommand(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(
-      'Usage: sandpool bench [--quick]\n\nRuns bench/engine.ts: sandpool against raw isolated-vm and node:vm, in one run.\n',
-    );
+  // Checked here: the bench script itself ignores what it does not know, so a typo ran the full bench.
+  const { values, positionals } = parse(argv, { quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (values.help) {
+    process.stdout.write(BENCH_USAGE);
     return 0;
   }
-  const { spawn } = await import('node:child_process');
+  if (positionals.length > 0) throw new UsageError(`bench takes no arguments, got '${positionals[0]}'`);
   const script = new URL('../bench/engine.ts', import.meta.url);
-  const child = spawn(process.execPath, ['--no-node-snapshot', script.pathname, ...argv], { stdio: 'inherit' });
+  if (!existsSync(script)) {
+    // The installed package ships dist/ only: the bench's TypeScript is in a checkout.
+    throw new UsageError('bench runs from a checkout of sandpool (git clone, npm ci, then npx sandpool bench): the installed package does not include bench/');
+  }
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--no-node-snapshot', script.pathname, ...(values.quick ? ['--quick'] : [])], { stdio: 'inherit' });
   return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
@@ -379,9 +393,16 @@ export async function main(argv: string[], env: Env): Promise<number> {
         return await benchCommand(rest);
       case 'tools':
         return await toolsCommand(rest);
-      case 'schema':
+      case 'schema': {
+        const { values, positionals } = parse(rest, { help: { type: 'boolean', short: 'h' } });
+        if (values.help) {
+          process.stdout.write(SCHEMA_USAGE);
+          return 0;
+        }
+        if (positionals.length > 0) throw new UsageError(`schema takes no arguments, got '${positionals[0]}'`);
         process.stdout.write(`${JSON.stringify(requestJsonSchema(), null, 2)}\n`);
         return 0;
+      }
       case undefined:
       case 'help':
       case '--help':

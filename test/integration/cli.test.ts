@@ -156,4 +156,17 @@ describe('sandpool tools and schema', () => {
     const run = await sandpool(['schema']);
     expect(JSON.parse(run.stdout)).toMatchObject({ type: 'object', properties: { code: { type: 'string' } } });
   });
+
+  it('schema, tools and bench refuse flags and arguments they do not take, and answer --help', async () => {
+    for (const args of [['schema', '--bogus'], ['schema', 'x'], ['tools', 'tools.json'], ['bench', '--qiuck'], ['bench', 'x']]) {
+      const run = await sandpool(args);
+      expect(run.code, args.join(' ')).toBe(EXIT_CODES.usage);
+      expect(run.stdout).toBe('');
+    }
+    for (const command of ['schema', 'tools', 'bench']) {
+      const run = await sandpool([command, '--help']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain(`Usage: sandpool ${command}`);
+    }
+  });
 });
