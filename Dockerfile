@@ -34,8 +34,11 @@ COPY schema ./schema
 # Nothing is written at run time (logs go to stdout): the root filesystem can be mounted read-only.
 USER 10001:10001
 EXPOSE 9464
+# With the side port off (SANDPOOL_METRICS_PORT=off, or 0: a port of the system's choosing) there is
+# nothing to ask, and the check passes rather than mark every such container unhealthy for ever:
+# disable it then (`docker run --no-healthcheck`, compose `healthcheck: { disable: true }`).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SANDPOOL_METRICS_PORT || 9464) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const port = process.env.SANDPOOL_METRICS_PORT || '9464'; if (port === 'off' || port === '0') process.exit(0); fetch('http://127.0.0.1:' + port + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # --no-node-snapshot: isolated-vm needs it in the processes that load it (the engine's executors
 # inherit the flag from here).
 CMD ["node", "--no-node-snapshot", "bin/sandpool.js", "worker"]

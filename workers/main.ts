@@ -815,6 +815,8 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     process.off('SIGINT', onEarlySignal);
     logger.fatal({ err: (error as Error)?.message }, 'worker failed to start');
     logger.flush();
+    // Said on stderr as well, as configuration errors are: the log may be silenced or shipped away.
+    process.stderr.write(`sandpool worker: failed to start: ${(error as Error)?.message ?? String(error)}\n`);
     // Redis unreachable is the infrastructure failing (as `submit` says it); anything else is sandpool's.
     return error instanceof QueueError && error.code === 'REDIS_UNAVAILABLE' ? EXIT_REDIS_UNAVAILABLE : EXIT_FAILED;
   }

@@ -147,6 +147,23 @@ describe('sandpool submit and run --redis', () => {
     expect(run.stderr).toContain('WAIT_TIMEOUT');
   });
 
+  it('a worker that cannot start says why on stderr, even with its log silenced', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = String((taken.address() as { port: number }).port);
+      const run = await sandpool(['worker', '--redis', redis.url, '--queue', uniqueQueue('cli-port'), '--executors', '1', '--metrics-port', port], '', {
+        SANDPOOL_LOG_LEVEL: 'silent',
+      });
+      expect(run.code).toBe(EXIT_CODES.failure);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(/^sandpool worker: failed to start: .*in use/m);
+    } finally {
+      taken.close();
+    }
+  });
+
   it('a bad environment variable stops the command with a message naming it', async () => {
     const run = await sandpool(['submit', '-', '--queue', queue], '1', { SANDPOOL_REDIS_URL: 'http://nope' });
     expect(run.code).toBe(EXIT_CODES.usage);

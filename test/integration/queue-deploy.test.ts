@@ -99,6 +99,9 @@ describe('docker/compose.yaml', () => {
     expect(worker.environment.SANDPOOL_REDIS_URL).toBe('redis://redis:6379');
     expect(worker.depends_on.redis.condition).toBe('service_healthy');
     expect(worker.read_only).toBe(true);
+    // A worker that exits because Redis was late is started again.
+    expect(worker.restart).toBe('unless-stopped');
+    expect(redis.restart).toBe('unless-stopped');
     expect(worker.stop_signal).toBe('SIGTERM');
     // Docker must wait longer than the worker's own shutdown grace before it kills.
     expect(Number.parseInt(worker.stop_grace_period, 10) * 1000).toBeGreaterThan(Number(worker.environment.SANDPOOL_SHUTDOWN_GRACE_MS));
@@ -226,6 +229,11 @@ describe('Dockerfile', () => {
           if (!healthy) await new Promise((resolve) => setTimeout(resolve, 100));
         }
         expect(healthy).toBe(true);
+        // With the side port off there is nothing to ask: the check passes rather than fail for ever.
+        for (const off of ['off', '0']) {
+          const probe = spawn(process.execPath, healthcheck.slice(1), { env: { ...env, SANDPOOL_METRICS_PORT: off }, stdio: 'ignore' });
+          expect(await new Promise((resolve) => probe.once('exit', resolve))).toBe(0);
+        }
         const client = await createClient({ connection: redis.url, queue });
         try {
           expect((await client.execute({ code: '"from the image"' })).value).toBe('from the image');
