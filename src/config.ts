@@ -76,6 +76,18 @@ export const PolicyFileSchema = z
         }
       }
     }
+    // A default above its ceiling would never apply: every job would be clamped (or rejected).
+    for (const key of LIMIT_KEYS) {
+      const value = policy.defaults?.[key];
+      const ceiling = policy.ceilings?.[key] ?? DEFAULT_CEILINGS[key];
+      if (value !== undefined && value > ceiling) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaults', key],
+          message: `${value} is above the ceiling of ${ceiling} (ceilings.${key}, or its default): expected at most ${ceiling}`,
+        });
+      }
+    }
   });
 
 /** The configuration a client needs (`sandpool submit`, `run --redis`): everything but the policy. */

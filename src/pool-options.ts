@@ -224,11 +224,23 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     128,
     1_048_576,
   );
+  const defaults = limitsWith('defaults', DEFAULT_LIMITS, options.defaults);
+  // A default the caller set above a ceiling would never apply (jobs would be clamped to the
+  // ceiling, or rejected in 'reject' mode for a limit they never asked for): say so. Built-in
+  // defaults above lowered ceilings are simply lowered to them.
+  for (const key of LIMIT_KEYS) {
+    const given = (options.defaults as Partial<Limits> | undefined)?.[key];
+    if (given !== undefined && given > ceilings[key]) {
+      throw new RangeError(
+        `options.defaults.${key}: ${given} is above the ceiling of ${ceilings[key]} (options.ceilings.${key}, or its default): no job could run with it`,
+      );
+    }
+  }
   return Object.freeze({
     executors,
     threadsPerExecutor,
     sparesPerThread: integerOption('sparesPerThread', options.sparesPerThread, 2, 0, 8),
-    defaults: limitsWith('defaults', DEFAULT_LIMITS, options.defaults),
+    defaults,
     ceilings,
     ceilingMode,
     sizeLimits: Object.freeze(sizeLimits),

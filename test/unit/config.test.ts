@@ -199,13 +199,28 @@ describe('the policy file', () => {
     expect(configError({ SANDPOOL_POLICY_FILE: latin1 }).message).toMatch(/not UTF-8 text/);
   });
 
-  it('refuses a ceiling or a default below the hard floor, naming the field and the floor', () => {
+  it('refuses a ceiling or a default below the hard floor, or a default above its ceiling, naming the field', () => {
     const low = file('low.json', JSON.stringify({ ceilings: { memoryMb: 4 } }));
     expect(configError({ SANDPOOL_POLICY_FILE: low }).message).toMatch(/ceilings\.memoryMb: 4 is below the floor of 8/);
     const lowDefault = file('low-default.json', JSON.stringify({ defaults: { maxResultBytes: 10 } }));
     expect(configError({ SANDPOOL_POLICY_FILE: lowDefault }).message).toMatch(
       /defaults\.maxResultBytes: 10 is below the floor of 16/,
     );
+    // Above its ceiling (the file's, or the built-in one) a default would never apply.
+    const high = file('high-default.json', JSON.stringify({ defaults: { timeoutMs: DEFAULT_CEILINGS.timeoutMs + 1 } }));
+    expect(configError({ SANDPOOL_POLICY_FILE: high }).message).toMatch(
+      new RegExp(`defaults\\.timeoutMs: ${DEFAULT_CEILINGS.timeoutMs + 1} is above the ceiling of ${DEFAULT_CEILINGS.timeoutMs}`),
+    );
+    const underOwn = file('under-own.json', JSON.stringify({ ceilings: { memoryMb: 32 }, defaults: { memoryMb: 48 } }));
+    expect(configError({ SANDPOOL_POLICY_FILE: underOwn }).message).toMatch(/defaults\.memoryMb: 48 is above the ceiling of 32/);
+    // Lowered ceilings alone lower the built-in defaults with them.
+    const lowered = file('lowered.json', JSON.stringify({ ceilings: { timeoutMs: 1000 } }));
+    expect(loadConfig({ SANDPOOL_POLICY_FILE: lowered }).ceilings.timeoutMs).toBe(1000);
+    // createPool says the same of its options.
+    expect(() => compilePoolOptions({ ceilings: { cpuTimeMs: 2000 }, defaults: { cpuTimeMs: 3000 } })).toThrow(
+      /options\.defaults\.cpuTimeMs: 3000 is above the ceiling of 2000/,
+    );
+    expect(compilePoolOptions({ ceilings: { cpuTimeMs: 2000 } }).ceilings.cpuTimeMs).toBe(2000);
     const atFloor = file('at-floor.json', JSON.stringify({ ceilings: LIMIT_FLOORS, defaults: LIMIT_FLOORS }));
     const config = loadConfig({ SANDPOOL_POLICY_FILE: atFloor });
     expect(config.ceilings).toEqual(LIMIT_FLOORS);
