@@ -10,7 +10,7 @@ import { MAX_STRIP_MS, screenCode, stripTypesWithin, type BoundedStripResult } f
 import { ScreenCache, stripCache, type CodeCache, type TimedStrip } from './code-cache.ts';
 import { checkSizes } from './pool-job.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
-import { MAX_TIMER_MS } from './options.ts';
+import { MAX_TIMER_MS, unknownCallOption } from './options.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
   createAdmission,
@@ -541,6 +541,8 @@ const QUEUE_KEY_NAMES: ReadonlySet<string> = new Set(Object.keys(BULLMQ_KEY_TYPE
 function checkJobAccess(call: string, id: unknown, options: unknown): string {
   if (typeof id !== 'string') throw new TypeError(`${call}(): the job id must be a string, got ${typeof id}`);
   if (typeof options !== 'object' || options === null) throw new TypeError(`${call}(): options must be an object`);
+  const unknown = unknownCallOption(options, TENANT_OPTION_KEYS);
+  if (unknown !== undefined) throw new TypeError(`${call}(): options.${unknown}: unknown option (known: tenantId)`);
   const tenantId = (options as TenantOptions).tenantId ?? 'default';
   if (typeof tenantId !== 'string' || !TENANT_ID_PATTERN.test(tenantId)) {
     throw new TypeError(`${call}(): options.tenantId must match ${TENANT_ID_PATTERN}`);
@@ -571,10 +573,15 @@ function ownerOf(data: unknown): string | undefined {
   return typeof tenantId === 'string' && TENANT_ID_PATTERN.test(tenantId) ? tenantId : undefined;
 }
 
+const EXECUTE_OPTION_KEYS: ReadonlySet<string> = new Set(['waitMs', 'signal']);
+const TENANT_OPTION_KEYS: ReadonlySet<string> = new Set(['tenantId']);
+
 function checkExecuteOptions(options: unknown): asserts options is ExecuteOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
+  const unknown = unknownCallOption(options, EXECUTE_OPTION_KEYS);
+  if (unknown !== undefined) throw new TypeError(`execute(): options.${unknown}: unknown option (known: ${[...EXECUTE_OPTION_KEYS].join(', ')})`);
   const { signal, waitMs } = options as ExecuteOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('execute(): options.signal must be an AbortSignal');
   if (waitMs !== undefined && !(waitMs === Number.POSITIVE_INFINITY || (Number.isInteger(waitMs) && waitMs >= 1 && waitMs <= MAX_TIMER_MS))) {

@@ -19,6 +19,15 @@ export function refuseUnknownKeys(name: string, options: object, known: Readonly
   }
 }
 
+/**
+ * A per-call options object's first key that is not one of `known`, or undefined. On every job's
+ * path, so a plain loop (no array of keys): a misspelt option (`sginal`) silently did nothing.
+ */
+export function unknownCallOption(options: object, known: ReadonlySet<string>): string | undefined {
+  for (const key in options) if (Object.hasOwn(options, key) && !known.has(key)) return key.slice(0, 64);
+  return undefined;
+}
+
 /** An optional nested options object: undefined, or a plain object holding only `keys`. */
 export function optionObject(name: string, value: unknown, keys: readonly string[]): Record<string, unknown> | undefined {
   if (value === undefined) return undefined;

@@ -3,7 +3,7 @@
 // (src/pool-supervisor.ts). isolated-vm is never loaded into this process, so no snippet can take
 // the caller down with it; a snippet that crashes or wedges V8 costs an executor, which is replaced.
 import { randomUUID } from 'node:crypto';
-import { settledWithin } from './options.ts';
+import { settledWithin, unknownCallOption } from './options.ts';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type PendingPreparation, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
@@ -34,6 +34,8 @@ export interface ExecuteOptions {
   /** The attempt number a caller's own retry is on (BullMQ's attemptsMade + 1). @default 1 */
   attempt?: number;
 }
+
+const EXECUTE_OPTION_KEYS: ReadonlySet<string> = new Set(['signal', 'id', 'acceptedAt', 'attempt']);
 
 export interface PoolStats {
   /** Executors ready to take jobs. */
@@ -130,6 +132,8 @@ class EmbeddedPool implements Pool {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
     }
+    const unknown = unknownCallOption(options, EXECUTE_OPTION_KEYS);
+    if (unknown !== undefined) throw new TypeError(`execute(): options.${unknown}: unknown option (known: ${[...EXECUTE_OPTION_KEYS].join(', ')})`);
     // Sub-millisecond, as the thread's own start is: Date.now() would add up to 1 ms to every wait.
     const acceptedAt = options.acceptedAt ?? performance.timeOrigin + performance.now();
     const id = options.id ?? randomUUID();

@@ -596,6 +596,10 @@ describe('throughput and closing', () => {
     await expect(pool.execute({ code: 'echo' }, { id: 42 as never })).rejects.toThrow(/options\.id/);
     await expect(pool.execute({ code: 'echo' }, { signal: {} as never })).rejects.toThrow(/options\.signal/);
     await expect(pool.execute({ code: 'echo' }, { acceptedAt: -1 })).rejects.toThrow(/options\.acceptedAt/);
+    // A misspelt option is named, not ignored (the job would have run without its signal).
+    await expect(pool.execute({ code: 'echo' }, { sginal: new AbortController().signal } as never)).rejects.toThrow(
+      /options\.sginal: unknown option/,
+    );
     await expect(pool.close({ deadlineMs: Number.NaN })).rejects.toThrow(/options\.deadlineMs/);
     // Past setTimeout's range (Infinity included) is "no deadline", not 1 ms.
     const slow = pool.execute({ code: 'sleep 300' });

@@ -954,6 +954,7 @@ describe('the client under wrong use: errors naming the mistake, nothing sent, n
     const c = await client(queue);
     await expect(c.execute({ code: '1' }, { signal: {} as AbortSignal })).rejects.toThrow(/options\.signal must be an AbortSignal/);
     await expect(c.execute({ code: '1' }, null as never)).rejects.toThrow(/options must be an object/);
+    await expect(c.execute({ code: '1' }, { timeoutMs: 5 } as never)).rejects.toThrow(/options\.timeoutMs: unknown option/);
     for (const waitMs of [Number.NaN, -1, 2 ** 31, 1.5]) {
       await expect(c.execute({ code: '1' }, { waitMs })).rejects.toThrow(/options\.waitMs/);
     }
@@ -982,6 +983,7 @@ describe('the client under wrong use: errors naming the mistake, nothing sent, n
     await raw.pause();
     await expect(c.getResult(123 as never)).rejects.toThrow(/job id must be a string/);
     await expect(c.cancel('x', null as never)).rejects.toThrow(/options must be an object/);
+    await expect(c.cancel('x', { tenant: 'bob' } as never)).rejects.toThrow(/options\.tenant: unknown option/);
     await expect(c.getResult('x', { tenantId: 'not valid!' })).rejects.toThrow(/options\.tenantId/);
     // 'meta' is the queue's settings hash: cancelling it used to delete it (and unpause the queue).
     expect(await c.cancel('meta')).toBe(false);
