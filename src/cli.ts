@@ -48,6 +48,8 @@ Commands:
   run FILE|-        run a snippet embedded (no Redis); with --redis, through the queue
   worker            serve jobs from Redis (see: sandpool worker --help)
   submit FILE|-     submit a snippet to the queue (see: sandpool submit --help)
+  result ID         print the Result of a submitted job (--tenant ID: the submitter's tenant)
+  cancel ID         cancel a submitted job, waiting or running (--tenant ID)
   bench             measure what isolation costs (bench/engine.ts; --quick for a short run)
   tools             print tool definitions (JSON Schema) for LLM APIs
   schema            print the request's JSON Schema
@@ -389,6 +391,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
         const { submitMain } = await import('./submit.ts');
         return await submitMain(rest, env);
       }
+      case 'result':
+      case 'cancel': {
+        const { jobMain } = await import('./submit.ts');
+        return await jobMain(command, rest, env);
+      }
       case 'bench':
         return await benchCommand(rest);
       case 'tools':
@@ -425,6 +432,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
     }
     if (isNamed<QueueError>(error, 'QueueError')) {
       process.stderr.write(`sandpool: ${error.code}: ${error.message}\n`);
+      // `run --redis --json` with no Result (Redis away, a full queue): stdout still gets one line.
+      if (command === 'run' && rest.includes('--json')) {
+        const line = { error: { code: error.code, message: error.message }, ...(error.jobId !== undefined ? { id: error.jobId } : {}) };
+        process.stdout.write(`${JSON.stringify(line)}\n`);
+      }
       return queueErrorExit(error.code);
     }
     // Not the job's doing and not the user's: one line, and an exit code of its own.

@@ -5,7 +5,7 @@ import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, queueE
 import { createClient, QueueError, type Client } from './client.ts';
 import { ConfigError, loadClientConfig } from './config.ts';
 import { MAX_TIMER_MS } from './options.ts';
-import { MAX_QUEUE_TIMEOUT_MS } from './request.ts';
+import { MAX_QUEUE_TIMEOUT_MS, TENANT_ID_PATTERN } from './request.ts';
 
 const USAGE = `Usage: sandpool submit FILE|- [options]
 
@@ -116,15 +116,109 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
       await client.close();
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      process.stderr.write(`sandpool submit: ${error.message}\n`);
-      return EXIT_CODES.usage;
+    return commandFailed('submit', error, values.json === true);
+  }
+}
+
+/**
+ * A usage, configuration or queue error: said on stderr; with --json also as one line on stdout
+ * (`{"error":{"code","message"},"id"?}`), so that a program reading stdout is not left with nothing.
+ */
+function commandFailed(command: string, error: unknown, json: boolean): number {
+  if (error instanceof UsageError || error instanceof ConfigError) {
+    process.stderr.write(`sandpool ${command}: ${error.message}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: error.message } })}\n`);
+    return EXIT_CODES.usage;
+  }
+  if (error instanceof QueueError) {
+    process.stderr.write(`sandpool ${command}: ${error.code}: ${error.message}\n`);
+    if (json) {
+      const line = { error: { code: error.code, message: error.message }, ...(error.jobId !== undefined ? { id: error.jobId } : {}) };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
     }
-    if (error instanceof QueueError) {
-      process.stderr.write(`sandpool submit: ${error.code}: ${error.message}\n`);
-      return queueErrorExit(error.code);
+    return queueErrorExit(error.code);
+  }
+  throw error;
+}
+
+const JOB_OPTIONS = {
+  redis: { type: 'string' },
+  queue: { type: 'string' },
+  prefix: { type: 'string' },
+  tenant: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const JOB_USAGE = (command: 'result' | 'cancel', what: string) => `Usage: sandpool ${command} ID [options]
+
+${what}
+
+  --tenant ID        the tenant that submitted the job (default: default); another's jobs are unknown
+  --redis URL        Redis URL (default: SANDPOOL_REDIS_URL, else redis://127.0.0.1:6379)
+  --queue NAME       queue name (default: SANDPOOL_QUEUE, else sandpool)
+  --prefix PREFIX    key prefix (default: SANDPOOL_PREFIX, else bull)
+  --json             print the outcome as one JSON line
+`;
+
+const RESULT_USAGE = JOB_USAGE(
+  'result',
+  'Prints the Result of a job submitted earlier (sandpool submit prints its id), exit code by its status\n' +
+    'as `sandpool run`; a job with no Result yet (waiting, running, or unknown to the tenant) exits 9.',
+);
+const CANCEL_USAGE = JOB_USAGE(
+  'cancel',
+  'Cancels a job: a waiting one is removed, a running one stopped wherever it runs (its Result is then\n' +
+    '`cancelled`). Exits 0, or 9 when there was nothing to cancel (finished, or unknown to the tenant).',
+);
+
+/** `sandpool result ID` and `sandpool cancel ID`: the client's getResult() and cancel(). */
+export async function jobMain(command: 'result' | 'cancel', argv: string[], env: Env): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: JOB_OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    process.stderr.write(`sandpool ${command}: ${(error as Error).message}\n`);
+    return EXIT_CODES.usage;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(command === 'result' ? RESULT_USAGE : CANCEL_USAGE);
+    return 0;
+  }
+  const json = values.json === true;
+  try {
+    const [id] = positionals;
+    if (positionals.length !== 1 || id === undefined || id === '') throw new UsageError(`${command} takes one job ID, got ${positionals.length}`);
+    const tenantId = values.tenant ?? 'default';
+    if (!TENANT_ID_PATTERN.test(tenantId)) throw new UsageError(`--tenant: expected ${TENANT_ID_PATTERN}, got '${tenantId.slice(0, 80)}'`);
+    const client = await connectClient(env, {
+      ...(values.redis !== undefined ? { redis: values.redis } : {}),
+      ...(values.queue !== undefined ? { queue: values.queue } : {}),
+      ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
+    });
+    try {
+      if (command === 'cancel') {
+        const cancelled = await client.cancel(id, { tenantId });
+        if (json) process.stdout.write(`${JSON.stringify({ id, cancelled })}\n`);
+        else if (cancelled) process.stdout.write(`cancelled ${id}\n`);
+        else process.stderr.write(`sandpool cancel: nothing to cancel: job ${id} has finished, or is unknown to tenant ${tenantId}\n`);
+        return cancelled ? 0 : EXIT_CODES.unanswered;
+      }
+      const result = await client.getResult(id, { tenantId });
+      if (result === undefined) {
+        const message = `job ${id} has no Result yet: it is waiting or running, or unknown to tenant ${tenantId}`;
+        process.stderr.write(`sandpool result: ${message}\n`);
+        if (json) process.stdout.write(`${JSON.stringify({ id, error: { code: 'NO_RESULT', message } })}\n`);
+        return EXIT_CODES.unanswered;
+      }
+      printResult(result, json);
+      return EXIT_CODES[result.status];
+    } finally {
+      await client.close();
     }
-    throw error;
+  } catch (error) {
+    return commandFailed(command, error, json);
   }
 }
 

@@ -147,6 +147,58 @@ describe('sandpool submit and run --redis', () => {
     expect(run.stderr).toContain('WAIT_TIMEOUT');
   });
 
+  it('result and cancel take a submitted job by id, for its own tenant only', async () => {
+    const at = ['--redis', redis.url, '--queue', queue];
+    const done = await sandpool(['submit', '-', ...at, '--tenant', 'acme'], '6 * 7');
+    const id = done.stdout.trim();
+    let result = await sandpool(['result', id, ...at, '--tenant', 'acme', '--json']);
+    for (let i = 0; i < 100 && result.code === EXIT_CODES.unanswered; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      result = await sandpool(['result', id, ...at, '--tenant', 'acme', '--json']);
+    }
+    expect(result.code).toBe(EXIT_CODES.ok);
+    expect(JSON.parse(result.stdout)).toMatchObject({ id, status: 'ok', value: 42 });
+    // Another tenant's job is unknown to it: no Result, exit 9, and one JSON line saying so.
+    const foreign = await sandpool(['result', id, ...at, '--json']);
+    expect(foreign.code).toBe(EXIT_CODES.unanswered);
+    expect(JSON.parse(foreign.stdout)).toMatchObject({ id, error: { code: 'NO_RESULT' } });
+    expect((await sandpool(['cancel', id, ...at])).code).toBe(EXIT_CODES.unanswered);
+
+    const spinning = (await sandpool(['submit', '-', ...at, '--tenant', 'acme', '--timeout', '20000', '--cpu-time', '20000'], 'for (;;) {}')).stdout.trim();
+    const { Queue } = await import('bullmq');
+    const probe = new Queue(queue, { connection: { url: redis.url } });
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((await probe.getActiveCount()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    } finally {
+      await probe.close();
+    }
+    expect((await sandpool(['cancel', spinning, ...at, '--json'])).stdout).toBe(`${JSON.stringify({ id: spinning, cancelled: false })}\n`);
+    const cancel = await sandpool(['cancel', spinning, ...at, '--tenant', 'acme']);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toBe(`cancelled ${spinning}\n`);
+    let after = await sandpool(['result', spinning, ...at, '--tenant', 'acme']);
+    for (let i = 0; i < 100 && after.code === EXIT_CODES.unanswered; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await sandpool(['result', spinning, ...at, '--tenant', 'acme']);
+    }
+    expect(after.code).toBe(EXIT_CODES.cancelled);
+    expect((await sandpool(['result', ...at])).code).toBe(EXIT_CODES.usage);
+  });
+
+  it('with --json, a command that gets no Result still prints one JSON line', async () => {
+    const dead = 'redis://127.0.0.1:1';
+    for (const args of [['submit', '-', '--wait'], ['run', '-'], ['result', 'some-id']]) {
+      const run = await sandpool([...args, '--redis', dead, '--json'], '1', { SANDPOOL_REDIS_TIMEOUT_MS: '300' });
+      expect(run.code, args.join(' ')).toBe(EXIT_CODES.internal_error);
+      expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'REDIS_UNAVAILABLE' } });
+    }
+    const slow = 'const end = Date.now() + 1500; while (Date.now() < end) {} 5';
+    const waited = await sandpool(['submit', '-', '--redis', redis.url, '--queue', queue, '--wait', '--wait-ms', '200', '--json'], slow);
+    expect(waited.code).toBe(EXIT_CODES.unanswered);
+    expect(JSON.parse(waited.stdout)).toMatchObject({ error: { code: 'WAIT_TIMEOUT' }, id: expect.any(String) });
+  });
+
   it('a worker that cannot start says why on stderr, even with its log silenced', async () => {
     const { createServer } = await import('node:net');
     const taken = createServer();
