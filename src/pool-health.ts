@@ -39,6 +39,16 @@ export type Death =
   | { kind: 'shutdown' };
 
 /** The supervisor's record of one executor process. */
+/**
+ * What Promise.withResolvers() returns, named here: the lib type (ES2024) in a published
+ * declaration would make a consumer compiling against an older lib fail to type-check.
+ */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T | PromiseLike<T>): void;
+  reject(reason?: unknown): void;
+}
+
 export interface Executor {
   index: number;
   process: ExecutorProcess;
@@ -57,7 +67,7 @@ export interface Executor {
   residentMb: number | undefined;
   /** Its resident memory at its first sample once ready: what it weighs before any job's leftovers. */
   baselineMb: number | undefined;
-  started: PromiseWithResolvers<void>;
+  started: Deferred<void>;
 }
 
 /**

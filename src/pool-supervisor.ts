@@ -18,7 +18,7 @@
 //   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
 //   internal_error. Dead executors are replaced with backoff; the pool keeps serving throughout.
 import { EXECUTOR_EXIT_UNUSABLE, ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
-import { describeDeath, judgeExecutor, SAMPLE_MS, STALL_TOLERANCE_MS, type Death, type Executor } from './pool-health.ts';
+import { describeDeath, judgeExecutor, SAMPLE_MS, STALL_TOLERANCE_MS, type Death, type Deferred, type Executor } from './pool-health.ts';
 import { JobQueue, type Job } from './pool-queue.ts';
 import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
@@ -100,7 +100,7 @@ export class Supervisor {
   #respawns = new Set<NodeJS.Timeout>();
   /** Set once shutdown() has drained: from then on nothing is retried or replaced. */
   #stopping = false;
-  #drained: PromiseWithResolvers<void> | undefined;
+  #drained: Deferred<void> | undefined;
 
   /** Spawns the executors; `ready()` tells when they all are. */
   constructor(options: Readonly<CompiledPoolOptions>, pipeline: JobPipeline) {

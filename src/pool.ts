@@ -7,6 +7,7 @@ import { settledWithin, unknownCallOption } from './options.ts';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type PendingPreparation, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
+import type { Deferred } from './pool-health.ts';
 import { POOL_ERROR_CODES, Supervisor, closedError } from './pool-supervisor.ts';
 import { isParsedRequest, type Request } from './request.ts';
 import type { Result } from './result.ts';
@@ -95,7 +96,7 @@ class EmbeddedPool implements Pool {
   /** Aborted once close() stops waiting for jobs being prepared: their work not started is dropped. */
   readonly #dropWork = new AbortController();
   /** Resolved when the last job being prepared has left #preparing. */
-  #prepared: PromiseWithResolvers<void> | undefined;
+  #prepared: Deferred<void> | undefined;
 
   static async create(options: Readonly<CompiledPoolOptions>): Promise<EmbeddedPool> {
     const pool = new EmbeddedPool(options);
