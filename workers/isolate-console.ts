@@ -194,7 +194,15 @@ function formatArgs(args) {
       else if (c === 's') { const a = args[next++]; piece = typeof a === 'string' ? a : formatValue(a); }
       else if (c === 'd' || c === 'i') piece = formatNumber(args[next++], c === 'i');
       else if (c === 'f') piece = formatNumber(args[next++], false);
-      else if (c === 'j') { try { piece = StringCtor(stringify(args[next++])); } catch (e) { piece = '[Circular]'; } }
+      else if (c === 'j') {
+        // Bounded as a result is (see boundedJson): a sparse array's text is not built in full.
+        try {
+          const json = boundedJson(args[next++], MAX_FORMATTED, MAX_FORMATTED);
+          piece = typeof json === 'object' ? json.head + '...' : StringCtor(json);
+        } catch (e) {
+          piece = e === TOO_DEEP || e === TOO_MANY ? '[Too deep or too many objects]' : '[Circular]';
+        }
+      }
       else if (c === 'o' || c === 'O') piece = formatValue(args[next++]);
       else if (c === 'c') { next++; piece = ''; }
       else continue;

@@ -166,6 +166,9 @@ const isView = ArrayBuffer.isView;
 const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
 const typedArrayLength = uncurry(getOwnPropertyDescriptor(TypedArrayProto, 'length').get);
 const typedArrayTag = uncurry(getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag).get);
+const numberValueOf = uncurry(Number.prototype.valueOf);
+const stringValueOf = uncurry(String.prototype.valueOf);
+const booleanValueOf = uncurry(Boolean.prototype.valueOf);
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const SOURCE_URL = '\n//# sourceURL=snippet.js';
 const FLUSH_BYTES = @FLUSH_BYTES@;
@@ -176,6 +179,122 @@ const MAX_ERROR_STACK_BYTES = @MAX_ERROR_STACK_BYTES@;
 const MAX_RESULT_DEPTH = @MAX_RESULT_DEPTH@;
 const RESULT_BYTES_PER_CONTAINER = @RESULT_BYTES_PER_CONTAINER@;
 const MIN_RESULT_CONTAINERS = @MIN_RESULT_CONTAINERS@;
+
+// ---- JSON within a budget ---------------------------------------------------------------------
+// JSON.stringify builds its text outside the heap limit, and the text can be far larger than the
+// value: 'const a = []; a[1e8] = 1; a' is a few bytes of heap and 500 MB of "null,", and so are a
+// value that holds one object many times, typed arrays, and getters or toJSON that make strings as
+// they are read. boundedJson(value, budget) runs the native serialiser with a replacer that counts
+// a lower bound of the text so far (string lengths, keys, 'null' for holes) and stops it once that
+// passes the budget (in UTF-16 units, each at least a byte of UTF-8): it returns the text, undefined
+// (JSON.stringify's undefined), or { head } when the text is larger than the budget — the text's
+// first budget units, written by a second pass (getters and toJSON run again, for oversized values
+// only). Errors other than the budget's (a cycle, a BigInt, a snippet's own throw) propagate.
+const TOO_BIG = { __proto__: null };
+// Nesting past MAX_RESULT_DEPTH stops the first pass too: with a replacer's frames on the stack the
+// serialiser's own recursion would otherwise run out of stack somewhere past it.
+const TOO_DEEP = { __proto__: null };
+// And so do more objects and arrays than the cap allows (see maxResultContainers), with no walk over
+// the rest of them.
+const TOO_MANY = { __proto__: null };
+let jsonContainers = 0;
+let jsonMaxContainers = 0;
+let jsonUnits = 0;
+let jsonBudget = 0;
+let countTop;
+let countDepth = 0;
+function countJson(key, v) {
+  while (countTop !== undefined && countTop.holder !== this) {
+    countTop = countTop.up;
+    countDepth--;
+  }
+  const t = typeof v;
+  const inArray = isArray(this);
+  let n;
+  if (t === 'string') n = v.length + 2;
+  else if (t === 'boolean') n = 4;
+  else if (t === 'number' || t === 'bigint' || t === 'object') n = 1;
+  else if (inArray) n = 4; // undefined, a function or a symbol: null in an array
+  else return v; // and left out of an object
+  if (!inArray) n += key.length + 3; // "key":
+  jsonUnits += n;
+  if (jsonUnits > jsonBudget) throw TOO_BIG;
+  if (t === 'object' && v !== null) {
+    if (++countDepth > MAX_RESULT_DEPTH) throw TOO_DEEP;
+    if (++jsonContainers > jsonMaxContainers) throw TOO_MANY;
+    countTop = { __proto__: null, holder: v, up: countTop };
+  }
+  return v;
+}
+// The second pass: the text itself, as the native serialiser writes it, up to the budget. It
+// follows the serialiser's walk through the holder each call is made for (a frame per open
+// object or array; a call for another holder means the ones above it were closed).
+let headText = '';
+let headTop;
+function unboxed(o) {
+  try { return numberValueOf(o); } catch (e) { /* not a Number */ }
+  try { return stringValueOf(o); } catch (e) { /* not a String */ }
+  try { return booleanValueOf(o); } catch (e) { /* not a Boolean */ }
+  return o;
+}
+function writeJson(key, v) {
+  while (headTop !== undefined && headTop.holder !== this) {
+    headText += headTop.array ? ']' : '}';
+    headTop = headTop.up;
+  }
+  const value = typeof v === 'object' && v !== null ? unboxed(v) : v;
+  const t = typeof value;
+  let text;
+  if (value === null) text = 'null';
+  else if (t === 'boolean') text = value ? 'true' : 'false';
+  else if (t === 'number') text = value - value === 0 ? StringCtor(value) : 'null';
+  else if (t === 'string') {
+    const room = jsonBudget - headText.length;
+    text = stringify(value.length > room ? slice(value, 0, room > 0 ? room : 0) : value);
+  } else if (t === 'object') text = isArray(value) ? '[' : '{';
+  else if (t === 'bigint') return v; // the serialiser throws its TypeError
+  if (headTop !== undefined) {
+    if (headTop.array) {
+      if (text === undefined) text = 'null';
+      if (headTop.count++ > 0) text = ',' + text;
+    } else {
+      if (text === undefined) return v;
+      text = (headTop.count++ > 0 ? ',' : '') + stringify(key) + ':' + text;
+    }
+  }
+  if (text !== undefined) headText += text;
+  if (t === 'object' && value !== null) headTop = { __proto__: null, holder: v, array: isArray(value), count: 0, up: headTop };
+  if (headText.length > jsonBudget) throw TOO_BIG;
+  return v;
+}
+function boundedJson(value, budget, maxContainers) {
+  jsonUnits = -3; // the root's call counts a key the text does not have
+  jsonBudget = budget;
+  jsonContainers = 0;
+  jsonMaxContainers = maxContainers;
+  countTop = undefined;
+  countDepth = 0;
+  try {
+    return stringify(value, countJson);
+  } catch (e) {
+    if (e !== TOO_BIG) throw e;
+  } finally {
+    countTop = undefined;
+  }
+  headText = '';
+  headTop = undefined;
+  try {
+    // Smaller the second time (a snippet's getters need not agree with themselves): the text as is.
+    const again = stringify(value, writeJson);
+    return again === undefined || again.length <= budget ? again : { __proto__: null, head: slice(again, 0, budget) };
+  } catch (e) {
+    if (e !== TOO_BIG) throw e;
+    return { __proto__: null, head: headText };
+  } finally {
+    headText = '';
+    headTop = undefined;
+  }
+}
 
 // ---- globals that defeat the limits -------------------------------------------------------------
 const REMOVED = @REMOVED_GLOBALS@;
@@ -581,28 +700,40 @@ function resultShapeError(json) {
   }
   return '';
 }
+function settleShapeError(shape) {
+  const message = shape === 'deep'
+    ? 'the result is nested more than ' + MAX_RESULT_DEPTH + ' levels deep'
+    : 'the result holds more than ' + maxResultContainers + ' objects and arrays (one per ' + RESULT_BYTES_PER_CONTAINER +
+      ' bytes of maxResultBytes, at least ' + MIN_RESULT_CONTAINERS + '): each costs the caller far more memory parsed than its text';
+  settle({ __proto__: null, status: 'error', error: { __proto__: null, name: 'RangeError', message, phase: 'result' } });
+}
 function settleValue(v) {
   let json;
   try {
-    json = stringify(v);
+    // Within the cap (and three bytes more, so that a text just over it still is one).
+    json = boundedJson(v, maxResultBytes + 3, maxResultContainers);
   } catch (e) {
+    if (e === TOO_DEEP || e === TOO_MANY) {
+      settleShapeError(e === TOO_DEEP ? 'deep' : 'many');
+      return;
+    }
     const d = describe(e, 'result');
     d.message = capString('the result is not JSON-serialisable: ' + d.message, MAX_ERROR_MESSAGE_BYTES);
     settle({ __proto__: null, status: 'error', error: d });
     return;
   }
   if (json === undefined) { settle({ __proto__: null, status: 'ok' }); return; }
+  if (typeof json === 'object') {
+    settle({ __proto__: null, status: 'ok', valueJson: jsonHead(json.head, maxResultBytes), truncatedValue: true });
+    return;
+  }
   if (json.length > (maxResultBytes - maxResultBytes % 3) / 3 && utf8Length(json) > maxResultBytes) {
     settle({ __proto__: null, status: 'ok', valueJson: jsonHead(json, maxResultBytes), truncatedValue: true });
     return;
   }
   const shape = resultShapeError(json);
   if (shape !== '') {
-    const message = shape === 'deep'
-      ? 'the result is nested more than ' + MAX_RESULT_DEPTH + ' levels deep'
-      : 'the result holds more than ' + maxResultContainers + ' objects and arrays (one per ' + RESULT_BYTES_PER_CONTAINER +
-        ' bytes of maxResultBytes, at least ' + MIN_RESULT_CONTAINERS + '): each costs the caller far more memory parsed than its text';
-    settle({ __proto__: null, status: 'error', error: { __proto__: null, name: 'RangeError', message, phase: 'result' } });
+    settleShapeError(shape);
     return;
   }
   settle({ __proto__: null, status: 'ok', valueJson: json });

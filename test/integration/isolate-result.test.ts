@@ -143,6 +143,43 @@ describe('maxResultBytes', () => {
     expect((head as string).length).toBeGreaterThan(60);
   });
 
+  test('values whose text dwarfs their heap are truncated, never serialised in full', async () => {
+    // Each of these is a few bytes to a few MB of heap, and 100 MB to terabytes of JSON text, which
+    // the native serialiser builds outside the heap limit (the first took an executor to 1.5 GiB).
+    const cases: [string, string][] = [
+      ['const a = []; a[1e8] = 1; a', '[null,null,'],
+      ["'x'.repeat(35e6)", '"xxxx'],
+      ["let x = 'ab'.repeat(500); for (let i = 0; i < 40; i++) x = [x, x]; x", '[[[[['],
+      ["const o = {}; for (let i = 0; i < 1000; i++) Object.defineProperty(o, 'k' + i, { enumerable: true, get: () => 'y'.repeat(1e6) }); o", '{"k0":"yyyy'],
+      ["({ toJSON() { return Array.from({ length: 1000 }, () => ({ toJSON: () => 'z'.repeat(5e5) })) } })", '["zzzz'],
+    ];
+    for (const [code, start] of cases) {
+      const outcome = await runner.run(task(code, { limits: { maxResultBytes: 64 * 1024 } }));
+      expect(outcome.status, code).toBe('ok');
+      expect(outcome.truncatedValue, code).toBe(true);
+      expect(utf8Bytes(outcome.valueJson ?? '')).toBeLessThanOrEqual(64 * 1024);
+      const head = valueOf(outcome) as string;
+      expect(head.startsWith(start), code).toBe(true);
+      expect(head.length).toBeGreaterThan(60_000);
+      // Far below the text's size: the heap held the value and the head, not the text.
+      expect(outcome.heapUsedBytes).toBeLessThan(48 * 1024 * 1024);
+    }
+    // The head is the text's own head for ordinary values, nested objects and omitted members included.
+    const code = "Array.from({ length: 5000 }, (_, i) => ({ i, s: 'v' + i, skip: undefined, f() {}, d: new Date(i), n: [new Number(i), new String('s'), new Boolean(false), null, () => 1] }))";
+    const outcome = await runner.run(task(code, { limits: { maxResultBytes: 4096 } }));
+    expect(outcome.truncatedValue).toBe(true);
+    const full = JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ i, s: `v${i}`, d: new Date(i), n: [i, 's', false, null, null] })));
+    expect(full.startsWith(valueOf(outcome) as string)).toBe(true);
+    expect((valueOf(outcome) as string).length).toBeGreaterThan(3000); // its quotes take two bytes each as a JSON string
+  });
+
+  test("console.log('%j') of such a value prints a bounded head", async () => {
+    const outcome = await runner.run(task("const a = []; a[1e8] = 1; console.log('%j', a); 1"));
+    expect(outcome.status).toBe('ok');
+    expect(outcome.stdout.startsWith('[null,null,')).toBe(true);
+    expect(outcome.stdout.length).toBeLessThan(20_000);
+  });
+
   test('the cut never splits a character', async () => {
     const outcome = await runner.run(task('"😀é".repeat(100)', { limits: { maxResultBytes: 50 } }));
     expect(outcome.truncatedValue).toBe(true);
