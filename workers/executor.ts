@@ -207,7 +207,9 @@ function stoppedOutcome(entry: Entry, status: 'timeout' | 'cancelled'): ThreadOu
     startedAt: entry.running ? entry.startedAt : now,
     setupMs: 0,
     wallTimeMs: entry.running ? now - entry.startedAt : 0,
-    cpuTimeMs: 0,
+    // Its thread was busy until it was terminated, and took the isolate's clock with it: the time
+    // it ran is the figure (an upper bound).
+    cpuTimeMs: entry.running ? now - entry.startedAt : 0,
     heapUsedBytes: 0,
     thread: 0,
   };

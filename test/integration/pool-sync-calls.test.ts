@@ -60,6 +60,9 @@ describe('synchronous isolate calls', () => {
       const code = 'console.log("before"); console.error("err-before"); const a = []; for (let i = 0; ; i++) a.push({ i })';
       const result = await pool.execute({ code, limits: { ...limits, memoryMb: 16 } });
       expect(result).toMatchObject({ status: 'memory_limit', stdout: 'before\n', stderr: 'err-before\n' });
+      // The isolate's clock went with it; the CPU it burnt is still counted (it read 0 before).
+      expect(result.metrics.cpuTimeMs).toBeGreaterThan(0);
+      expect(result.metrics.cpuTimeMs).toBeLessThanOrEqual(result.metrics.wallTimeMs + 5);
     }
   });
 
@@ -124,7 +127,10 @@ describe('synchronous isolate calls', () => {
     const started = performance.now();
     const running = pool.execute({ code: 'for (;;) {}', limits: { timeoutMs: 20_000, cpuTimeMs: 20_000 } }, { signal: controller.signal });
     setTimeout(() => controller.abort(), 200);
-    expect(await running).toMatchObject({ status: 'cancelled' });
+    const cancelled = await running;
+    expect(cancelled).toMatchObject({ status: 'cancelled' });
+    // Its thread was busy until terminated: that time is its CPU figure, not 0.
+    expect(cancelled.metrics.cpuTimeMs).toBeGreaterThan(100);
     // Answered at the cancel grace, not at the job's own limit.
     expect(performance.now() - started).toBeLessThan(10_000);
     // Nothing stops the terminated thread's call before that limit: its executor is replaced at
