@@ -15,6 +15,10 @@ export const CONSOLE_SOURCE = String.raw`
 const MAX_DEPTH = 2;
 const MAX_ITEMS = 100;
 const MAX_FORMATTED = 16 * 1024;
+/** The part of a stack that cleanStack reads. */
+const MAX_STACK_SCAN = 4 * MAX_FORMATTED;
+/** console.group nests without end, but indents at most this many levels (two spaces each). */
+const MAX_GROUP_INDENT_LEVELS = 32;
 
 function quote(s) {
   if (indexOf(s, "'") === -1 && indexOf(s, '\n') === -1 && indexOf(s, '\\') === -1) return "'" + s + "'";
@@ -23,6 +27,8 @@ function quote(s) {
 // A stack as the snippet should see it printed: the header lines, then frames up to the last
 // snippet frame, without the harness's own frames; top-level frames read 'at snippet.js:L:C'.
 function cleanStack(stack, framesOnly) {
+  // Only its head is ever shown: a snippet's own stack property may be megabytes of lines.
+  if (stack.length > MAX_STACK_SCAN) stack = slice(stack, 0, MAX_STACK_SCAN);
   let header = '';
   let frames = '';
   let pending = '';
@@ -218,14 +224,26 @@ function formatArgs(args) {
 
 // ---- console ------------------------------------------------------------------------------------
 let groupIndent = '';
+let groupDepth = 0;
+function setGroupDepth(depth) {
+  groupDepth = depth < 0 ? 0 : depth;
+  let indent = '';
+  for (let i = 0; i < groupDepth && i < MAX_GROUP_INDENT_LEVELS; i++) indent += '  ';
+  groupIndent = indent;
+}
 function emit(st, text) {
   if (groupIndent !== '') {
+    // Indenting adds at most the text's own length again (and MAX_FORMATTED): a text of newlines
+    // must not grow by the indent per line into far more than the cap keeps.
+    const most = text.length + MAX_FORMATTED;
     let indented = groupIndent;
+    let added = groupIndent.length;
     let from = 0;
     for (;;) {
       const nl = indexOf(text, '\n', from);
-      if (nl === -1) break;
+      if (nl === -1 || added + groupIndent.length > most) break;
       indented += slice(text, from, nl + 1) + groupIndent;
+      added += groupIndent.length;
       from = nl + 1;
     }
     text = indented + slice(text, from);
@@ -262,9 +280,9 @@ const consoleObject = {
     const k = label(l);
     if (timers[k] !== undefined) { emit(out, k + ': ' + (dateNow() - timers[k]) + 'ms'); timers[k] = undefined; }
   },
-  group(...args) { if (args.length > 0) emit(out, formatArgs(args)); groupIndent += '  '; },
-  groupCollapsed(...args) { if (args.length > 0) emit(out, formatArgs(args)); groupIndent += '  '; },
-  groupEnd() { groupIndent = slice(groupIndent, 2); },
+  group(...args) { if (args.length > 0) emit(out, formatArgs(args)); setGroupDepth(groupDepth + 1); },
+  groupCollapsed(...args) { if (args.length > 0) emit(out, formatArgs(args)); setGroupDepth(groupDepth + 1); },
+  groupEnd() { setGroupDepth(groupDepth - 1); },
 };
 defineProperty(G, 'console', { __proto__: null, value: consoleObject, writable: true, enumerable: false, configurable: true });
 

@@ -122,6 +122,23 @@ describe('capping', () => {
     expect(outcome.stdout.endsWith('999998\n999999\n')).toBe(true);
   });
 
+  test('formatting does not amplify past the cap: deep groups, huge stacks', async () => {
+    // 10,000 levels of group, then 20 KB of newlines: indented in full, 400 M characters.
+    const groups = await runner.run(task("for (let i = 0; i < 10000; i++) console.group(); console.log('\\n'.repeat(20000)); console.log('x'); 1"));
+    expect(groups.status).toBe('ok');
+    expect(utf8Bytes(groups.stdout)).toBeLessThanOrEqual(64 * 1024);
+    // Indentation stops at 32 levels.
+    expect(groups.stdout.endsWith(`${' '.repeat(64)}x\n`)).toBe(true);
+    expect(groups.stdout.endsWith(`${' '.repeat(65)}x\n`)).toBe(false);
+    expect(groups.heapUsedBytes).toBeLessThan(16 * 1024 * 1024);
+    // An error whose stack is megabytes of frame lines.
+    const stack = await runner.run(task("const e = new Error('m'); e.stack = 'Error: m\\n' + '    at f (snippet.js:1:1)\\n'.repeat(400000); console.log(e); 1"));
+    expect(stack.status).toBe('ok');
+    expect(utf8Bytes(stack.stdout)).toBeLessThanOrEqual(64 * 1024);
+    expect(stack.stdout.startsWith('Error: m\n    at f (snippet.js:1:1)')).toBe(true);
+    expect(stack.heapUsedBytes).toBeLessThan(40 * 1024 * 1024);
+  });
+
   test('a snippet that poisons the builtins cannot break the cap', async () => {
     const code = `
       String.prototype.slice = function () { return 'x'.repeat(100000); };
