@@ -53,12 +53,14 @@ Commands:
   bench             measure what isolation costs (bench/engine.ts; --quick for a short run)
   tools             print tool definitions (JSON Schema) for LLM APIs
   schema            print the request's JSON Schema
+  --version         print sandpool's version
 
 Options for run:
   --json            print the Result as one JSON line on stdout
   --input JSON      the value of the global \`input\`
   --language LANG   javascript | typescript (default: from the file name, else javascript)
-  --timeout MS      wall-clock limit          --cpu-time MS   CPU-time limit
+  --timeout MS      wall-clock limit          --cpu-time MS   CPU-time limit (each has its
+                    own default, 5000: raising --timeout alone leaves the CPU limit at 5000)
   --memory MB       isolate heap limit        --max-output BYTES  cap on stdout and stderr each
   --max-result BYTES  cap on the result       --tenant ID     tenant id
   --tools FILE      JSON file of tool definitions (an array), for --tool
@@ -74,6 +76,9 @@ const TOOLS_USAGE = `Usage: sandpool tools [--tools FILE] [--format anthropic|op
 Prints tool definitions (JSON Schema) for an LLM API: the built-in execute_code, then the tools
 defined in FILE (a JSON array of { name, description, inputSchema, code }).
 `;
+
+/** From src/ in a checkout, from dist/src/ in an installed package. */
+const PACKAGE_JSON = import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json';
 
 const SCHEMA_USAGE = `Usage: sandpool schema
 
@@ -408,6 +413,13 @@ export async function main(argv: string[], env: Env): Promise<number> {
         }
         if (positionals.length > 0) throw new UsageError(`schema takes no arguments, got '${positionals[0]}'`);
         process.stdout.write(`${JSON.stringify(requestJsonSchema(), null, 2)}\n`);
+        return 0;
+      }
+      case '--version':
+      case 'version': {
+        const { readFileSync } = await import('node:fs');
+        const pkg = JSON.parse(readFileSync(new URL(PACKAGE_JSON, import.meta.url), 'utf8')) as { version: string };
+        process.stdout.write(`sandpool ${pkg.version}\n`);
         return 0;
       }
       case undefined:

@@ -309,6 +309,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
  * but does not read the policy file, which only the worker enforces; a client on a host where that
  * file is missing or unreadable still works. Throws ConfigError naming the bad variable.
  */
+/**
+ * SANDPOOL_* variables in `env` that no configuration reads: a misspelt name (SANDPOOL_REDIS for
+ * SANDPOOL_REDIS_URL) would otherwise fall back to the default without a word. Said, not refused:
+ * platforms set variables of their own under a service's name (Kubernetes: SANDPOOL_PORT, ...).
+ */
+export function unknownVariables(env: Readonly<Record<string, string | undefined>>): string[] {
+  const known = new Set(Object.keys(EnvSchema.shape));
+  return Object.keys(env).filter((name) => name.startsWith('SANDPOOL_') && !known.has(name)).sort();
+}
+
 export function loadClientConfig(env: Readonly<Record<string, string | undefined>>): Readonly<ClientConfig> {
   return Object.freeze(readEnv(env).config);
 }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, queueErrorExit, requestFromFlags, type Env } from './cli.ts';
 import { createClient, QueueError, type Client } from './client.ts';
-import { ConfigError, loadClientConfig } from './config.ts';
+import { ConfigError, loadClientConfig, unknownVariables } from './config.ts';
 import { MAX_TIMER_MS } from './options.ts';
 import { MAX_QUEUE_TIMEOUT_MS, TENANT_ID_PATTERN } from './request.ts';
 
@@ -39,6 +39,10 @@ export async function connectClient(env: Env, flags: { redis?: string; queue?: s
   const given = (Object.keys(FLAG_TO_ENV) as (keyof typeof FLAG_TO_ENV)[])
     .filter((flag) => flags[flag] !== undefined)
     .map((flag) => [flag, FLAG_TO_ENV[flag]] as const);
+  const unknown = unknownVariables(env);
+  if (unknown.length > 0) {
+    process.stderr.write(`sandpool: ignoring environment variables sandpool does not read (misspelt?): ${unknown.slice(0, 20).join(', ')}\n`);
+  }
   let config;
   try {
     config = loadClientConfig({ ...env, ...Object.fromEntries(given.map(([flag, variable]) => [variable, flags[flag]])) });

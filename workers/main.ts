@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { Queue, Worker, type Job, type JobJson, type KeepJobs, type WorkerOptions as BullWorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
-import { ConfigError, loadConfig, type Config } from '../src/config.ts';
+import { ConfigError, loadConfig, unknownVariables, type Config } from '../src/config.ts';
 import { createPool, type Pool, type PoolOptions } from '../src/pool.ts';
 import { DEFAULT_SIZE_LIMITS } from '../src/limits.ts';
 import { compilePoolOptions, type CompiledPoolOptions } from '../src/pool-options.ts';
@@ -788,6 +788,7 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
     process.stderr.write(`sandpool worker: ${message}\n`);
     return 2;
   }
+  const unknown = unknownVariables(env);
 
   const logger = pino(
     {
@@ -807,6 +808,9 @@ export async function main(argv: string[], env: Readonly<Record<string, string |
   };
   process.on('SIGTERM', onEarlySignal);
   process.on('SIGINT', onEarlySignal);
+  if (unknown.length > 0) {
+    logger.warn({ variables: unknown.slice(0, 20) }, 'environment variables named SANDPOOL_* that sandpool does not read (misspelt?): ignored');
+  }
   let handle: WorkerHandle;
   try {
     handle = await startWorker(config, logger);

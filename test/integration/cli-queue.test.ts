@@ -220,6 +220,10 @@ describe('sandpool submit and run --redis', () => {
     const run = await sandpool(['submit', '-', '--queue', queue], '1', { SANDPOOL_REDIS_URL: 'http://nope' });
     expect(run.code).toBe(EXIT_CODES.usage);
     expect(run.stderr).toContain('SANDPOOL_REDIS_URL');
+    // A misspelt one is said, and the command goes on.
+    const typo = await sandpool(['submit', '-', '--redis', redis.url, '--queue', queue], '1', { SANDPOOL_REDIS: 'redis://elsewhere' });
+    expect(typo.code).toBe(0);
+    expect(typo.stderr).toContain('environment variables sandpool does not read (misspelt?): SANDPOOL_REDIS');
   });
 
   it('the worker drains and exits 0 on SIGTERM', async () => {

@@ -163,6 +163,9 @@ describe('sandpool tools and schema', () => {
       expect(run.code, args.join(' ')).toBe(EXIT_CODES.usage);
       expect(run.stdout).toBe('');
     }
+    const version = await sandpool(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^sandpool \d+\.\d+\.\d+\n$/);
     for (const command of ['schema', 'tools', 'bench']) {
       const run = await sandpool([command, '--help']);
       expect(run.code).toBe(0);

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from '
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultExecutors, loadClientConfig, loadConfig, redactUrl } from '../../src/config.ts';
+import { ConfigError, defaultExecutors, loadClientConfig, loadConfig, redactUrl, unknownVariables } from '../../src/config.ts';
 import { DEFAULT_CEILINGS, LIMIT_FLOORS } from '../../src/limits.ts';
 import { compilePoolOptions } from '../../src/pool-options.ts';
 
@@ -197,6 +197,14 @@ describe('the policy file', () => {
     expect(loadConfig({ SANDPOOL_POLICY_FILE: bom }).ceilings.timeoutMs).toBe(1500);
     const latin1 = file('latin1.json', Buffer.from([0x7b, 0x22, 0xe9, 0x22, 0x3a, 0x31, 0x7d]));
     expect(configError({ SANDPOOL_POLICY_FILE: latin1 }).message).toMatch(/not UTF-8 text/);
+  });
+
+  it('names SANDPOOL_* variables no configuration reads (a misspelt one fell back to the default unsaid)', () => {
+    expect(unknownVariables({ SANDPOOL_REDIS: 'redis://x', SANDPOOL_REDIS_URL: 'redis://y', SANDPOOL_QUEUE: 'q', PATH: '/bin', SANDPOOL_PORT: '1' })).toEqual([
+      'SANDPOOL_PORT',
+      'SANDPOOL_REDIS',
+    ]);
+    expect(unknownVariables({ SANDPOOL_EXECUTORS: '1' })).toEqual([]);
   });
 
   it('refuses a ceiling or a default below the hard floor, or a default above its ceiling, naming the field', () => {
