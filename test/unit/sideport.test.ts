@@ -50,6 +50,32 @@ async function scrape(port: number): Promise<string> {
 }
 
 describe('side port bounds', () => {
+  it('a connection pipelining thousands of scrapes gets a few, from one shared render, and the port serves on', async () => {
+    let renders = 0;
+    const counting = {
+      ...handlers,
+      metrics: async () => {
+        renders++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return 'sandpool_test_metric 1\n';
+      },
+    };
+    side = await startSidePort(0, counting, '127.0.0.1');
+    const socket = await open(side.port);
+    let received = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const answered = received.match(/HTTP\/1\.1 200/g)?.length ?? 0;
+    // The rest are turned away by Node's own 503, which costs no render.
+    expect(received.match(/HTTP\/1\.1 503/g)?.length ?? 0).toBeGreaterThan(1_900);
+    expect(answered).toBeGreaterThan(0);
+    expect(answered).toBeLessThanOrEqual(16);
+    // One render per batch of requests that came together, not one per request.
+    expect(renders).toBeLessThanOrEqual(2);
+    expect(await scrape(side.port)).toContain('sandpool_test_metric 1');
+  });
+
   it('closes connections past maxConnections as they come, keeps those within it, and serves again once they go', async () => {
     side = await startSidePort(0, handlers, '127.0.0.1', { maxConnections: 4, requestTimeoutMs: 60_000 });
     const port = side.port;
