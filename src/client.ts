@@ -425,7 +425,8 @@ class SandpoolClient implements Client {
   async #cancel(id: string, tenantId: string): Promise<boolean> {
     const job = await Job.fromId<unknown>(this.#queue, id);
     if (!isJob(job) || ownerOf(job.data) !== tenantId) return false;
-    if (job.finishedOn !== undefined && ['completed', 'failed'].includes(await job.getState())) return false;
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') return false;
     const limits = limitsOf(job.data);
     const result = cancelledResult(limits);
     // The mark first: a worker that takes the job from now on ends it as cancelled. Then the
@@ -436,6 +437,10 @@ class SandpoolClient implements Client {
       .zrem(this.#keys.tenantQueued(tenantId), id)
       .publish(this.#keys.cancelChannel, id)
       .exec();
+    // A running job is stopped by its worker (the channel, or its mark), and one that finishes
+    // first keeps its Result: removing it here could remove that Result (a finished job holds no
+    // lock), which happened to jobs that finished between the state read and the removal.
+    if (state === 'active') return true;
     try {
       await job.remove();
     } catch {

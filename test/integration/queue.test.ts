@@ -616,6 +616,27 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect(result.metrics.queueWaitMs).toBeGreaterThan(1);
   });
 
+  it('a cancel that races the job finishing never takes away the Result it finished with', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('cancel-race');
+    const lines: { msg?: string; jobId?: string; status?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger });
+    const c = await client(queue);
+    const outcomes: { id: string; cancelled: boolean }[] = [];
+    for (let i = 0; i < 80; i++) {
+      const id = await c.submit({ code: 'const t = Date.now(); while (Date.now() - t < 30) {} "done"' });
+      await new Promise((resolve) => setTimeout(resolve, 15 + (i % 25)));
+      outcomes.push({ id, cancelled: await c.cancel(id) });
+    }
+    for (const { id } of outcomes) {
+      const result = await until(`the Result of ${id}`, async () => c.getResult(id));
+      const finished = lines.find((line) => line.msg === 'job finished' && line.jobId === id);
+      // What the worker finished a job with is the job's Result: ok stays ok.
+      if (finished?.status === 'ok') expect(result, id).toMatchObject({ status: 'ok', value: 'done' });
+      else expect(result.status).toBe('cancelled');
+    }
+  });
+
   it('cancel removes a waiting job: its Result is cancelled', async () => {
     const queue = uniqueQueue('cancel-wait');
     const c = await client(queue);
