@@ -27,7 +27,8 @@ const SWEEP_ENTRIES = 100;
 // entries swept: an id whose job a worker took (BullMQ set processedOn) or that is gone no longer
 // counts. Workers take jobs oldest first, so the oldest entries are the ones taken.
 // KEYS: wait, prioritized, delayed, paused, then per job: tenant set, job hash.
-// ARGV: now, maxQueued, maxPerTenant, staleBefore, job key prefix, then the job ids.
+// ARGV: now, maxQueued, maxPerTenant, staleBefore, job key prefix, cancel mark key prefix, then the
+// job ids.
 // Returns {1, s1..sn} (si = 1 new, 0 existing), {-1, total}, or {-2, count}.
 const ADMIT_SCRIPT = `
 local function hold(n, status)
@@ -48,7 +49,7 @@ local function sweep(tenantKey)
   return redis.call('ZCARD', tenantKey)
 end
 local total = redis.call('LLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) + redis.call('LLEN', KEYS[4])
-local n = #ARGV - 5
+local n = #ARGV - 6
 local status = {}
 local perTenant = {}
 local fresh = 0
@@ -83,7 +84,12 @@ for tenantKey, count in pairs(perTenant) do
   end
 end
 for i = 1, n do
-  if status[i] == 1 then redis.call('ZADD', KEYS[3 + 2 * i], 'NX', ARGV[1], ARGV[5 + i]) end
+  if status[i] == 1 then
+    redis.call('ZADD', KEYS[3 + 2 * i], 'NX', ARGV[1], ARGV[6 + i])
+    -- A new job under an id whose earlier job was cancelled (and removed): that cancel was not
+    -- this job's, and its mark (kept a day) would cancel it a few milliseconds into its run.
+    redis.call('DEL', ARGV[6] .. ARGV[6 + i])
+  end
 end
 local reply = {1}
 for i = 1, n do reply[i + 1] = status[i] end
@@ -234,6 +240,7 @@ export function createAdmission(
         bounds.maxQueuedPerTenant,
         now - TENANT_STALE_MS,
         bullKey(''),
+        keys.cancelled(''),
         ...jobs.map((job) => job.id),
       ]);
     },

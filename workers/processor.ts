@@ -231,8 +231,17 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const forward = () => stop.abort(signal?.reason);
     if (signal?.aborted) forward();
     else signal?.addEventListener('abort', forward, { once: true });
-    if (pendingCancels.take(id)) stop.abort('cancelled');
     let mark: Result | undefined;
+    if (pendingCancels.take(id)) {
+      // Only a cancel whose mark is there: a new job admitted under the id of a cancelled one
+      // (an idempotency key submitted again) had its mark deleted, and a note anyone on the channel
+      // can forge is no cancel by itself. Redis unreachable: cancelled, as the note says.
+      const value = await redis.get(keys.cancelled(id)).catch(() => 'unreadable');
+      if (value !== null) {
+        mark = value === 'unreadable' ? undefined : readMark(value);
+        stop.abort('cancelled');
+      }
+    }
     let markRead: Promise<void> | undefined;
     let ran = false;
     let markFailed = false;

@@ -637,6 +637,25 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     }
   });
 
+  it('an idempotency key submitted again after its waiting job was cancelled runs a new job, whole', { timeout: 30_000 }, async () => {
+    const queue = uniqueQueue('idem-cancel');
+    const c = await client(queue);
+    const raw = rawQueue(queue);
+    await raw.pause();
+    await worker(queue);
+    const request = { code: 'const t = Date.now(); while (Date.now() - t < 300) {} "ran to the end"', idempotencyKey: 'again' };
+    const id = await c.submit(request);
+    // Paused: it waits, and the cancel removes it; its mark stays (for getResult), and the worker
+    // heard the cancel on its channel and remembers the id.
+    expect(await c.cancel(id)).toBe(true);
+    expect((await c.getResult(id))?.status).toBe('cancelled');
+    await raw.resume();
+    // Neither the mark nor the worker's memory of that cancel stops the new job under the same id.
+    const again = await c.execute(request);
+    expect(again.id).toBe(id);
+    expect(again).toMatchObject({ status: 'ok', value: 'ran to the end' });
+  });
+
   it('cancel removes a waiting job: its Result is cancelled', async () => {
     const queue = uniqueQueue('cancel-wait');
     const c = await client(queue);
@@ -727,10 +746,19 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     closers.push(async () => commands.disconnect());
     const processor = createProcessor({ pool, redis: commands, keys: queueKeys('bull', queue), logger: pino({ level: 'silent' }) });
     const spinning = await producer.add('job', { code: 'while (true) {}', limits: { timeoutMs: 9_000, cpuTimeMs: 9_000 } });
-    // As the worker's subscriber does when the channel names a job it is not running (yet).
+    // As the worker's subscriber does when the channel names a job it is not running (yet); the
+    // client wrote the job's mark before it published.
+    await commands.set(queueKeys('bull', queue).cancelled(spinning.id as string), JSON.stringify({ tenantId: 'default' }));
     processor.noteCancel(spinning.id as string);
     const taken = await Job.fromId(producer, spinning.id as string);
-    expect((await processor(taken as Job)).status).toBe('cancelled');
+    const cancelled = await processor(taken as Job);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.metrics.wallTimeMs).toBe(0);
+    // A note with no mark behind it (forged on the channel, or left from a cancelled job whose id a
+    // new job took) cancels nothing.
+    const forged = await Job.fromId(producer, (await producer.add('job', { code: '5 + 5' })).id as string);
+    processor.noteCancel(forged?.id as string);
+    expect((await processor(forged as Job)).value).toBe(10);
     const other = await Job.fromId(producer, (await producer.add('job', { code: '2 + 2' })).id as string);
     expect((await processor(other as Job)).value).toBe(4);
     // Ids past 512 characters are not remembered: anyone on the channel could park huge ones.
