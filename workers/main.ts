@@ -257,9 +257,14 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
 
   let draining = false;
   let sidePort: SidePort | undefined;
+  // When the queue check last had its answer: a Redis that keeps the connection but does not answer
+  // (stopped, swapping, a blocked script) takes no jobs either, and its status still reads 'ready'.
+  let redisAnsweredAt = Date.now();
   const notReadyReason = (): string | undefined => {
     if (draining) return 'draining';
     if (redis.status !== 'ready') return `redis ${redis.status}`;
+    const silentMs = Date.now() - redisAnsweredAt;
+    if (silentMs > REDIS_SILENT_MS) return `redis has not answered for ${Math.round(silentMs / 1000)} s`;
     if (!worker?.isRunning()) return 'worker not running';
     return undefined;
   };
@@ -333,7 +338,10 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
   // read, would otherwise stop the queue, or lose every job that finishes, until someone repairs it.
   const checkQueue = () =>
     repairs.queue(settings.eventsMaxLen).then(
-      (repaired) => repaired.length > 0 && log.warn({ repaired }, 'queue keys or settings in Redis were unreadable: repaired'),
+      (repaired) => {
+        redisAnsweredAt = Date.now();
+        if (repaired.length > 0) log.warn({ repaired }, 'queue keys or settings in Redis were unreadable: repaired');
+      },
       () => undefined, // Redis away: the next check tries again
     );
   await checkQueue();
@@ -453,6 +461,8 @@ const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set([
 const CANCEL_MESSAGES_PER_SECOND = 2_000;
 /** How often the queue's own keys and settings are checked (queueRepairs().queue). */
 const QUEUE_CHECK_MS = 2_000;
+/** /readyz says not ready once the queue check has had no answer for this long (2.5 checks). */
+const REDIS_SILENT_MS = 5_000;
 /** A repeated worker error is logged once in this long. */
 const ERROR_LOG_WINDOW_MS = 10_000;
 

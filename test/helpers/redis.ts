@@ -21,6 +21,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts it again on the same port and directory (AOF and all). */
   start(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** stop() and remove the directory. */
   dispose(): Promise<void>;
 }
@@ -89,8 +93,11 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     ca,
     start,
     stop: () => signal('SIGTERM'),
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     kill: () => signal('SIGKILL'),
     async dispose() {
+      child?.kill('SIGCONT');
       await signal('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },

@@ -125,6 +125,35 @@ describe('/metrics while Redis is away', () => {
   });
 });
 
+describe('/readyz while Redis does not answer', () => {
+  it('says not ready once Redis has kept the connection without answering for seconds, and ready again after', { timeout: 60_000 }, async () => {
+    const handle = await worker(uniqueQueue('ready-silent'), { metricsPort: 0 });
+    const ready = async () => {
+      const response = await fetch(`http://127.0.0.1:${handle.metricsPort as number}/readyz`, { signal: AbortSignal.timeout(HANG_MS) });
+      return { status: response.status, text: await response.text() };
+    };
+    expect((await ready()).status).toBe(200);
+    redis.pause();
+    try {
+      let seen = await ready();
+      for (let i = 0; i < 100 && seen.status === 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        seen = await ready();
+      }
+      expect(seen.status).toBe(503);
+      expect(seen.text).toMatch(/redis has not answered for \d+ s/);
+    } finally {
+      redis.resume();
+    }
+    let back = await ready();
+    for (let i = 0; i < 100 && back.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      back = await ready();
+    }
+    expect(back.status).toBe(200);
+  });
+});
+
 describe('/metrics while Redis is slow', () => {
   it('answers with the last queue values once the bound passes, before Redis does', { timeout: 60_000 }, async () => {
     const queue = uniqueQueue('scrape-slow');
