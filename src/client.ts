@@ -23,6 +23,7 @@ import {
 import {
   CANCEL_MARK_TTL_SECONDS,
   boundedBy,
+  checkDatabase,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   JOB_NAME,
@@ -632,6 +633,7 @@ export async function createClient(options: ClientOptions): Promise<Client> {
   });
   try {
     await boundedBy(Promise.all([redis.connect(), queue.waitUntilReady()]), compiled.redisTimeoutMs, 'connect');
+    await boundedBy(checkDatabase(redis), compiled.redisTimeoutMs, 'select the database');
   } catch (error) {
     redis.disconnect();
     await queue.close().catch(() => {

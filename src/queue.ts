@@ -265,6 +265,25 @@ export function boundedBy<T>(operation: Promise<T>, ms: number, what: string): P
   );
 }
 
+/**
+ * Confirms the connection is on the database its options name. ioredis reports a refused SELECT
+ * (a database past the server's `databases` count) as an event and goes on with database 0: jobs
+ * would go to, and be taken from, another queue than the one configured.
+ */
+export async function checkDatabase(redis: Redis): Promise<void> {
+  const db = Number(redis.options.db ?? 0);
+  if (db === 0) return;
+  try {
+    await redis.select(db);
+  } catch (error) {
+    throw new QueueError(
+      'REDIS_UNAVAILABLE',
+      `Redis refused database ${db}, which the connection names (${(error as Error)?.message ?? error}): the server has fewer databases (its 'databases' setting)`,
+      { cause: error },
+    );
+  }
+}
+
 /** The tenant a job's data names, `default` when it names none (or nothing valid). */
 export function tenantOf(data: unknown): string {
   const tenantId = typeof data === 'object' && data !== null ? (data as { tenantId?: unknown }).tenantId : undefined;

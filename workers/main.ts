@@ -19,6 +19,7 @@ import {
   boundedBy,
   bullConnection,
   checkConnection,
+  checkDatabase,
   createRedis,
   withRedisCause,
   queueKeys,
@@ -186,6 +187,7 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
 
   // All three connections answer before an executor starts: an unreachable Redis costs none.
   await bounded(Promise.all([queue.waitUntilReady(), subscriber.subscribe(keys.cancelChannel), redis.ping()]), 'connect');
+  await bounded(checkDatabase(redis), 'select the database');
   // The queue's own connection: the one its reads for /metrics go through.
   const queueClient: { readonly status: string } = await queue.getBackend().client;
 

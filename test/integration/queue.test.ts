@@ -824,6 +824,21 @@ describe('Redis unreachable', () => {
     expect((error as QueueError).code).toBe('REDIS_UNAVAILABLE');
   });
 
+  it('a database the server does not have stops the client and the worker, where it went on with database 0', async () => {
+    const error = await createClient({ connection: `${redis.url}/99`, redisTimeoutMs: 2_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueError);
+    expect((error as QueueError).message).toMatch(/Redis refused database 99/);
+    const refused = await createWorker({ connection: `${redis.url}/99`, queue: uniqueQueue('db99'), pool }).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(/Redis refused database 99/);
+    // One it has works, both ends on it.
+    const queue = uniqueQueue('db3');
+    closers.push(...[await createWorker({ connection: `${redis.url}/3`, queue, pool })].map((w) => () => w.close({ graceMs: 1_000 })));
+    const c = await createClient({ connection: `${redis.url}/3`, queue });
+    closers.push(() => c.close());
+    expect((await c.execute({ code: '3 * 3' })).value).toBe(9);
+    expect(await rawQueue(queue).getJobCountByTypes('completed')).toBe(0);
+  });
+
   it('a submit while Redis is down fails with REDIS_UNAVAILABLE, and works again once it is back', async () => {
     const own = await startRedis();
     closers.push(() => own.dispose());
