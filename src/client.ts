@@ -47,6 +47,27 @@ import {
 
 /** When to read the job directly while waiting, in case an event was missed (ms after submit). */
 const FALLBACK_READS_MS = [1_000, 3_000, 7_000, 15_000];
+/** Entries of the events stream read past the last one seen, for the one that ended a listener. */
+const RELISTEN_SCAN_ENTRIES = 1_000;
+/** A pause before a listener is replaced, so that one that keeps ending does not spin. */
+const RELISTEN_DELAY_MS = 100;
+
+/** Whether BullMQ's listener can read an events-stream entry (it parses these two as JSON). */
+function readableEvent(fields: string[]): boolean {
+  const get = (name: string) => {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+    return undefined;
+  };
+  const event = get('event');
+  const json = event === 'completed' ? get('returnvalue') : event === 'progress' ? get('data') : undefined;
+  if (json === undefined) return true;
+  try {
+    JSON.parse(json);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const FALLBACK_READ_EVERY_MS = 15_000;
 
 export interface ClientOptions {
@@ -480,25 +501,7 @@ class SandpoolClient implements Client {
       // Read events from the server's "now": nothing finishing after this call is missed, whatever
       // the time between here and the first blocking read.
       const [seconds, micros] = await this.#redis.time();
-      const lastEventId = `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`;
-      const events = new QueueEvents(this.#options.queue, {
-        connection: bullConnection(this.#connection),
-        prefix: this.#options.prefix,
-        lastEventId,
-      });
-      events.on('error', () => {
-        // Reconnects are ioredis's; waits are bounded and read the job directly meanwhile.
-      });
-      events.on('completed', ({ jobId, returnvalue }) => {
-        this.#settle(jobId, { result: returnvalue as unknown as Result });
-      });
-      events.on('failed', ({ jobId, failedReason }) => {
-        const waiters = this.#waiters.get(jobId);
-        if (!waiters) return;
-        for (const waiter of waiters) {
-          waiter.settle({ result: internalErrorResult(failedReason, waiter.limits, this.#options.attempts) });
-        }
-      });
+      const events = this.#listen(`${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`);
       await events.waitUntilReady();
       this.#eventsReady = true;
       return events;
@@ -509,6 +512,56 @@ class SandpoolClient implements Client {
       if (this.#events === starting) this.#events = undefined;
     });
     return starting;
+  }
+
+  /** A listener for the queue's events after `fromId`; one whose loop ends is replaced (#relisten). */
+  #listen(fromId: string): QueueEvents {
+    const events = new QueueEvents(this.#options.queue, {
+      connection: bullConnection(this.#connection),
+      prefix: this.#options.prefix,
+      lastEventId: fromId,
+      autorun: false,
+    });
+    let lastId = fromId;
+    events.on('error', () => {
+      // Reconnects are ioredis's; waits are bounded and read the job directly meanwhile.
+    });
+    events.on('completed', ({ jobId, returnvalue }, id) => {
+      lastId = id;
+      this.#settle(jobId, { result: returnvalue as unknown as Result });
+    });
+    events.on('failed', ({ jobId, failedReason }, id) => {
+      lastId = id;
+      const waiters = this.#waiters.get(jobId);
+      if (!waiters) return;
+      for (const waiter of waiters) {
+        waiter.settle({ result: internalErrorResult(failedReason, waiter.limits, this.#options.attempts) });
+      }
+    });
+    // BullMQ's loop rides out lost connections; it ends only on an entry it cannot read (a
+    // completed event whose return value is not JSON, written into the stream by hand). Every wait
+    // then fell back to reading its job, a second or more after it finished, until the client closed.
+    events.run().catch(() => {
+      void this.#relisten(events, lastId);
+    });
+    return events;
+  }
+
+  async #relisten(dead: QueueEvents, lastId: string): Promise<void> {
+    await dead.close().catch(() => undefined);
+    if (this.#closed) return;
+    // Past the entry that stopped it: the first after lastId that BullMQ cannot read.
+    let from = lastId;
+    try {
+      const entries = await this.#redis.xrange(this.#queue.toKey('events'), lastId, '+', 'COUNT', RELISTEN_SCAN_ENTRIES);
+      const bad = entries.find(([id, fields]) => id !== lastId && !readableEvent(fields));
+      if (bad) from = bad[0];
+    } catch {
+      // Redis away: from lastId; a loop that ends again comes back here.
+    }
+    await new Promise((resolve) => setTimeout(resolve, RELISTEN_DELAY_MS));
+    if (this.#closed) return;
+    this.#events = Promise.resolve(this.#listen(from));
   }
 
   #addWaiter(id: string, waiter: Waiter): void {

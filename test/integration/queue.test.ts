@@ -656,6 +656,21 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect(again).toMatchObject({ status: 'ok', value: 'ran to the end' });
   });
 
+  it('an entry in the events stream that BullMQ cannot read does not leave the client without events', { timeout: 30_000 }, async () => {
+    const queue = uniqueQueue('events-poison');
+    await worker(queue);
+    const c = await client(queue);
+    expect((await c.execute({ code: '1' })).value).toBe(1);
+    // Written by hand: a completed event whose return value is not JSON ends BullMQ's listener loop.
+    await plainRedis().xadd(`bull:${queue}:events`, '*', 'event', 'completed', 'jobId', 'forged', 'returnvalue', '{not json');
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      expect((await c.execute({ code: `${i} + 1` })).value).toBe(i + 1);
+      // Answered by its event: a client without a listener reads the job only after a second.
+      expect(performance.now() - started).toBeLessThan(900);
+    }
+  });
+
   it('cancel removes a waiting job: its Result is cancelled', async () => {
     const queue = uniqueQueue('cancel-wait');
     const c = await client(queue);
