@@ -268,6 +268,11 @@ function writeJson(key, v) {
   return v;
 }
 function boundedJson(value, budget, maxContainers) {
+  // Primitives whose text is bounded by their type (no toJSON is looked up for them, a BigInt's
+  // aside) take the native path: most results are such.
+  const t = typeof value;
+  if (value === null || t === 'number' || t === 'boolean' || t === 'undefined' || t === 'symbol' || t === 'function') return stringify(value);
+  if (t === 'string' && value.length * 6 <= budget) return stringify(value);
   jsonUnits = -3; // the root's call counts a key the text does not have
   jsonBudget = budget;
   jsonContainers = 0;
