@@ -351,7 +351,11 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       attempt: job.attempt,
     });
     result.id = job.id;
-    if (worker?.wallTimeMs !== undefined) result.metrics.wallTimeMs = worker.wallTimeMs;
+    if (worker?.wallTimeMs !== undefined) {
+      result.metrics.wallTimeMs = worker.wallTimeMs;
+      // It ran in an executor that died under it, clock and all: the time it ran is the figure.
+      result.metrics.cpuTimeMs = worker.wallTimeMs;
+    }
     if (job.labels) result.labels = job.labels;
     return result;
   }

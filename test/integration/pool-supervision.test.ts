@@ -267,6 +267,9 @@ describe('resource ceilings', () => {
       const result = await growing;
       expect(result).toMatchObject({ status: 'memory_limit', error: { name: 'MemoryLimitError' } });
       expect(result.error?.message).toMatch(/300 MiB/);
+      // Its executor died with the isolate's clock: the time it ran stands for its CPU, not 0.
+      expect(result.metrics.wallTimeMs).toBeGreaterThan(0);
+      expect(result.metrics.cpuTimeMs).toBe(result.metrics.wallTimeMs);
       const next = await pool.execute({ code: 'echo' });
       expect(next.status).toBe('ok');
       expect(next.metrics.worker.pid).not.toBe(executorPid);
