@@ -167,6 +167,9 @@ const TypedArrayProto = getPrototypeOf(Uint8Array.prototype);
 const typedArrayLength = uncurry(getOwnPropertyDescriptor(TypedArrayProto, 'length').get);
 const typedArrayTag = uncurry(getOwnPropertyDescriptor(TypedArrayProto, Symbol.toStringTag).get);
 const numberValueOf = uncurry(Number.prototype.valueOf);
+const bigintValueOf = uncurry(BigInt.prototype.valueOf);
+const objectToString = uncurry(Object.prototype.toString);
+const TO_STRING_TAG = Symbol.toStringTag;
 const stringValueOf = uncurry(String.prototype.valueOf);
 const booleanValueOf = uncurry(Boolean.prototype.valueOf);
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -203,18 +206,47 @@ let jsonUnits = 0;
 let jsonBudget = 0;
 let countTop;
 let countDepth = 0;
+// A String, Number, Boolean or BigInt object is written as the primitive the serialiser would
+// make of it (ToString, ToNumber, its boolean, its BigInt: a snippet's toString or valueOf runs, as
+// it would natively), and the replacers hand that primitive on, so that what they count or write
+// is what is serialised. Telling one takes a brand check that throws for anything else (~2.5 µs):
+// only objects whose tag is not a plain one's get it. A tag is the brand's unless a string
+// Symbol.toStringTag overrides it, which is read to tell.
+function primitiveOf(v) {
+  const tag = objectToString(v);
+  if ((tag === '[object Object]' || tag === '[object Array]') && typeof v[TO_STRING_TAG] !== 'string') return v;
+  // The conversions run outside the checks: a snippet's valueOf or toString that throws ends the
+  // serialisation as it would natively.
+  if (hasBrand(numberValueOf, v)) return +v;
+  if (hasBrand(stringValueOf, v)) return StringCtor(v);
+  if (hasBrand(booleanValueOf, v)) return booleanValueOf(v);
+  if (hasBrand(bigintValueOf, v)) return bigintValueOf(v);
+  return v;
+}
+function hasBrand(valueOf, v) {
+  try {
+    valueOf(v);
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
 function countJson(key, v) {
   while (countTop !== undefined && countTop.holder !== this) {
     countTop = countTop.up;
     countDepth--;
   }
+  if (typeof v === 'object' && v !== null) v = primitiveOf(v);
   const t = typeof v;
   const inArray = isArray(this);
   let n;
-  if (t === 'string') n = v.length + 2;
-  else if (t === 'boolean') n = 4;
-  else if (t === 'number' || t === 'bigint' || t === 'object') n = 1;
-  else if (inArray) n = 4; // undefined, a function or a symbol: null in an array
+  // Each member or element is counted with a comma; an object or array with 1 for its brackets
+  // (2, less the comma its first member does not have).
+  if (t === 'string') n = v.length + 3;
+  else if (t === 'number') n = (v - v === 0 ? StringCtor(v).length : 4) + 1;
+  else if (t === 'boolean') n = 5;
+  else if (t === 'bigint' || t === 'object') n = 1;
+  else if (inArray) n = 5; // undefined, a function or a symbol: null in an array
   else return v; // and left out of an object
   if (!inArray) n += key.length + 3; // "key":
   jsonUnits += n;
@@ -231,27 +263,21 @@ function countJson(key, v) {
 // object or array; a call for another holder means the ones above it were closed).
 let headText = '';
 let headTop;
-function unboxed(o) {
-  try { return numberValueOf(o); } catch (e) { /* not a Number */ }
-  try { return stringValueOf(o); } catch (e) { /* not a String */ }
-  try { return booleanValueOf(o); } catch (e) { /* not a Boolean */ }
-  return o;
-}
 function writeJson(key, v) {
   while (headTop !== undefined && headTop.holder !== this) {
     headText += headTop.array ? ']' : '}';
     headTop = headTop.up;
   }
-  const value = typeof v === 'object' && v !== null ? unboxed(v) : v;
-  const t = typeof value;
+  if (typeof v === 'object' && v !== null) v = primitiveOf(v);
+  const t = typeof v;
   let text;
-  if (value === null) text = 'null';
-  else if (t === 'boolean') text = value ? 'true' : 'false';
-  else if (t === 'number') text = value - value === 0 ? StringCtor(value) : 'null';
+  if (v === null) text = 'null';
+  else if (t === 'boolean') text = v ? 'true' : 'false';
+  else if (t === 'number') text = v - v === 0 ? StringCtor(v) : 'null';
   else if (t === 'string') {
     const room = jsonBudget - headText.length;
-    text = stringify(value.length > room ? slice(value, 0, room > 0 ? room : 0) : value);
-  } else if (t === 'object') text = isArray(value) ? '[' : '{';
+    text = stringify(v.length > room ? slice(v, 0, room > 0 ? room : 0) : v);
+  } else if (t === 'object') text = isArray(v) ? '[' : '{';
   else if (t === 'bigint') return v; // the serialiser throws its TypeError
   if (headTop !== undefined) {
     if (headTop.array) {
@@ -263,16 +289,22 @@ function writeJson(key, v) {
     }
   }
   if (text !== undefined) headText += text;
-  if (t === 'object' && value !== null) headTop = { __proto__: null, holder: v, array: isArray(value), count: 0, up: headTop };
+  if (t === 'object' && v !== null) headTop = { __proto__: null, holder: v, array: isArray(v), count: 0, up: headTop };
   if (headText.length > jsonBudget) throw TOO_BIG;
   return v;
 }
 function boundedJson(value, budget, maxContainers) {
-  // Primitives whose text is bounded by their type (no toJSON is looked up for them, a BigInt's
-  // aside) take the native path: most results are such.
+  // Primitives whose text is bounded by their type take the native path: most results are such.
+  // (No toJSON is looked up for them; a BigInt's and a function's are, so those go the long way.)
   const t = typeof value;
-  if (value === null || t === 'number' || t === 'boolean' || t === 'undefined' || t === 'symbol' || t === 'function') return stringify(value);
+  if (value === null || t === 'number' || t === 'boolean' || t === 'undefined' || t === 'symbol') return stringify(value);
   if (t === 'string' && value.length * 6 <= budget) return stringify(value);
+  // A toJSON, getter or trap of this value may itself print with %j, which runs a pass of its own
+  // in the middle of this one: this pass's state is kept aside meanwhile, and put back after.
+  const outer = {
+    __proto__: null,
+    jsonUnits, jsonBudget, jsonContainers, jsonMaxContainers, countTop, countDepth, headText, headTop,
+  };
   jsonUnits = -3; // the root's call counts a key the text does not have
   jsonBudget = budget;
   jsonContainers = 0;
@@ -280,24 +312,31 @@ function boundedJson(value, budget, maxContainers) {
   countTop = undefined;
   countDepth = 0;
   try {
-    return stringify(value, countJson);
-  } catch (e) {
-    if (e !== TOO_BIG) throw e;
-  } finally {
+    try {
+      return stringify(value, countJson);
+    } catch (e) {
+      if (e !== TOO_BIG) throw e;
+    }
     countTop = undefined;
-  }
-  headText = '';
-  headTop = undefined;
-  try {
-    // Smaller the second time (a snippet's getters need not agree with themselves): the text as is.
-    const again = stringify(value, writeJson);
-    return again === undefined || again.length <= budget ? again : { __proto__: null, head: slice(again, 0, budget) };
-  } catch (e) {
-    if (e !== TOO_BIG) throw e;
-    return { __proto__: null, head: headText };
-  } finally {
     headText = '';
     headTop = undefined;
+    try {
+      // Smaller the second time (a snippet's getters need not agree with themselves): the text as is.
+      const again = stringify(value, writeJson);
+      return again === undefined || again.length <= budget ? again : { __proto__: null, head: slice(again, 0, budget) };
+    } catch (e) {
+      if (e !== TOO_BIG) throw e;
+      return { __proto__: null, head: headText };
+    }
+  } finally {
+    jsonUnits = outer.jsonUnits;
+    jsonBudget = outer.jsonBudget;
+    jsonContainers = outer.jsonContainers;
+    jsonMaxContainers = outer.jsonMaxContainers;
+    countTop = outer.countTop;
+    countDepth = outer.countDepth;
+    headText = outer.headText;
+    headTop = outer.headTop;
   }
 }
 

@@ -152,6 +152,14 @@ describe('maxResultBytes', () => {
       ["let x = 'ab'.repeat(500); for (let i = 0; i < 40; i++) x = [x, x]; x", '[[[[['],
       ["const o = {}; for (let i = 0; i < 1000; i++) Object.defineProperty(o, 'k' + i, { enumerable: true, get: () => 'y'.repeat(1e6) }); o", '{"k0":"yyyy'],
       ["({ toJSON() { return Array.from({ length: 1000 }, () => ({ toJSON: () => 'z'.repeat(5e5) })) } })", '["zzzz'],
+      // A function's toJSON is called too, and a String object is written as its toString says.
+      ['Object.assign(function f() {}, { toJSON() { const a = []; a[1e8] = 1; return a } })', '[null,null,'],
+      ["const big = 'w'.repeat(1 << 20); const S = new String(''); S.toString = () => big; Array(400).fill(S)", '["wwww'],
+      ["Array(400).fill(new String('v'.repeat(1 << 20)))", '["vvvv'],
+      // Numbers are counted at their length, commas included.
+      ["new Proxy([], { get: (t, k) => k === 'length' ? 8 * 1024 * 1024 : -1.2345678901234567e-300 })", '[-1.23456789012345'],
+      // A toJSON that prints with %j runs a pass of its own inside this one; this one keeps its cap.
+      ["const s = 'u'.repeat(15000); const r = { toJSON() { console.log('%j', {}); return 0 } }; const a = []; for (let i = 0; i < 35000; i++) a.push(s, r); a", '["uuuu'],
     ];
     for (const [code, start] of cases) {
       const outcome = await runner.run(task(code, { limits: { maxResultBytes: 64 * 1024 } }));
@@ -160,7 +168,7 @@ describe('maxResultBytes', () => {
       expect(utf8Bytes(outcome.valueJson ?? '')).toBeLessThanOrEqual(64 * 1024);
       const head = valueOf(outcome) as string;
       expect(head.startsWith(start), code).toBe(true);
-      expect(head.length).toBeGreaterThan(60_000);
+      expect(head.length, code).toBeGreaterThan(60_000);
       // Far below the text's size: the heap held the value and the head, not the text.
       expect(outcome.heapUsedBytes).toBeLessThan(48 * 1024 * 1024);
     }
@@ -171,6 +179,15 @@ describe('maxResultBytes', () => {
     const full = JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ i, s: `v${i}`, d: new Date(i), n: [i, 's', false, null, null] })));
     expect(full.startsWith(valueOf(outcome) as string)).toBe(true);
     expect((valueOf(outcome) as string).length).toBeGreaterThan(3000); // its quotes take two bytes each as a JSON string
+  });
+
+  test('boxed primitives are written as their primitives, and do not count as objects', async () => {
+    const code = "[new Number(5), new String('s'), new Boolean(false), Object.assign(new String('t'), { toString: () => 'told' }), Object.assign(new Number(1), { valueOf: () => 7 })]";
+    expect(valueOf(await runner.run(task(code)))).toEqual([5, 's', false, 'told', 7]);
+    // 70,000 Number objects are plain numbers in the text: not over the 65,536 objects and arrays a 1 MiB cap allows.
+    const many = await runner.run(task('Array(70000).fill(new Number(1))'));
+    expect(many.status).toBe('ok');
+    expect((valueOf(many) as number[]).length).toBe(70_000);
   });
 
   test("console.log('%j') of such a value prints a bounded head", async () => {
