@@ -49,20 +49,26 @@ import {
 const FALLBACK_READS_MS = [1_000, 3_000, 7_000, 15_000];
 /** Entries of the events stream read past the last one seen, for the one that ended a listener. */
 const RELISTEN_SCAN_ENTRIES = 1_000;
-/** A pause before a listener is replaced, so that one that keeps ending does not spin. */
+/** Pages of RELISTEN_SCAN_ENTRIES read at most to find that entry. */
+const RELISTEN_SCAN_PAGES = 20;
+/** The pause before a listener is replaced; doubled, up to the most, while no such entry is found. */
 const RELISTEN_DELAY_MS = 100;
+const RELISTEN_MAX_DELAY_MS = 5_000;
 
 /** Whether BullMQ's listener can read an events-stream entry (it parses these two as JSON). */
 function readableEvent(fields: string[]): boolean {
+  // As BullMQ reads an entry: a field given twice has its last value.
   const get = (name: string) => {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-    return undefined;
+    let value: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) value = fields[i + 1];
+    return value;
   };
   const event = get('event');
-  const json = event === 'completed' ? get('returnvalue') : event === 'progress' ? get('data') : undefined;
-  if (json === undefined) return true;
+  if (event !== 'completed' && event !== 'progress') return true;
+  const json = get(event === 'completed' ? 'returnvalue' : 'data');
   try {
-    JSON.parse(json);
+    // A missing field is JSON.parse(undefined): a SyntaxError to BullMQ too.
+    JSON.parse(json as string);
     return true;
   } catch {
     return false;
@@ -167,6 +173,7 @@ class SandpoolClient implements Client {
   readonly #connection: Connection;
   #events: Promise<QueueEvents> | undefined;
   #eventsReady = false;
+  #relistenDelayMs = RELISTEN_DELAY_MS / 2;
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
 
@@ -550,18 +557,27 @@ class SandpoolClient implements Client {
   async #relisten(dead: QueueEvents, lastId: string): Promise<void> {
     await dead.close().catch(() => undefined);
     if (this.#closed) return;
-    // Past the entry that stopped it: the first after lastId that BullMQ cannot read.
-    let from = lastId;
+    // Past the entry that stopped it: the first after lastId that BullMQ cannot read, a page at a
+    // time (lastId moves only with completed and failed events; others may be many in between).
+    let from: string | undefined;
     try {
-      const entries = await this.#redis.xrange(this.#queue.toKey('events'), lastId, '+', 'COUNT', RELISTEN_SCAN_ENTRIES);
-      const bad = entries.find(([id, fields]) => id !== lastId && !readableEvent(fields));
-      if (bad) from = bad[0];
+      let after = lastId;
+      for (let page = 0; page < RELISTEN_SCAN_PAGES && from === undefined; page++) {
+        const entries = await this.#redis.xrange(this.#queue.toKey('events'), after, '+', 'COUNT', RELISTEN_SCAN_ENTRIES);
+        const fresh = entries.filter(([id]) => id !== after);
+        from = fresh.find(([, fields]) => !readableEvent(fields))?.[0];
+        if (fresh.length === 0) break;
+        after = fresh[fresh.length - 1]?.[0] ?? after;
+      }
     } catch {
-      // Redis away: from lastId; a loop that ends again comes back here.
+      // Redis away: from lastId, after a pause.
     }
-    await new Promise((resolve) => setTimeout(resolve, RELISTEN_DELAY_MS));
+    // None found (Redis away, or the loop ended for another reason): from lastId again, each time
+    // after a longer pause, so that a loop that keeps ending does not spin.
+    this.#relistenDelayMs = from === undefined ? Math.min(this.#relistenDelayMs * 2, RELISTEN_MAX_DELAY_MS) : RELISTEN_DELAY_MS;
+    await new Promise((resolve) => setTimeout(resolve, this.#relistenDelayMs));
     if (this.#closed) return;
-    this.#events = Promise.resolve(this.#listen(from));
+    this.#events = Promise.resolve(this.#listen(from ?? lastId));
   }
 
   #addWaiter(id: string, waiter: Waiter): void {
