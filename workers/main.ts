@@ -241,8 +241,16 @@ async function serve(settings: WorkerSettings, made: Made): Promise<WorkerHandle
       cancelsThisSecond = 0;
     }
     if (++cancelsThisSecond > CANCEL_MESSAGES_PER_SECOND) return;
-    if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId: loggedJobId(jobId) }, 'job cancelled while running');
-    else processor.noteCancel(jobId);
+    if (!processor.active.has(jobId)) {
+      processor.noteCancel(jobId);
+      return;
+    }
+    // Only a cancel whose mark is there (the client writes it before it publishes): anyone who can
+    // publish could otherwise stop any running job. Redis unreachable: cancelled, as the message says.
+    const stopIt = () => {
+      if (worker?.cancelJob(jobId, 'cancelled')) log.info({ jobId: loggedJobId(jobId) }, 'job cancelled while running');
+    };
+    redis.get(keys.cancelled(jobId)).then((mark) => mark !== null && stopIt(), stopIt);
   });
   // Redis drops a subscriber that falls behind (a flood of huge messages overflows its output
   // buffer) and ioredis resubscribes without an error: cancels published meanwhile are missed, so

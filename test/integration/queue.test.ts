@@ -765,6 +765,25 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     expect((await c.execute({ code: '6 * 7' })).value).toBe(42);
   });
 
+  it('a cancel message for a running job stops it only when the job has its cancel mark', { timeout: 30_000 }, async () => {
+    const queue = uniqueQueue('forged-cancel');
+    await worker(queue);
+    const c = await client(queue);
+    const plain = plainRedis();
+    const channel = `bull:${queue}:sandpool:cancel`;
+    const slow = { code: 'const t = Date.now(); while (Date.now() - t < 600) {} "done"' };
+    // Published by hand, with no mark behind it: the job runs on to its own Result.
+    const forged = await c.submit(slow);
+    await until('the job to run', async () => (await rawQueue(queue).getActiveCount()) > 0);
+    await plain.publish(channel, forged);
+    expect(await until('its Result', async () => c.getResult(forged))).toMatchObject({ status: 'ok', value: 'done' });
+    // The client's cancel writes the mark first: that one stops it.
+    const real = await c.submit(slow);
+    await until('the job to run', async () => (await rawQueue(queue).getActiveCount()) > 0);
+    expect(await c.cancel(real)).toBe(true);
+    expect((await until('its Result', async () => c.getResult(real))).status).toBe('cancelled');
+  });
+
   it('a cancel heard before the job started stops it as it starts; other jobs run', async () => {
     const queue = uniqueQueue('pending-cancel');
     const producer = rawQueue(queue);
