@@ -445,16 +445,18 @@ export async function main(argv: string[], env: Env): Promise<number> {
     if (isNamed<QueueError>(error, 'QueueError')) {
       process.stderr.write(`sandpool: ${error.code}: ${error.message}\n`);
       // `run --redis --json` with no Result (Redis away, a full queue): stdout still gets one line.
-      if (command === 'run' && rest.includes('--json')) {
-        const line = { error: { code: error.code, message: error.message }, ...(error.jobId !== undefined ? { id: error.jobId } : {}) };
-        process.stdout.write(`${JSON.stringify(line)}\n`);
-      }
+      if (command === 'run' && rest.includes('--json')) printErrorLine(error.code, error.message, error.jobId);
       return queueErrorExit(error.code);
     }
     // Not the job's doing and not the user's: one line, and an exit code of its own.
     process.stderr.write(`sandpool: failed: ${describe(error)}\n`);
     return EXIT_CODES.failure;
   }
+}
+
+/** With --json, where a command has no Result to print: `{"error":{"code","message"},"id"?}`, one line on stdout. */
+export function printErrorLine(code: string, message: string, id?: string): void {
+  process.stdout.write(`${JSON.stringify({ ...(id !== undefined ? { id } : {}), error: { code, message } })}\n`);
 }
 
 function isNamed<E extends Error>(error: unknown, name: string): error is E {

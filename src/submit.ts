@@ -1,7 +1,7 @@
 // `sandpool submit FILE|-`: runs in the CLI process (src/cli.ts dispatches here). Puts one job on
 // the queue and prints its id, or with --wait its Result, as `run` prints it.
 import { parseArgs } from 'node:util';
-import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printResult, queueErrorExit, requestFromFlags, type Env } from './cli.ts';
+import { EXIT_CODES, REQUEST_FLAGS, UsageError, integerFlag, printErrorLine, printResult, queueErrorExit, requestFromFlags, type Env } from './cli.ts';
 import { createClient, QueueError, type Client } from './client.ts';
 import { ConfigError, loadClientConfig, unknownVariables } from './config.ts';
 import { MAX_TIMER_MS } from './options.ts';
@@ -131,15 +131,12 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
 function commandFailed(command: string, error: unknown, json: boolean): number {
   if (error instanceof UsageError || error instanceof ConfigError) {
     process.stderr.write(`sandpool ${command}: ${error.message}\n`);
-    if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: error.message } })}\n`);
+    if (json) printErrorLine('USAGE', error.message);
     return EXIT_CODES.usage;
   }
   if (error instanceof QueueError) {
     process.stderr.write(`sandpool ${command}: ${error.code}: ${error.message}\n`);
-    if (json) {
-      const line = { error: { code: error.code, message: error.message }, ...(error.jobId !== undefined ? { id: error.jobId } : {}) };
-      process.stdout.write(`${JSON.stringify(line)}\n`);
-    }
+    if (json) printErrorLine(error.code, error.message, error.jobId);
     return queueErrorExit(error.code);
   }
   throw error;
@@ -213,7 +210,7 @@ export async function jobMain(command: 'result' | 'cancel', argv: string[], env:
       if (result === undefined) {
         const message = `job ${id} has no Result yet: it is waiting or running, or unknown to tenant ${tenantId}`;
         process.stderr.write(`sandpool result: ${message}\n`);
-        if (json) process.stdout.write(`${JSON.stringify({ id, error: { code: 'NO_RESULT', message } })}\n`);
+        if (json) printErrorLine('NO_RESULT', message, id);
         return EXIT_CODES.unanswered;
       }
       printResult(result, json);
