@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../src/cli.ts';
 import type { Result } from '../../src/result.ts';
@@ -37,6 +38,17 @@ beforeAll(async () => {
     void workerExit.then((code) => reject(new Error(`worker exited with ${code} before it was ready`)));
   });
 });
+
+/** Resolves once a worker runs a job of the queue (nothing comes back before a job's Result). */
+async function untilRunning(): Promise<void> {
+  const probe = new Queue(queue, { connection: { url: redis.url } });
+  try {
+    const deadline = Date.now() + 10_000;
+    while ((await probe.getActiveCount()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+  } finally {
+    await probe.close();
+  }
+}
 
 afterAll(async () => {
   if (worker.exitCode === null) worker.kill('SIGKILL');
@@ -100,16 +112,8 @@ describe('sandpool submit and run --redis', () => {
     let stdout = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    // Nothing comes back before the Result: the queue tells when a worker has taken the job.
     child.stdin?.end('console.log("started"); for (;;) {}');
-    const { Queue } = await import('bullmq');
-    const probe = new Queue(queue, { connection: { url: redis.url } });
-    try {
-      const deadline = Date.now() + 10_000;
-      while ((await probe.getActiveCount()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    } finally {
-      await probe.close();
-    }
+    await untilRunning();
     child.kill('SIGTERM');
     expect(await exited).toBe(EXIT_CODES.cancelled);
     const result = JSON.parse(stdout) as Result;
@@ -165,14 +169,7 @@ describe('sandpool submit and run --redis', () => {
     expect((await sandpool(['cancel', id, ...at])).code).toBe(EXIT_CODES.unanswered);
 
     const spinning = (await sandpool(['submit', '-', ...at, '--tenant', 'acme', '--timeout', '20000', '--cpu-time', '20000'], 'for (;;) {}')).stdout.trim();
-    const { Queue } = await import('bullmq');
-    const probe = new Queue(queue, { connection: { url: redis.url } });
-    try {
-      const deadline = Date.now() + 10_000;
-      while ((await probe.getActiveCount()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    } finally {
-      await probe.close();
-    }
+    await untilRunning();
     expect((await sandpool(['cancel', spinning, ...at, '--json'])).stdout).toBe(`${JSON.stringify({ id: spinning, cancelled: false })}\n`);
     const cancel = await sandpool(['cancel', spinning, ...at, '--tenant', 'acme']);
     expect(cancel.code).toBe(0);
