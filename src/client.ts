@@ -10,7 +10,7 @@ import { MAX_STRIP_MS, screenCode, stripTypesWithin, type BoundedStripResult } f
 import { ScreenCache, stripCache, type CodeCache, type TimedStrip } from './code-cache.ts';
 import { checkSizes } from './pool-job.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
-import { MAX_TIMER_MS, unknownCallOption } from './options.ts';
+import { MAX_TIMER_MS, refuseUnknownCallOptions } from './options.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
 import {
   createAdmission,
@@ -173,7 +173,8 @@ class SandpoolClient implements Client {
   readonly #connection: Connection;
   #events: Promise<QueueEvents> | undefined;
   #eventsReady = false;
-  #relistenDelayMs = RELISTEN_DELAY_MS / 2;
+  /** Listeners replaced in a row without finding the entry that ended them (see #relisten). */
+  #relistenMisses = 0;
   readonly #waiters = new Map<string, Set<Waiter>>();
   #closed = false;
 
@@ -574,8 +575,9 @@ class SandpoolClient implements Client {
     }
     // None found (Redis away, or the loop ended for another reason): from lastId again, each time
     // after a longer pause, so that a loop that keeps ending does not spin.
-    this.#relistenDelayMs = from === undefined ? Math.min(this.#relistenDelayMs * 2, RELISTEN_MAX_DELAY_MS) : RELISTEN_DELAY_MS;
-    await new Promise((resolve) => setTimeout(resolve, this.#relistenDelayMs));
+    this.#relistenMisses = from === undefined ? this.#relistenMisses + 1 : 0;
+    const delayMs = Math.min(RELISTEN_DELAY_MS * 2 ** this.#relistenMisses, RELISTEN_MAX_DELAY_MS);
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (this.#closed) return;
     this.#events = Promise.resolve(this.#listen(from ?? lastId));
   }
@@ -616,8 +618,7 @@ const QUEUE_KEY_NAMES: ReadonlySet<string> = new Set(Object.keys(BULLMQ_KEY_TYPE
 function checkJobAccess(call: string, id: unknown, options: unknown): string {
   if (typeof id !== 'string') throw new TypeError(`${call}(): the job id must be a string, got ${typeof id}`);
   if (typeof options !== 'object' || options === null) throw new TypeError(`${call}(): options must be an object`);
-  const unknown = unknownCallOption(options, TENANT_OPTION_KEYS);
-  if (unknown !== undefined) throw new TypeError(`${call}(): options.${unknown}: unknown option (known: tenantId)`);
+  refuseUnknownCallOptions(call, options, TENANT_OPTION_KEYS);
   const tenantId = (options as TenantOptions).tenantId ?? 'default';
   if (typeof tenantId !== 'string' || !TENANT_ID_PATTERN.test(tenantId)) {
     throw new TypeError(`${call}(): options.tenantId must match ${TENANT_ID_PATTERN}`);
@@ -655,8 +656,7 @@ function checkExecuteOptions(options: unknown): asserts options is ExecuteOption
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
-  const unknown = unknownCallOption(options, EXECUTE_OPTION_KEYS);
-  if (unknown !== undefined) throw new TypeError(`execute(): options.${unknown}: unknown option (known: ${[...EXECUTE_OPTION_KEYS].join(', ')})`);
+  refuseUnknownCallOptions('execute', options, EXECUTE_OPTION_KEYS);
   const { signal, waitMs } = options as ExecuteOptions;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('execute(): options.signal must be an AbortSignal');
   if (waitMs !== undefined && !(waitMs === Number.POSITIVE_INFINITY || (Number.isInteger(waitMs) && waitMs >= 1 && waitMs <= MAX_TIMER_MS))) {

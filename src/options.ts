@@ -20,12 +20,16 @@ export function refuseUnknownKeys(name: string, options: object, known: Readonly
 }
 
 /**
- * A per-call options object's first key that is not one of `known`, or undefined. On every job's
- * path, so a plain loop (no array of keys): a misspelt option (`sginal`) silently did nothing.
+ * Throws a TypeError naming the first key of a per-call options object that is not one of `known`
+ * (`call` names the method): a misspelt option (`sginal`) silently did nothing. On every job's path,
+ * so a plain loop (no array of keys).
  */
-export function unknownCallOption(options: object, known: ReadonlySet<string>): string | undefined {
-  for (const key in options) if (Object.hasOwn(options, key) && !known.has(key)) return key.slice(0, 64);
-  return undefined;
+export function refuseUnknownCallOptions(call: string, options: object, known: ReadonlySet<string>): void {
+  for (const key in options) {
+    if (Object.hasOwn(options, key) && !known.has(key)) {
+      throw new TypeError(`${call}(): options.${key.slice(0, 64)}: unknown option (known: ${[...known].join(', ')})`);
+    }
+  }
 }
 
 /** An optional nested options object: undefined, or a plain object holding only `keys`. */

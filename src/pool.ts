@@ -3,7 +3,7 @@
 // (src/pool-supervisor.ts). isolated-vm is never loaded into this process, so no snippet can take
 // the caller down with it; a snippet that crashes or wedges V8 costs an executor, which is replaced.
 import { randomUUID } from 'node:crypto';
-import { settledWithin, unknownCallOption } from './options.ts';
+import { refuseUnknownCallOptions, settledWithin } from './options.ts';
 import { cancelledError, createJobPipeline, type JobContext, type JobPipeline, type PendingPreparation, type Preparation } from './pool-job.ts';
 import { compilePoolOptions, type CompiledPoolOptions, type PoolOptions } from './pool-options.ts';
 import type { Job } from './pool-queue.ts';
@@ -133,8 +133,7 @@ class EmbeddedPool implements Pool {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`execute(): options must be an object, got ${options === null ? 'null' : typeof options}`);
     }
-    const unknown = unknownCallOption(options, EXECUTE_OPTION_KEYS);
-    if (unknown !== undefined) throw new TypeError(`execute(): options.${unknown}: unknown option (known: ${[...EXECUTE_OPTION_KEYS].join(', ')})`);
+    refuseUnknownCallOptions('execute', options, EXECUTE_OPTION_KEYS);
     // Sub-millisecond, as the thread's own start is: Date.now() would add up to 1 ms to every wait.
     const acceptedAt = options.acceptedAt ?? performance.timeOrigin + performance.now();
     const id = options.id ?? randomUUID();
