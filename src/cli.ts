@@ -310,11 +310,7 @@ async function runCommand(argv: string[], env: Env): Promise<number> {
   try {
     if (values.redis !== undefined) {
       const { connectClient } = await import('./submit.ts');
-      const client = await connectClient(env, {
-        redis: values.redis,
-        ...(values.queue !== undefined ? { queue: values.queue } : {}),
-        ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
-      });
+      const client = await connectClient(env, { redis: values.redis, queue: values.queue, prefix: values.prefix });
       try {
         result = await client.execute(request, { signal: abort.signal });
       } finally {

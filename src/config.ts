@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { z } from 'zod';
-import { DEFAULT_CEILINGS, DEFAULT_LIMITS, LIMIT_FLOORS, LIMIT_KEYS, type CeilingMode, type Limits } from './limits.ts';
+import { DEFAULT_CEILINGS, DEFAULT_LIMITS, LIMIT_FLOORS, LIMIT_KEYS, defaultsAboveCeilings, type CeilingMode, type Limits } from './limits.ts';
 import { LimitsRequestSchema } from './request.ts';
 import { PrescreenOptionsSchema, type PrescreenOptions } from './prescreen-options.ts';
 import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
@@ -76,17 +76,12 @@ export const PolicyFileSchema = z
         }
       }
     }
-    // A default above its ceiling would never apply: every job would be clamped (or rejected).
-    for (const key of LIMIT_KEYS) {
-      const value = policy.defaults?.[key];
-      const ceiling = policy.ceilings?.[key] ?? DEFAULT_CEILINGS[key];
-      if (value !== undefined && value > ceiling) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['defaults', key],
-          message: `${value} is above the ceiling of ${ceiling} (ceilings.${key}, or its default): expected at most ${ceiling}`,
-        });
-      }
+    for (const { key, value, ceiling } of defaultsAboveCeilings(policy.defaults as Partial<Limits> | undefined, policy.ceilings as Partial<Limits> | undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaults', key],
+        message: `${value} is above the ceiling of ${ceiling} (ceilings.${key}, or its default): expected at most ${ceiling}`,
+      });
     }
   });
 

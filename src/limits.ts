@@ -108,6 +108,23 @@ export interface CompiledLimits {
  * requested value above a ceiling is clamped (and reported) or, in `reject` mode, reported for the
  * caller to reject. Values are never obeyed above a ceiling.
  */
+/**
+ * Defaults given above their ceiling (the one given, else the built-in one): such a default could
+ * never apply, as every job would be clamped to the ceiling (or rejected in 'reject' mode).
+ */
+export function defaultsAboveCeilings(
+  defaults: Partial<Limits> | undefined,
+  ceilings: Partial<Limits> | undefined,
+): { key: keyof Limits; value: number; ceiling: number }[] {
+  const above = [];
+  for (const key of LIMIT_KEYS) {
+    const value = defaults?.[key];
+    const ceiling = ceilings?.[key] ?? DEFAULT_CEILINGS[key];
+    if (value !== undefined && value > ceiling) above.push({ key, value, ceiling });
+  }
+  return above;
+}
+
 export function compileLimits(
   requested: Partial<Limits> | undefined,
   ceilings: Readonly<Limits> = DEFAULT_CEILINGS,

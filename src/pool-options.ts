@@ -12,6 +12,7 @@ import {
   LIMIT_FLOORS,
   LIMIT_KEYS,
   LIMIT_MAXIMA,
+  defaultsAboveCeilings,
   type CeilingMode,
   type Limits,
   type SizeLimits,
@@ -225,16 +226,12 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     1_048_576,
   );
   const defaults = limitsWith('defaults', DEFAULT_LIMITS, options.defaults);
-  // A default the caller set above a ceiling would never apply (jobs would be clamped to the
-  // ceiling, or rejected in 'reject' mode for a limit they never asked for): say so. Built-in
-  // defaults above lowered ceilings are simply lowered to them.
-  for (const key of LIMIT_KEYS) {
-    const given = (options.defaults as Partial<Limits> | undefined)?.[key];
-    if (given !== undefined && given > ceilings[key]) {
-      throw new RangeError(
-        `options.defaults.${key}: ${given} is above the ceiling of ${ceilings[key]} (options.ceilings.${key}, or its default): no job could run with it`,
-      );
-    }
+  // Said, not lowered: built-in defaults above lowered ceilings are simply lowered to them.
+  const [above] = defaultsAboveCeilings(options.defaults as Partial<Limits> | undefined, ceilings);
+  if (above !== undefined) {
+    throw new RangeError(
+      `options.defaults.${above.key}: ${above.value} is above the ceiling of ${above.ceiling} (options.ceilings.${above.key}, or its default): no job could run with it`,
+    );
   }
   return Object.freeze({
     executors,

@@ -35,7 +35,10 @@ const OPTIONS = {
 const FLAG_TO_ENV = { redis: 'SANDPOOL_REDIS_URL', queue: 'SANDPOOL_QUEUE', prefix: 'SANDPOOL_PREFIX' } as const;
 
 /** A client configured from the environment (SANDPOOL_*), flags winning; throws ConfigError. */
-export async function connectClient(env: Env, flags: { redis?: string; queue?: string; prefix?: string }): Promise<Client> {
+export async function connectClient(
+  env: Env,
+  flags: { redis?: string | undefined; queue?: string | undefined; prefix?: string | undefined },
+): Promise<Client> {
   const given = (Object.keys(FLAG_TO_ENV) as (keyof typeof FLAG_TO_ENV)[])
     .filter((flag) => flags[flag] !== undefined)
     .map((flag) => [flag, FLAG_TO_ENV[flag]] as const);
@@ -93,11 +96,7 @@ export async function submitMain(argv: string[], env: Env): Promise<number> {
     if (queueTimeout !== undefined) request.queueTimeoutMs = queueTimeout;
     const waitMs = integerFlag('wait-ms', values['wait-ms'], 1, MAX_TIMER_MS);
 
-    const client = await connectClient(env, {
-      ...(values.redis !== undefined ? { redis: values.redis } : {}),
-      ...(values.queue !== undefined ? { queue: values.queue } : {}),
-      ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
-    });
+    const client = await connectClient(env, { redis: values.redis, queue: values.queue, prefix: values.prefix });
     try {
       if (!values.wait) {
         const id = await client.submit(request);
@@ -193,11 +192,7 @@ export async function jobMain(command: 'result' | 'cancel', argv: string[], env:
     if (positionals.length !== 1 || id === undefined || id === '') throw new UsageError(`${command} takes one job ID, got ${positionals.length}`);
     const tenantId = values.tenant ?? 'default';
     if (!TENANT_ID_PATTERN.test(tenantId)) throw new UsageError(`--tenant: expected ${TENANT_ID_PATTERN}, got '${tenantId.slice(0, 80)}'`);
-    const client = await connectClient(env, {
-      ...(values.redis !== undefined ? { redis: values.redis } : {}),
-      ...(values.queue !== undefined ? { queue: values.queue } : {}),
-      ...(values.prefix !== undefined ? { prefix: values.prefix } : {}),
-    });
+    const client = await connectClient(env, { redis: values.redis, queue: values.queue, prefix: values.prefix });
     try {
       if (command === 'cancel') {
         const cancelled = await client.cancel(id, { tenantId });
