@@ -9,6 +9,7 @@ import { requestPrescreen, type PrescreenOptions, type PrescreenReport } from '.
 import { MAX_STRIP_MS, screenCode, stripTypesWithin, type BoundedStripResult } from './prepare-threads.ts';
 import { ScreenCache, stripCache, type CodeCache, type TimedStrip } from './code-cache.ts';
 import { checkSizes } from './pool-job.ts';
+import { defineRemoveWaiting, type WaitingRemoval } from './queue-cancel.ts';
 import { CLIENT_DEFAULTS, compileClientOptions, type CompiledClientOptions } from './client-options.ts';
 import { MAX_TIMER_MS, refuseUnknownCallOptions } from './options.ts';
 import { resultWithoutRun, type RejectionReason, type Result } from './result.ts';
@@ -179,6 +180,8 @@ class SandpoolClient implements Client {
   #closed = false;
 
   readonly #transactions: SubmitTransactions;
+  /** Removes a job only while it waits (see queue-cancel.ts). */
+  readonly #removeWaiting: (id: string) => Promise<WaitingRemoval>;
   /** Code submitted again is screened once (the producer's check; the worker screens again). */
   readonly #screenCache: ScreenCache;
   /** TypeScript submitted again is stripped once. */
@@ -194,6 +197,7 @@ class SandpoolClient implements Client {
     this.#keys = queueKeys(options.prefix, options.queue);
     this.#admission = createAdmission([redis, bull], redis, (type) => queue.toKey(type), this.#keys, options);
     this.#transactions = submitTransactions(redis, bull);
+    this.#removeWaiting = defineRemoveWaiting(redis, bull, (type) => queue.toKey(type));
     this.#screenCache = new ScreenCache(options.prescreenBase);
     this.#strips = stripCache();
   }
@@ -468,15 +472,10 @@ class SandpoolClient implements Client {
       .publish(this.#keys.cancelChannel, id)
       .exec();
     // A running job is stopped by its worker (the channel, or its mark), and one that finishes
-    // first keeps its Result: removing it here could remove that Result (a finished job holds no
-    // lock), which happened to jobs that finished between the state read and the removal.
-    if (state === 'active') return true;
-    try {
-      await job.remove();
-    } catch {
-      // Locked: a worker holds it and was told through the channel; its `cancelled` Result is the job's.
-      return true;
-    }
+    // first keeps its Result. A waiting job is removed, unless a worker took it since the state was
+    // read: the check and the removal are one script, as a finished job holds no lock and BullMQ's
+    // own removal would delete the Result it finished with.
+    if (state === 'active' || (await this.#removeWaiting(id)) === 'not-waiting') return true;
     this.#settle(id, { result: withId(result, id) });
     return true;
   }

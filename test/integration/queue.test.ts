@@ -637,6 +637,35 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     }
   });
 
+  it('a cancel that finds its job waiting never takes away the Result a worker finished it with meanwhile', { timeout: 60_000 }, async () => {
+    const queue = uniqueQueue('cancel-wait-race');
+    const lines: { msg?: string; jobId?: string; status?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    await worker(queue, { logger, concurrency: 4 });
+    const c = await client(queue);
+    // Trivial jobs, each cancelled as soon as it is queued: the cancel reads it waiting, and a
+    // worker may take and finish it before the cancel's next step.
+    const outcomes = await Promise.all(
+      Array.from({ length: 150 }, async (_, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i * 4));
+        const id = await c.submit({ code: `${i}` });
+        await new Promise((resolve) => setTimeout(resolve, i % 3));
+        return { id, i, cancelled: await c.cancel(id) };
+      }),
+    );
+    const counts = { ok: 0, cancelled: 0 };
+    for (const { id, i } of outcomes) {
+      const result = await until(`the Result of ${id}`, async () => c.getResult(id));
+      const finished = lines.find((line) => line.msg === 'job finished' && line.jobId === id);
+      if (finished?.status === 'ok') expect(result, id).toMatchObject({ status: 'ok', value: i });
+      else expect(result.status, id).toBe('cancelled');
+      counts[result.status === 'ok' ? 'ok' : 'cancelled']++;
+    }
+    // Both sides of the race were run, or the test showed nothing.
+    expect(counts.ok).toBeGreaterThan(0);
+    expect(counts.cancelled).toBeGreaterThan(0);
+  });
+
   it('an idempotency key submitted again after its waiting job was cancelled runs a new job, whole', { timeout: 30_000 }, async () => {
     const queue = uniqueQueue('idem-cancel');
     const c = await client(queue);
