@@ -1,12 +1,13 @@
 // Work on a job that could hold the event loop of the process taking it (the caller's, or the
 // queue worker's, which must keep renewing its job locks) runs on a few piscina threads of that
 // process instead (src/prepare-thread.ts): type stripping, bounded in time by ending its thread,
-// and the pre-screen and form of large code. The pool (pool-job.ts) and the client use these.
+// the pre-screen and form of large code, and reading a queued job's overlong data. The pool
+// (pool-job.ts), the client and the queue worker use these.
 // One thread stays once started (amaro loaded: ~0.3 s to start one on the VM here), so that a
 // thread ended at its bound is always replaced and the tasks waiting behind it go on.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { screenAndForm, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
+import { screenAndForm, type ReadDataOutcome, type ReadDataTask, type ScreenOutcome, type ScreenTask, type StripTask } from './prepare-thread.ts';
 import { guessCodeForm } from './code-form.ts';
 import { unscreenedReport, type CompiledPrescreenOptions } from './prescreen.ts';
 import type { CodeMemory, ScreenMemory, TimedStrip } from './code-cache.ts';
@@ -67,8 +68,8 @@ function pool(): Piscina {
  * free throughout. Rejects only when the thread itself fails.
  */
 async function runBounded<T>(
-  name: 'strip' | 'screen',
-  task: (key: number) => StripTask | ScreenTask,
+  name: 'strip' | 'screen' | 'readData',
+  task: (key: number) => StripTask | ScreenTask | ReadDataTask,
   budgetMs: number,
   { timed, signals = [] }: BoundedRun = {},
 ): Promise<T | { ok: false; overran: true }> {
@@ -173,4 +174,19 @@ export function screenCode(
     const form = guessCodeForm(code);
     return options === undefined ? { form } : { report: unscreenedReport(code, options, MAX_SCREEN_MS), form };
   });
+}
+
+/** The longest reading a job's data may take on its thread (27 M characters parse in ~2 s here). */
+export const MAX_READ_DATA_MS = 10_000;
+/** Data being read, one at a time: each may take hundreds of MB while parsed. */
+let reading: Promise<unknown> = Promise.resolve();
+
+/**
+ * readData() (prepare-thread.ts) on a thread, one read at a time per process, bounded by
+ * MAX_READ_DATA_MS (`overran` past it). Rejects only when the thread fails.
+ */
+export function readDataOnThread(text: string, maxChars: number): Promise<ReadDataOutcome | { ok: false; overran: true }> {
+  const read = reading.then(() => runBounded<ReadDataOutcome>('readData', (key) => ({ text, maxChars, key }), MAX_READ_DATA_MS));
+  reading = read.catch(() => undefined);
+  return read;
 }

@@ -28,7 +28,7 @@ import {
 import { startSidePort, type SidePort } from './http.ts';
 import { queueRepairs } from './queue-repair.ts';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.ts';
-import { UNREADABLE_DATA, UnreadData, createProcessor, logTerminalFailure, loggedJobId, loggedMessage, type Executor, type Processor } from './processor.ts';
+import { DeferredData, UNREADABLE_DATA, UnreadData, createProcessor, logTerminalFailure, loggedJobId, loggedMessage, type Executor, type Processor } from './processor.ts';
 
 /** Options of the engine the worker creates when none is given (createPool's, without the logger). */
 export type WorkerPoolOptions = Omit<PoolOptions, 'logger'>;
@@ -85,6 +85,9 @@ export interface WorkerOptions {
   /**
    * The longest JSON text of a job's data the worker parses; a longer one is answered `rejected`
    * unread (parsing hundreds of MB would stall every job of the worker, or exhaust its heap).
+   * Text longer than the share of it a job may take with its escapes undone, (maxDataChars −
+   * 131072) / 6 + 131072 (its code and input limits at a character a byte, plus 128 K), is parsed
+   * on a thread first, and answered `rejected` unless its escapes are what made it that long.
    * @default 6 × (the engine's maxCodeBytes + maxInputBytes) + 131072 — JSON escapes take up to 6
    * characters a byte. Set it when a given `pool` has larger size limits. Bounds 1024..2^29
    */
@@ -503,6 +506,14 @@ class RepeatFilter {
 /** The reasons BullMQ itself stores with a job it fails without running (its `defa` field). */
 const BULLMQ_FAILURE_REASONS: ReadonlySet<string> = new Set(['job stalled more than allowable limit', 'job started more than allowable limit']);
 
+/**
+ * The most characters of a job's data, with its escapes undone, the worker takes: the share of
+ * `maxDataChars` a character a byte gives (at the defaults, the code and input limits plus 128 K).
+ */
+function unescapedDataChars(maxDataChars: number): number {
+  return maxDataChars <= DATA_CHARS_BESIDES ? maxDataChars : Math.floor((maxDataChars - DATA_CHARS_BESIDES) / JSON_CHARS_PER_BYTE) + DATA_CHARS_BESIDES;
+}
+
 /** A byte of code or input takes at most this many characters of JSON text (`\u0000`). */
 const JSON_CHARS_PER_BYTE = 6;
 /** Room in a job's data for what is not code or input: limits, labels, keys, the field names (~88 K escaped at most). */
@@ -582,6 +593,7 @@ function sidePortNumber(port: number | null | undefined): number | undefined {
  */
 class SandpoolWorker extends Worker {
   readonly #maxDataChars: number;
+  readonly #unescapedChars: number;
   readonly #retention: { completed: KeepJobs; failed: KeepJobs };
 
   constructor(
@@ -592,6 +604,7 @@ class SandpoolWorker extends Worker {
   ) {
     super(name, processor, options);
     this.#maxDataChars = own.maxDataChars;
+    this.#unescapedChars = unescapedDataChars(own.maxDataChars);
     this.#retention = own.retention;
   }
 
@@ -607,10 +620,17 @@ class SandpoolWorker extends Worker {
   }
 
   #createJob(data: JobJson, jobId: string): Job {
-    // Too long to parse here: answered `rejected`, its length said (see WorkerOptions.maxDataChars).
-    if (typeof data.data === 'string' && data.data.length > this.#maxDataChars) {
+    const chars = typeof data.data === 'string' ? data.data.length : 0;
+    // Too long to parse: answered `rejected`, its length said (see WorkerOptions.maxDataChars).
+    if (chars > this.#maxDataChars) {
       const job = super.createJob({ ...data, data: '{}' }, jobId);
-      job.data = new UnreadData(data.data.length, this.#maxDataChars);
+      job.data = new UnreadData(`the job's data is ${chars} characters of JSON, more than the ${this.#maxDataChars} this worker reads`);
+      return job;
+    }
+    // Longer than a valid job's data without escapes: parsed on a thread before its run.
+    if (chars > this.#unescapedChars) {
+      const job = super.createJob({ ...data, data: '{}' }, jobId);
+      job.data = new DeferredData(data.data, this.#unescapedChars);
       return job;
     }
     try {

@@ -18,6 +18,7 @@ import {
   type QueueKeys,
 } from '../src/queue.ts';
 import { parseRequest, type ParseRequestResult, type Request } from '../src/request.ts';
+import { MAX_READ_DATA_MS, readDataOnThread } from '../src/prepare-threads.ts';
 import type { Result } from '../src/result.ts';
 
 /** What the processor needs of the engine: `createPool()`'s execute, which always resolves with a Result. */
@@ -88,23 +89,49 @@ export interface Processor {
 /** job.data of a job whose stored data is not JSON (see SandpoolWorker in main.ts). */
 export const UNREADABLE_DATA: Readonly<Record<string, never>> = Object.freeze({});
 
-/** job.data of a job whose stored data was too long to parse (see SandpoolWorker in main.ts). */
+/** job.data of a job whose stored data was too long to parse (see SandpoolWorker in main.ts): why. */
 export class UnreadData {
-  readonly chars: number;
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+    Object.freeze(this);
+  }
+}
+
+/** job.data of a job whose stored data is read on a thread when it runs (see SandpoolWorker in main.ts). */
+export class DeferredData {
+  readonly text: string;
+  /** The most characters it may take with its escapes undone. */
   readonly maxChars: number;
-  constructor(chars: number, maxChars: number) {
-    this.chars = chars;
+  constructor(text: string, maxChars: number) {
+    this.text = text;
     this.maxChars = maxChars;
     Object.freeze(this);
   }
 }
 
+/** Deferred data read on a thread: the data, or why it was not read (UnreadData, UNREADABLE_DATA). */
+async function readDeferred({ text, maxChars }: DeferredData, logger: Logger): Promise<unknown> {
+  let read: Awaited<ReturnType<typeof readDataOnThread>>;
+  try {
+    read = await readDataOnThread(text, maxChars);
+  } catch (error) {
+    // The thread itself failed (its heap, say): a Result all the same, not a retry that fails again.
+    logger.warn({ err: (error as Error)?.message }, "reading a job's data on a thread failed");
+    return new UnreadData(`the job's data (${text.length} characters of JSON) could not be read`);
+  }
+  if (read.ok) return JSON.parse(read.text);
+  if ('overran' in read) return new UnreadData(`the job's data (${text.length} characters of JSON) took longer than ${MAX_READ_DATA_MS / 1000} s to read`);
+  if ('unreadable' in read) return UNREADABLE_DATA;
+  return new UnreadData(
+    `the job's data is ${read.chars} characters of JSON with its escapes undone (${text.length} as written), more than the ${maxChars} this worker reads`,
+  );
+}
+
 /** The validation issue of data that could not be read, or undefined for data that was. */
 function unreadIssue(data: unknown): { field: string; message: string } | undefined {
   if (data === UNREADABLE_DATA) return { field: '(root)', message: "the job's data in Redis is not JSON" };
-  if (data instanceof UnreadData) {
-    return { field: '(root)', message: `the job's data is ${data.chars} characters of JSON, more than the ${data.maxChars} this worker reads` };
-  }
+  if (data instanceof UnreadData) return { field: '(root)', message: data.message };
   return undefined;
 }
 
@@ -216,6 +243,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
       if (jobKey !== undefined) await redis.hset(jobKey(id), 'atm', '0').catch(() => undefined);
     }
     const attempt = made + 1;
+    // Read now, off the event loop; the job's lock is renewed meanwhile.
+    if (job.data instanceof DeferredData) job.data = await readDeferred(job.data, logger);
     const unread = unreadIssue(job.data);
     const parsed: ParseRequestResult = unread ? { ok: false, issues: [unread] } : parseRequest(job.data);
     const tenantId = parsed.ok ? parsed.request.tenantId : tenantOf(job.data);

@@ -324,6 +324,34 @@ describe('raw BullMQ producers (no sandpool code)', () => {
     expect(((await short.waitUntilFinished(events, 20_000)) as Result).value).toBe(3_000);
   });
 
+  it('data longer than a valid job is without escapes is read on a thread: escapes pass, bulk is rejected with its size', async () => {
+    const queue = uniqueQueue('escaped-data');
+    // Reads text up to 251,072 characters; takes 151,072 with escapes undone (20,000 + 128 K).
+    await worker(queue, { maxDataChars: 131_072 + 6 * 20_000 });
+    const producer = rawQueue(queue);
+    const events = await queueEvents(queue);
+    // Control characters in code: 6 characters of JSON each, 180 K as written, 30 K undone.
+    const escaped = await producer.add('x', { code: `"${'\u0001'.repeat(30_000)}".length` });
+    expect(JSON.stringify(escaped.data).length).toBeGreaterThan(151_072);
+    expect(((await escaped.waitUntilFinished(events, 20_000)) as Result).value).toBe(30_000);
+    // As long as written, with nothing to undo: refused, its size said.
+    const bulk = await producer.add('x', { code: 'input.length', input: 'x'.repeat(160_000) });
+    const refused = (await bulk.waitUntilFinished(events, 20_000)) as Result;
+    expect(refused.status).toBe('rejected');
+    expect(refused.rejection?.reasons).toEqual([
+      expect.objectContaining({ rule: 'validation', field: '(root)', message: expect.stringMatching(/^\(root\): the job's data is 16\d{4} characters of JSON with its escapes undone \(16\d{4} as written\), more than the 151072 this worker reads$/) }),
+    ]);
+    // Text that is not JSON, long enough to be read on the thread: rejected as such.
+    await producer.pause();
+    const broken = await producer.add('x', { code: '1' });
+    await plainRedis().hset(`bull:${queue}:${broken.id}`, 'data', `{"code": "${'y'.repeat(200_000)}`);
+    await producer.resume();
+    const unreadable = (await broken.waitUntilFinished(events, 20_000)) as Result;
+    expect(unreadable.rejection?.reasons).toEqual([expect.objectContaining({ message: "(root): the job's data in Redis is not JSON" })]);
+    // The worker goes on.
+    expect(((await (await producer.add('x', { code: '2' })).waitUntilFinished(events, 20_000)) as Result).value).toBe(2);
+  });
+
   it('hand-written fields BullMQ cannot fetch past (options, progress, parent, attempt counts) are reset at the stall: every job ends', async () => {
     const queue = uniqueQueue('raw-fields');
     const lines: { msg?: string; fields?: string[]; err?: string }[] = [];
