@@ -9,7 +9,7 @@ import { LimitsRequestSchema } from './request.ts';
 import { PrescreenOptionsSchema, type PrescreenOptions } from './prescreen-options.ts';
 import { createToolRegistry, type ToolDefinitionInput, type ToolRegistry } from './tools.ts';
 // createPool's own bounds, so that every value the configuration accepts is one createPool accepts.
-import { KEY_PREFIX, POOL_MAX_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, QUEUE_NAME } from './options.ts';
+import { KEY_PREFIX, POOL_MAX_EXECUTORS, POOL_MAX_STANDBY_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, QUEUE_NAME } from './options.ts';
 
 /** What every unset variable means. One literal, so the defaults can be read in one place. */
 export const CONFIG_DEFAULTS = Object.freeze({
@@ -114,6 +114,8 @@ export interface ClientConfig {
   /** Executor child processes of the engine. @default available cores, at most 64 (createPool's bound) */
   executors: number;
   threadsPerExecutor: number;
+  /** Idle executors started ahead, to take a dead one's place at once (createPool's standbyExecutors). @default 0 */
+  standbyExecutors: number;
 }
 
 /**
@@ -190,6 +192,7 @@ const EnvSchema = z.object({
   SANDPOOL_REDIS_TIMEOUT_MS: optionalInt(100, 600_000),
   SANDPOOL_EXECUTORS: optionalInt(1, POOL_MAX_EXECUTORS),
   SANDPOOL_THREADS_PER_EXECUTOR: optionalInt(1, POOL_MAX_THREADS_PER_EXECUTOR),
+  SANDPOOL_STANDBY_EXECUTORS: optionalInt(0, POOL_MAX_STANDBY_EXECUTORS),
 });
 
 /**
@@ -364,6 +367,7 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): {
     redisTimeoutMs: e.SANDPOOL_REDIS_TIMEOUT_MS ?? CONFIG_DEFAULTS.redisTimeoutMs,
     executors,
     threadsPerExecutor,
+    standbyExecutors: e.SANDPOOL_STANDBY_EXECUTORS ?? 0,
   };
   return { config, policyFile: e.SANDPOOL_POLICY_FILE, toolsFile: e.SANDPOOL_TOOLS_FILE };
 }

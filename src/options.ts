@@ -75,6 +75,8 @@ export const KEY_PREFIX: NameRule = { pattern: /^[A-Za-z0-9_{}.-]{1,64}$/, expec
 
 /** createPool's bounds on executors and threads per executor, which the environment takes as well. */
 export const POOL_MAX_EXECUTORS = 64;
+/** The most standby executors a pool keeps (createPool's standbyExecutors). */
+export const POOL_MAX_STANDBY_EXECUTORS = 8;
 export const POOL_MAX_THREADS_PER_EXECUTOR = 64;
 
 /** The longest delay setTimeout keeps: a longer one fires after 1 ms. */

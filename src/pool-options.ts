@@ -4,7 +4,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
-import { POOL_MAX_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, integerOption, loggerOption, optionObject, refuseUnknownKeys } from './options.ts';
+import { POOL_MAX_EXECUTORS, POOL_MAX_STANDBY_EXECUTORS, POOL_MAX_THREADS_PER_EXECUTOR, integerOption, loggerOption, optionObject, refuseUnknownKeys } from './options.ts';
 import {
   DEFAULT_CEILINGS,
   DEFAULT_LIMITS,
@@ -38,6 +38,13 @@ export interface PoolOptions {
    * @default 2 — bounds 0..8
    */
   sparesPerThread?: number;
+  /**
+   * Executors started ahead and kept idle: one takes a dead or retired executor's place at once,
+   * where a new one takes ~0.4-0.6 s to start (its jobs wait for it, or crowd the others). Each
+   * costs an idle executor's memory (~160 MiB with 2 threads here) and takes no job until then.
+   * @default 0 — bounds 0..8
+   */
+  standbyExecutors?: number;
   /** Limits a job gets when its request does not set them. @default DEFAULT_LIMITS (src/limits.ts) */
   defaults?: Partial<Limits>;
   /** The most any job gets. @default DEFAULT_CEILINGS (src/limits.ts) */
@@ -111,6 +118,7 @@ export interface PoolOptions {
 
 export interface CompiledPoolOptions {
   executors: number;
+  standbyExecutors: number;
   threadsPerExecutor: number;
   sparesPerThread: number;
   defaults: Readonly<Limits>;
@@ -154,7 +162,7 @@ const THREAD_URL = new URL(`../workers/thread${OWN_EXTENSION}`, import.meta.url)
 
 /** The keys createPool() knows: a misspelt option is an error, not a silent default. */
 const POOL_OPTION_KEYS: ReadonlySet<string> = new Set([
-  'executors', 'threadsPerExecutor', 'sparesPerThread', 'defaults', 'ceilings', 'ceilingMode', 'sizeLimits',
+  'executors', 'standbyExecutors', 'threadsPerExecutor', 'sparesPerThread', 'defaults', 'ceilings', 'ceilingMode', 'sizeLimits',
   'executorMemoryMb', 'recycleAfterJobs', 'recycleAboveMb', 'maxQueued', 'maxAttempts', 'threadModule', 'hostName', 'logger', 'tools', 'prescreen',
 ] satisfies (keyof PoolOptions)[]);
 
@@ -235,6 +243,7 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
   }
   return Object.freeze({
     executors,
+    standbyExecutors: integerOption('standbyExecutors', options.standbyExecutors, 0, 0, POOL_MAX_STANDBY_EXECUTORS),
     threadsPerExecutor,
     sparesPerThread: integerOption('sparesPerThread', options.sparesPerThread, 2, 0, 8),
     defaults,

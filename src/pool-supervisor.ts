@@ -17,6 +17,8 @@
 //   (memory_limit for memory, timeout for a deadline); with company nobody can be blamed, so each
 //   runs again in quarantine — alone on an executor — until maxAttempts, after which it is
 //   internal_error. Dead executors are replaced with backoff; the pool keeps serving throughout.
+// - Standby: `standbyExecutors` started ahead and kept idle; one takes a dead or retired
+//   executor's place at once, and another is started behind it.
 import { EXECUTOR_EXIT_UNUSABLE, ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
 import { describeDeath, judgeExecutor, SAMPLE_MS, STALL_TOLERANCE_MS, type Death, type Deferred, type Executor } from './pool-health.ts';
 import { JobQueue, type Job } from './pool-queue.ts';
@@ -81,6 +83,8 @@ export class Supervisor {
   /** The executor the last job went to: the next one goes there too once its spares are back. */
   #lastUsed: Executor | undefined;
   #executors: Executor[] = [];
+  /** Executors started ahead, idle, index -1: the next replacement takes the first. */
+  #standby: Executor[] = [];
   /** Replaced executors finishing the jobs they hold; killed when they hold none. */
   #retiring = new Set<Executor>();
   #queue = new JobQueue();
@@ -98,6 +102,8 @@ export class Supervisor {
   /** Set once shutdown() has begun: waiting for the jobs in hand, no routine recycling. */
   #draining = false;
   #respawns = new Set<NodeJS.Timeout>();
+  /** Pending starts of standby executors after one died: nothing waits on them (never referenced). */
+  #standbyRespawns = new Set<NodeJS.Timeout>();
   /** Set once shutdown() has drained: from then on nothing is retried or replaced. */
   #stopping = false;
   #drained: Deferred<void> | undefined;
@@ -115,6 +121,7 @@ export class Supervisor {
       graceMs: options.executorGraceMs,
     };
     for (let index = 0; index < options.executors; index++) this.#spawn(index);
+    for (let count = 0; count < options.standbyExecutors; count++) this.#spawnStandby();
     this.#sampler = setInterval(() => this.#sample(), SAMPLE_MS).unref();
   }
 
@@ -353,7 +360,26 @@ export class Supervisor {
 
   // ── life and death of executors ───────────────────────────────────────────────────────────────
 
+  /** An executor for slot `index`: a standby one when there is one (another is started behind it), else a new one. */
   #spawn(index: number): void {
+    const standby = this.#standby.shift();
+    if (standby === undefined) {
+      this.#executors[index] = this.#newExecutor(index);
+      return;
+    }
+    standby.index = index;
+    this.#executors[index] = standby;
+    this.#options.logger?.info({ event: 'executor_promoted', executor: index, executorPid: standby.process.pid, ready: standby.state === 'ready' }, 'standby executor took its place');
+    this.#spawnStandby();
+    this.#pump();
+  }
+
+  #spawnStandby(): void {
+    if (this.#draining || this.#stopping) return;
+    this.#standby.push(this.#newExecutor(-1));
+  }
+
+  #newExecutor(index: number): Executor {
     const started = Promise.withResolvers<void>();
     // Only createPool awaits this; a replacement that fails to start is handled by its death.
     started.promise.catch(() => {});
@@ -376,9 +402,12 @@ export class Supervisor {
       baselineMb: undefined,
       started,
     };
-    this.#executors[index] = executor;
     void executor.process.exited.then((exit) => this.#onExit(executor, exit));
-    this.#options.logger?.info({ event: 'executor_spawned', executor: index, executorPid: executor.process.pid }, 'executor spawned');
+    this.#options.logger?.info(
+      { event: 'executor_spawned', executor: index, executorPid: executor.process.pid, ...(index < 0 ? { standby: true } : {}) },
+      'executor spawned',
+    );
+    return executor;
   }
 
   #onExit(executor: Executor, exit: ExecutorExit): void {
@@ -395,9 +424,20 @@ export class Supervisor {
       { event: 'executor_exited', executor: executor.index, executorPid: executor.process.pid, exitCode: exit.code, signal: exit.signal, outOfMemory: exit.outOfMemory },
       'executor exited',
     );
-    if (this.#stopping || this.#executors[executor.index] !== executor) return;
+    if (this.#stopping) return;
+    const standbyAt = this.#standby.indexOf(executor);
+    if (standbyAt < 0 && this.#executors[executor.index] !== executor) return;
+    if (standbyAt >= 0) this.#standby.splice(standbyAt, 1);
     const deaths = this.#consecutiveDeaths;
     const delay = deaths === 0 ? 0 : Math.min(RESPAWN_BASE_MS * 2 ** (deaths - 1), RESPAWN_MAX_MS);
+    if (standbyAt >= 0) {
+      const timer = setTimeout(() => {
+        this.#standbyRespawns.delete(timer);
+        this.#spawnStandby();
+      }, delay).unref();
+      this.#standbyRespawns.add(timer);
+      return;
+    }
     const timer = setTimeout(() => {
       this.#respawns.delete(timer);
       if (this.#stopping) return;
@@ -527,7 +567,8 @@ export class Supervisor {
     // answers that came meanwhile are still unread. That time is not held against running jobs.
     const stalledMs = this.#lastSampleAt === 0 ? 0 : now - this.#lastSampleAt - SAMPLE_MS;
     this.#lastSampleAt = now;
-    const executors = this.#retiring.size === 0 ? this.#executors : [...this.#executors, ...this.#retiring];
+    const executors =
+      this.#retiring.size === 0 && this.#standby.length === 0 ? this.#executors : [...this.#executors, ...this.#retiring, ...this.#standby];
     if (stalledMs > STALL_TOLERANCE_MS) {
       for (const executor of executors) for (const job of executor.jobs.values()) if (job.runningSince !== 0) job.stalledMs += stalledMs;
     }
@@ -556,7 +597,8 @@ export class Supervisor {
     }
     this.#stopping = true;
     this.#answerWaitingJobs('internal_error', closedError());
-    const executors = [...this.#executors, ...this.#retiring];
+    const executors = [...this.#executors, ...this.#retiring, ...this.#standby];
+    this.#standby = [];
     for (const executor of executors) {
       for (const job of [...executor.jobs.values()]) {
         this.#detach(job);
@@ -564,8 +606,9 @@ export class Supervisor {
       }
     }
     clearInterval(this.#sampler);
-    for (const timer of this.#respawns) clearTimeout(timer);
+    for (const timer of [...this.#respawns, ...this.#standbyRespawns]) clearTimeout(timer);
     this.#respawns.clear();
+    this.#standbyRespawns.clear();
     await Promise.all(executors.map((executor) => this.#stop(executor)));
   }
 

@@ -726,6 +726,7 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     poolOptions: {
       executors: config.executors,
       threadsPerExecutor: config.threadsPerExecutor,
+      standbyExecutors: config.standbyExecutors,
       ceilings: config.ceilings,
       defaults: config.defaults,
       ceilingMode: config.ceilingMode,
@@ -748,6 +749,7 @@ Flags override the environment (SANDPOOL_*).
   --concurrency N          jobs taken at once (default executors × threads)               [SANDPOOL_CONCURRENCY]
   --executors N            executor processes (default: cores)                            [SANDPOOL_EXECUTORS]
   --threads N              threads per executor (default 1)                               [SANDPOOL_THREADS_PER_EXECUTOR]
+  --standby N              idle executors kept to replace a dead one at once (default 0)  [SANDPOOL_STANDBY_EXECUTORS]
   --lock-duration MS       job lock; a dead worker's jobs return after about this         [SANDPOOL_LOCK_DURATION_MS]
   --stalled-interval MS    how often stalled jobs are looked for                          [SANDPOOL_STALLED_INTERVAL_MS]
   --metrics-port P         HTTP side port for /metrics /healthz /readyz, or off           [SANDPOOL_METRICS_PORT]
@@ -775,6 +777,7 @@ const FLAG_TO_ENV = Object.freeze({
   concurrency: 'SANDPOOL_CONCURRENCY',
   executors: 'SANDPOOL_EXECUTORS',
   threads: 'SANDPOOL_THREADS_PER_EXECUTOR',
+  standby: 'SANDPOOL_STANDBY_EXECUTORS',
   'lock-duration': 'SANDPOOL_LOCK_DURATION_MS',
   'stalled-interval': 'SANDPOOL_STALLED_INTERVAL_MS',
   'metrics-port': 'SANDPOOL_METRICS_PORT',

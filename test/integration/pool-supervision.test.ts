@@ -458,6 +458,36 @@ describe('lifecycle logging', () => {
   });
 });
 
+describe('standby executors', () => {
+  it("a standby takes a dead executor's place, takes no job before, and another starts behind it", { timeout: 30_000 }, async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const pool = await scriptedPool({ logger, maxAttempts: 1, standbyExecutors: 1 });
+    const spawned = (standby: boolean) => lines.filter((line) => line.event === 'executor_spawned' && (line.standby === true) === standby);
+    let pids: number[] = [];
+    try {
+      const [standby] = await waitFor(() => (spawned(true).length === 1 ? spawned(true) : undefined), 'the standby');
+      const first = await pool.execute({ code: 'echo' });
+      expect(first.metrics.worker.pid).not.toBe(standby!.executorPid);
+      expect((await pool.execute({ code: 'abort' })).status).toBe('internal_error');
+      const promoted = await waitFor(() => lines.find((line) => line.event === 'executor_promoted'), 'the promotion');
+      expect(promoted).toMatchObject({ executor: 0, executorPid: standby!.executorPid });
+      expect((await pool.execute({ code: 'echo' })).metrics.worker.pid).toBe(standby!.executorPid);
+      // No executor was started for the slot itself; a new standby was.
+      expect(spawned(false)).toHaveLength(1);
+      await waitFor(() => (spawned(true).length === 2 ? true : undefined), 'a new standby');
+      // A standby that dies is started again.
+      process.kill(spawned(true)[1]!.executorPid as number, 'SIGKILL');
+      await waitFor(() => (spawned(true).length === 3 ? true : undefined), 'the dead standby started again');
+      expect(pool.stats().executors).toBe(1);
+      pids = lines.filter((line) => line.event === 'executor_spawned').map((line) => line.executorPid as number);
+    } finally {
+      await pool.close();
+    }
+    for (const pid of pids) expect(isAlive(pid), `executor ${pid}`).toBe(false);
+  });
+});
+
 describe('throughput and closing', () => {
   it('runs 300 concurrent trivial jobs, all ok, over several executors', async () => {
     const pool = await createPool({ executors: 2, threadsPerExecutor: 2, threadModule: SCRIPTED });

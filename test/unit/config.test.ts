@@ -312,11 +312,12 @@ describe('numbers in the environment', () => {
 
 describe('executors and threads', () => {
   it('accepts exactly what createPool accepts', () => {
-    for (const variable of ['SANDPOOL_EXECUTORS', 'SANDPOOL_THREADS_PER_EXECUTOR'] as const) {
-      for (const value of [0, 1, 2, 63, 64, 65, 100, 256]) {
+    const option = { SANDPOOL_EXECUTORS: 'executors', SANDPOOL_THREADS_PER_EXECUTOR: 'threadsPerExecutor', SANDPOOL_STANDBY_EXECUTORS: 'standbyExecutors' } as const;
+    for (const variable of ['SANDPOOL_EXECUTORS', 'SANDPOOL_THREADS_PER_EXECUTOR', 'SANDPOOL_STANDBY_EXECUTORS'] as const) {
+      for (const value of [0, 1, 2, 8, 9, 63, 64, 65, 100, 256]) {
         let poolAccepts = true;
         try {
-          compilePoolOptions(variable === 'SANDPOOL_EXECUTORS' ? { executors: value } : { threadsPerExecutor: value });
+          compilePoolOptions({ [option[variable]]: value });
         } catch {
           poolAccepts = false;
         }
@@ -329,7 +330,9 @@ describe('executors and threads', () => {
         }
         expect(config !== undefined, `${variable}=${value}`).toBe(poolAccepts);
         if (config !== undefined) {
-          expect(() => compilePoolOptions({ executors: config.executors, threadsPerExecutor: config.threadsPerExecutor })).not.toThrow();
+          const { executors, threadsPerExecutor, standbyExecutors } = config;
+          expect(() => compilePoolOptions({ executors, threadsPerExecutor, standbyExecutors })).not.toThrow();
+          expect(config[option[variable]], `${variable}=${value}`).toBe(value);
         }
       }
     }
