@@ -35,12 +35,44 @@ function fold(node: AnyNode, ctx: FoldContext, depth: number, resolving: Set<str
   if (depth > MAX_FOLD_DEPTH || ctx.budget.chars <= 0) return undefined;
   // Every step costs a unit, so `a + a` chains over empty strings stay bounded too.
   ctx.budget.chars -= 1;
-  const result = foldNode(node, ctx, depth + 1, resolving);
+  let result: Folded | undefined;
+  try {
+    result = foldNode(node, ctx, depth + 1, resolving);
+  } catch {
+    // Whatever a fold cannot evaluate (a string past V8's longest, should a size check below
+    // miss one) is no constant: the screen goes on, as it does for any expression it cannot fold.
+    return undefined;
+  }
   if (result === undefined) return undefined;
-  const size = typeof result.value === 'number' ? 1 : result.value.length;
+  const size = weight(result.value);
   if (size > ctx.maxLength) return undefined;
   ctx.budget.chars -= size;
   return result;
+}
+
+/** Characters a value holds (an array: its items and a unit each); the size every fold is bounded by. */
+function weight(value: FoldedValue): number {
+  if (typeof value === 'number') return 1;
+  if (typeof value === 'string') return value.length;
+  let total = value.length;
+  for (const item of value) total += item.length;
+  return total;
+}
+
+/** Length of a value as text (`+`, a template, `concat`, `join`'s separator). */
+function textLength(value: FoldedValue): number {
+  if (typeof value === 'number') return String(value).length;
+  if (typeof value === 'string') return value.length;
+  return Math.max(0, weight(value) - 1);
+}
+
+/**
+ * How long a fold's result may be: checked before it is built, as one `join` or `replaceAll` of
+ * bounded parts can ask for more than V8's longest string (an 11 KB snippet made the screen throw,
+ * 0.3-0.9 s and ~1 GiB in, where it did not).
+ */
+function room(ctx: FoldContext): number {
+  return Math.min(ctx.maxLength, ctx.budget.chars);
 }
 
 function foldNode(node: AnyNode, ctx: FoldContext, depth: number, resolving: Set<string>): Folded | undefined {
@@ -66,6 +98,7 @@ function foldNode(node: AnyNode, ctx: FoldContext, depth: number, resolving: Set
         if (expression !== undefined) {
           const part = sub(expression);
           if (part === undefined || Array.isArray(part.value)) return undefined;
+          if (value.length + textLength(part.value) > room(ctx)) return undefined;
           value += String(part.value);
         }
       }
@@ -79,6 +112,7 @@ function foldNode(node: AnyNode, ctx: FoldContext, depth: number, resolving: Set
       if (typeof left.value === 'number' && typeof right.value === 'number') {
         return { value: left.value + right.value, built: true };
       }
+      if (textLength(left.value) + textLength(right.value) > room(ctx)) return undefined;
       return { value: joinValue(left.value) + joinValue(right.value), built: true };
     }
     case 'ArrayExpression': {
@@ -146,7 +180,7 @@ function foldCall(
   if (callee.object.type === 'Super') return undefined;
   const target = sub(callee.object);
   if (target === undefined) return undefined;
-  const value = applyMethod(target.value, method, args);
+  const value = applyMethod(target.value, method, args, room(ctx));
   return value === undefined ? undefined : { value, built: true };
 }
 
@@ -172,8 +206,10 @@ function decodeGlobal(name: string, text: string): string | undefined {
   }
 }
 
-function applyMethod(target: FoldedValue, method: string, args: readonly FoldedValue[]): FoldedValue | undefined {
+/** `target.method(...args)`, or undefined when it is not foldable or would be longer than `room`. */
+function applyMethod(target: FoldedValue, method: string, args: readonly FoldedValue[], room: number): FoldedValue | undefined {
   const [a, b] = args;
+  const argsLength = args.reduce((total: number, arg) => total + textLength(arg), 0);
   const num = (value: FoldedValue | undefined): number | undefined =>
     value === undefined ? undefined : typeof value === 'number' ? value : undefined;
   if (typeof target === 'number') {
@@ -200,21 +236,29 @@ function applyMethod(target: FoldedValue, method: string, args: readonly FoldedV
       case 'charAt':
         return target.charAt(num(a) ?? 0);
       case 'concat':
-        return target.concat(...args.map(joinValue));
+        return target.length + argsLength > room ? undefined : target.concat(...args.map(joinValue));
       case 'replace':
-      case 'replaceAll':
-        return typeof a === 'string' && typeof b === 'string' ? target[method](a, () => b) : undefined;
+      case 'replaceAll': {
+        if (typeof a !== 'string' || typeof b !== 'string') return undefined;
+        const matches = method === 'replace' ? 1 : a === '' ? target.length + 1 : target.split(a).length - 1;
+        return target.length + matches * b.length > room ? undefined : target[method](a, () => b);
+      }
       default:
         return undefined;
     }
   }
   switch (method) {
-    case 'join':
-      return target.join(a === undefined ? ',' : joinValue(a));
+    case 'join': {
+      const separator = a === undefined ? ',' : joinValue(a);
+      const length = weight(target) - target.length + separator.length * Math.max(0, target.length - 1);
+      return length > room ? undefined : target.join(separator);
+    }
     case 'reverse':
       return [...target].reverse();
     case 'concat':
-      return target.concat(...args.map((arg) => (typeof arg === 'object' ? arg : [String(arg)])));
+      return weight(target) + argsLength + args.length > room
+        ? undefined
+        : target.concat(...args.map((arg) => (typeof arg === 'object' ? arg : [String(arg)])));
     case 'slice':
       return args.every((arg) => typeof arg === 'number') ? target.slice(num(a), num(b)) : undefined;
     default:

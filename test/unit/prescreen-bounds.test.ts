@@ -86,3 +86,21 @@ describe('depth bound', () => {
     ]);
   });
 });
+
+describe('constant folding bound', () => {
+  // Each fold's result is bounded before it is built: one join or replaceAll of bounded parts used
+  // to ask V8 for a string past its longest (the screen threw, and the job ended internal_error)
+  // or for hundreds of MB just under it.
+  const a = 'x'.repeat(11_700);
+  it.each([
+    ['join', `const a = '${a}';\nf((a + a).split('').join(a + a));`],
+    ['replaceAll', `const a = '${a}';\nf((a + a).replaceAll('', a + a));`],
+  ])('a %s past the bound is left unfolded; the screen answers', (_, code) => {
+    expect(prescreen(code, defaults)).toMatchObject({ parsed: true, blocked: [] });
+  });
+
+  it('still folds what fits: a name joined from parts is seen', () => {
+    const report = prescreen(`const k = ['con', 'struc', 'tor'].join(''); ({})[k][k]('return 1')()`, defaults);
+    expect(report.blocked.map((finding) => finding.rule)).toContain('obfuscated_name');
+  });
+});
