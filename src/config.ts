@@ -289,13 +289,23 @@ export class ConfigError extends Error {
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Readonly<Config> {
   const base = readEnv(env);
   const policy = base.policyFile === undefined ? undefined : readPolicyFile(base.policyFile);
+  const ceilings = mergeLimits(DEFAULT_CEILINGS, policy?.ceilings);
+  const tools = base.toolsFile === undefined ? undefined : readToolsFile(base.toolsFile);
+  try {
+    tools?.checkLimits?.(ceilings);
+  } catch (cause) {
+    const against = base.policyFile === undefined ? 'the built-in ceilings' : `the ceilings of SANDPOOL_POLICY_FILE=${JSON.stringify(base.policyFile)}`;
+    throw new ConfigError(`SANDPOOL_TOOLS_FILE=${JSON.stringify(base.toolsFile)}: ${(cause as Error).message} (${against})`, { cause });
+  }
   const config: Config = {
     ...base.config,
-    ceilings: mergeLimits(DEFAULT_CEILINGS, policy?.ceilings),
-    defaults: mergeLimits(DEFAULT_LIMITS, policy?.defaults),
+    ceilings,
+    // A built-in default above a ceiling the file lowered is lowered to it, as createPool does
+    // (one the file sets above its ceiling was refused above); the pool would refuse it whole.
+    defaults: mergeLimits(DEFAULT_LIMITS, policy?.defaults, ceilings),
     ceilingMode: policy?.ceilingMode ?? CONFIG_DEFAULTS.ceilingMode,
     prescreen: policy?.prescreen === undefined ? undefined : Object.freeze(policy.prescreen),
-    tools: base.toolsFile === undefined ? undefined : readToolsFile(base.toolsFile),
+    tools,
     policyFile: base.policyFile,
     toolsFile: base.toolsFile,
   };
@@ -372,11 +382,16 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): {
   return { config, policyFile: e.SANDPOOL_POLICY_FILE, toolsFile: e.SANDPOOL_TOOLS_FILE };
 }
 
-function mergeLimits(base: Readonly<Limits>, over: Partial<Record<keyof Limits, number | undefined>> | undefined): Readonly<Limits> {
+function mergeLimits(
+  base: Readonly<Limits>,
+  over: Partial<Record<keyof Limits, number | undefined>> | undefined,
+  ceilings?: Readonly<Limits>,
+): Readonly<Limits> {
   const merged: Limits = { ...base };
   for (const key of LIMIT_KEYS) {
     const value = over?.[key];
     if (value !== undefined) merged[key] = value;
+    else if (ceilings !== undefined) merged[key] = Math.min(merged[key], ceilings[key]);
   }
   return Object.freeze(merged);
 }

@@ -195,7 +195,11 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       if (!resolved.ok) return rejected(id, defaultLimits, resolved.reasons, labels);
       code = resolved.tool.code;
       language = resolved.tool.language;
-      requestedLimits = { ...resolved.tool.limits, ...request.limits };
+      // The request's own limits win where it sets them: an explicit undefined sets nothing.
+      requestedLimits = { ...resolved.tool.limits };
+      for (const [key, value] of Object.entries(request.limits ?? {})) {
+        if (value !== undefined) requestedLimits[key as keyof Limits] = value;
+      }
     }
 
     // zod's partial output may hold explicit undefineds; compileLimits reads those as "not asked".

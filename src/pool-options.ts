@@ -185,13 +185,19 @@ function limitsWith(name: string, base: Readonly<Limits>, given: unknown): Reado
   return Object.freeze(limits);
 }
 
-function checkedTools(tools: unknown): ToolRegistry | undefined {
+function checkedTools(tools: unknown, ceilings: Readonly<Limits>): ToolRegistry | undefined {
   if (tools === undefined) return undefined;
-  if (Array.isArray(tools)) return createToolRegistry(tools as readonly ToolDefinitionInput[]);
-  if (typeof tools !== 'object' || tools === null || typeof (tools as { resolve?: unknown }).resolve !== 'function') {
+  let registry: ToolRegistry;
+  if (Array.isArray(tools)) registry = createToolRegistry(tools as readonly ToolDefinitionInput[]);
+  else if (typeof tools !== 'object' || tools === null || typeof (tools as { resolve?: unknown }).resolve !== 'function') {
     throw new RangeError('options.tools: expected tool definitions (an array) or a registry from createToolRegistry()');
+  } else registry = tools as ToolRegistry;
+  try {
+    registry.checkLimits?.(ceilings);
+  } catch (cause) {
+    throw new RangeError(`options.tools: ${(cause as Error).message} (options.ceilings, or its default)`, { cause });
   }
-  return tools as ToolRegistry;
+  return registry;
 }
 
 /** Applies the defaults and checks the bounds; throws a RangeError naming the bad option. */
@@ -260,7 +266,7 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     hostName: String(options.hostName ?? hostname()),
     // The methods the pool calls.
     logger: loggerOption<Logger>(options.logger, ['debug', 'info', 'warn', 'error'], RangeError),
-    tools: checkedTools(options.tools),
+    tools: checkedTools(options.tools, ceilings),
     prescreen,
     prescreenBase,
     executorGraceMs: EXECUTOR_GRACE_MS,

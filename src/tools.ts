@@ -5,7 +5,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { z } from 'zod';
 import { LimitsRequestSchema, TOOL_NAME_PATTERN, type Request } from './request.ts';
-import type { Limits } from './limits.ts';
+import { LIMIT_FLOORS, LIMIT_KEYS, type Limits } from './limits.ts';
 import type { RejectionReason } from './result.ts';
 import { linearRegExp, superLinearReason } from './tool-schema.ts';
 
@@ -77,6 +77,11 @@ export interface ToolRegistry {
   /** Definitions for an LLM API: execute_code first, then the registered tools by name. */
   specs(): ToolSpec[];
   has(name: string): boolean;
+  /**
+   * Throws, naming the tool and the limit, when a tool's own limit is above `ceilings`: no call
+   * could run with it (refused, as a pool default above its ceiling is). createPool calls it.
+   */
+  checkLimits?(ceilings: Readonly<Limits>): void;
 }
 
 function describeAjvError(error: ErrorObject): RejectionReason {
@@ -101,6 +106,12 @@ export function createToolRegistry(definitions: readonly ToolDefinitionInput[] =
       throw new Error(`${at(issue ? issue.path.map(String).join('.') : '')}: ${issue?.message ?? 'invalid tool definition'}`);
     }
     const definition = parsed.data;
+    for (const key of LIMIT_KEYS) {
+      const value = definition.limits?.[key];
+      if (value !== undefined && value < LIMIT_FLOORS[key]) {
+        throw new Error(`${at(`limits.${key}`)}: ${value} is below the floor of ${LIMIT_FLOORS[key]}: no job runs with less`);
+      }
+    }
     if (definition.name === EXECUTE_CODE_TOOL.name || tools.has(definition.name)) {
       throw new Error(`${at('name')}: '${definition.name}' is already defined`);
     }
@@ -120,6 +131,16 @@ export function createToolRegistry(definitions: readonly ToolDefinitionInput[] =
   });
 
   return {
+    checkLimits(ceilings) {
+      for (const { definition } of tools.values()) {
+        for (const key of LIMIT_KEYS) {
+          const value = definition.limits?.[key];
+          if (value !== undefined && value > ceilings[key]) {
+            throw new Error(`tool '${definition.name}': limits.${key}: ${value} is above the ceiling of ${ceilings[key]}: no call could run with it`);
+          }
+        }
+      }
+    },
     resolve(request) {
       const name = request.tool ?? '';
       const tool = tools.get(name);

@@ -179,6 +179,9 @@ describe('pool pipeline (clamp mode)', () => {
     const echo = echoed(result);
     expect(echo.form).toBe('module');
     expect(echo.limits).toMatchObject({ timeoutMs: 2_000, memoryMb: 48 });
+    // A limit the request names but leaves undefined is not asked: the tool's own stands.
+    const unset = echoed(await pool.execute({ tool: 'doubler', input: { n: 2 }, limits: { timeoutMs: undefined } }));
+    expect(unset.limits).toMatchObject({ timeoutMs: 2_000, memoryMb: 32 });
     const bad = await pool.execute({ tool: 'doubler', input: { n: 'two' } });
     expect(bad.rejection?.reasons[0]).toMatchObject({ rule: 'tool_input_invalid' });
     const unknown = await pool.execute({ tool: 'tripler', input: {} });

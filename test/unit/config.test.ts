@@ -87,6 +87,9 @@ describe('loadConfig', () => {
     expect(config.ceilings.memoryMb).toBe(DEFAULT_CEILINGS.memoryMb);
     expect(config.defaults.memoryMb).toBe(32);
     expect(config.ceilingMode).toBe('reject');
+    // The built-in default timeout (5 s) is lowered to the file's ceiling: the worker starts.
+    expect(config.defaults.timeoutMs).toBe(1000);
+    expect(() => compilePoolOptions({ ceilings: config.ceilings, defaults: config.defaults })).not.toThrow();
 
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ ceilings: { timeoutMs: -5 } }));
@@ -274,6 +277,15 @@ describe('the tools file', () => {
     const object = file('object.json', JSON.stringify(add));
     expect(configError({ SANDPOOL_TOOLS_FILE: object }).message).toMatch(/expected a JSON array of tool definitions/);
     expect(configError({ SANDPOOL_TOOLS_FILE: join(dir, 'missing.json') }).message).toMatch(/SANDPOOL_TOOLS_FILE=.*ENOENT/);
+  });
+
+  it("refuses a tool whose own limit is above the policy file's ceiling, naming both files", () => {
+    const slow = file('slow.json', JSON.stringify([{ ...add, limits: { timeoutMs: 30_000 } }]));
+    const policy = file('policy.json', JSON.stringify({ ceilings: { timeoutMs: 2_000 } }));
+    expect(loadConfig({ SANDPOOL_TOOLS_FILE: slow }).tools?.has('add')).toBe(true);
+    expect(configError({ SANDPOOL_TOOLS_FILE: slow, SANDPOOL_POLICY_FILE: policy }).message).toMatch(
+      /SANDPOOL_TOOLS_FILE=".*slow\.json": tool 'add': limits\.timeoutMs: 30000 is above the ceiling of 2000: no call could run with it \(the ceilings of SANDPOOL_POLICY_FILE=".*policy\.json"\)/,
+    );
   });
 
   it('is read whole up to 64 MiB, as run --tools reads it: room for the tools\' code', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createToolRegistry, EXECUTE_CODE_TOOL, formatToolSpecs } from '../../src/tools.ts';
+import { compilePoolOptions } from '../../src/pool-options.ts';
 
 const add = {
   name: 'add',
@@ -42,6 +43,20 @@ describe('tool registry', () => {
     expect(() => createToolRegistry([{ ...add, inputSchema: { type: 'object', bogus: 1 } }])).toThrow(
       /tools\[0\]\.inputSchema/,
     );
+    expect(() => createToolRegistry([{ ...add, limits: { memoryMb: 1 } }])).toThrow(
+      "tool 'add': tools[0].limits.memoryMb: 1 is below the floor of 8: no job runs with less",
+    );
+  });
+
+  it('refuses a tool whose own limit is above the pool ceiling: no call could run with it', () => {
+    const slow = { ...add, limits: { timeoutMs: 30_000 } };
+    for (const ceilingMode of ['clamp', 'reject'] as const) {
+      expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, ceilingMode, tools: [slow] })).toThrow(
+        "options.tools: tool 'add': limits.timeoutMs: 30000 is above the ceiling of 2000: no call could run with it (options.ceilings, or its default)",
+      );
+      expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, ceilingMode, tools: createToolRegistry([slow]) })).toThrow(/limits\.timeoutMs: 30000/);
+    }
+    expect(() => compilePoolOptions({ ceilings: { timeoutMs: 30_000 }, tools: [slow] })).not.toThrow();
   });
 
   it('lists execute_code first, then registered tools, in both API shapes', () => {
@@ -85,6 +100,24 @@ describe('tool registry', () => {
         createToolRegistry([tool('rows', { type: 'object', properties: { rows: { type: 'array', items: { type: 'object' }, uniqueItems: true } } })]),
       ).toThrow(/tools\[0\]\.inputSchema\.properties\.rows\.uniqueItems: .*quadratic/);
       expect(() => createToolRegistry([tool('any', { type: 'array', uniqueItems: true })])).toThrow(/uniqueItems/);
+    });
+
+    it('refuses $refs that expand past 10,000 schemas per value: a chain using each next level twice doubles per level', () => {
+      const chain = (depth: number) => {
+        const $defs: Record<string, unknown> = { [`l${depth}`]: { type: 'string' } };
+        for (let k = 0; k < depth; k++) $defs[`l${k}`] = { allOf: [{ $ref: `#/$defs/l${k + 1}` }, { $ref: `#/$defs/l${k + 1}` }] };
+        return { type: 'array', items: { $ref: '#/$defs/l0' }, $defs };
+      };
+      expect(createToolRegistry([tool('shallow', chain(8))]).resolve({ tool: 'shallow', input: ['a'] }).ok).toBe(true);
+      expect(() => createToolRegistry([tool('deep', chain(28))])).toThrow(
+        /^tool 'deep': tools\[0\]\.inputSchema: its \$refs expand to \d+ schemas, more than the 10000 one value may be checked against/,
+      );
+    });
+
+    it('names the tool and the field of a $ref whose escape is malformed', () => {
+      expect(() => createToolRegistry([tool('pct', { type: 'object', properties: { a: { $ref: '#/definitions/100%' } }, definitions: {} })])).toThrow(
+        "tool 'pct': tools[0].inputSchema.properties.a.$ref: only a '#/json/pointer' to a schema in the same document is supported",
+      );
     });
 
     it('follows local $refs, and refuses recursion and references it cannot follow', () => {
