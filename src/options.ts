@@ -25,6 +25,13 @@ export function refuseUnknownKeys(name: string, options: object, known: Readonly
  * so a plain loop (no array of keys).
  */
 export function refuseUnknownCallOptions(call: string, options: object, known: ReadonlySet<string>): void {
+  // An AbortSignal, an array or a Map has no own keys to be refused for: given where `{ signal }`
+  // belongs, the job would run uncancellable.
+  const prototype: unknown = Object.getPrototypeOf(options);
+  if (prototype !== Object.prototype && prototype !== null) {
+    const name = Array.isArray(options) ? 'array' : String((options as { constructor?: { name?: unknown } }).constructor?.name ?? 'object').slice(0, 64);
+    throw new TypeError(`${call}(): options must be a plain object ({ ${[...known].join(', ')} }), got ${/^[AEIOU]/i.test(name) ? 'an' : 'a'} ${name}`);
+  }
   for (const key in options) {
     if (Object.hasOwn(options, key) && !known.has(key)) {
       throw new TypeError(`${call}(): options.${key.slice(0, 64)}: unknown option (known: ${[...known].join(', ')})`);

@@ -633,6 +633,11 @@ describe('throughput and closing', () => {
     await expect(pool.execute({ code: 'echo' }, { sginal: new AbortController().signal } as never)).rejects.toThrow(
       /options\.sginal: unknown option/,
     );
+    // The signal itself where `{ signal }` belongs: named, not run uncancellable.
+    await expect(pool.execute({ code: 'echo' }, new AbortController().signal as never)).rejects.toThrow(
+      'execute(): options must be a plain object ({ signal, id, acceptedAt, attempt }), got an AbortSignal',
+    );
+    await expect(pool.execute({ code: 'echo' }, [] as never)).rejects.toThrow(/got an array/);
     await expect(pool.close({ deadlineMs: Number.NaN })).rejects.toThrow(/options\.deadlineMs/);
     // Past setTimeout's range (Infinity included) is "no deadline", not 1 ms.
     const slow = pool.execute({ code: 'sleep 300' });
