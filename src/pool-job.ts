@@ -28,6 +28,8 @@ export interface PreparedJob {
   limits: Limits;
   warnings: Warning[];
   labels: Record<string, string> | undefined;
+  /** The request's: not handed to an executor within this (from acceptedAt), it ends `timeout`. */
+  queueTimeoutMs: number | undefined;
 }
 
 export type Preparation = { ok: true; job: PreparedJob } | { ok: false; result: Result };
@@ -290,7 +292,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
     const warnings = report?.warnings ?? [];
     if (report && report.blocked.length > 0) return rejected(id, limits, report.blocked, labels, warnings);
     const task: ThreadTask = { id, code, form, inputJson, limits, cancelSlot: -1 };
-    return { ok: true, job: { task, limits, warnings, labels } };
+    return { ok: true, job: { task, limits, warnings, labels, queueTimeoutMs: request.queueTimeoutMs } };
   }
 
   function outputReport(text: string, totalBytes: number): OutputReport {
@@ -360,6 +362,9 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       // It ran in an executor that died under it, clock and all: the time it ran is the figure.
       result.metrics.cpuTimeMs = worker.wallTimeMs;
     }
+    // The rest of its time since it was accepted it waited (for an executor, or for its retry).
+    const sinceAccepted = performance.timeOrigin + performance.now() - job.acceptedAt;
+    result.metrics.queueWaitMs = Math.max(0, Math.round((sinceAccepted - (worker?.wallTimeMs ?? 0)) * 1000) / 1000);
     if (job.labels) result.labels = job.labels;
     return result;
   }

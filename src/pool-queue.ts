@@ -24,6 +24,9 @@ export interface Job extends JobContext {
    */
   stalledMs: number;
   cancelRequested: boolean;
+  /** The request's queueTimeoutMs, and the timer that ends the job while it still waits. */
+  queueTimeoutMs: number | undefined;
+  queueDeadline: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   resolve: (result: Result) => void;

@@ -24,7 +24,7 @@ import { describeDeath, judgeExecutor, SAMPLE_MS, STALL_TOLERANCE_MS, type Death
 import { JobQueue, type Job } from './pool-queue.ts';
 import { cancelledError, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
-import type { Result, ResultError } from './result.ts';
+import { queueTimeoutError, type Result, type ResultError } from './result.ts';
 import type { ExecutorConfig, FromExecutor, ThreadOutcome } from '../workers/protocol.ts';
 import { settledWithin } from './options.ts';
 
@@ -134,6 +134,12 @@ export class Supervisor {
   submit(job: Job): void {
     this.#queued++;
     this.#queue.push(job);
+    if (job.queueTimeoutMs !== undefined) {
+      const leftMs = job.queueTimeoutMs - (performance.timeOrigin + performance.now() - job.acceptedAt);
+      // Past it already (accepted long before, as a queue worker's job is): answered, not run.
+      if (leftMs < 0) return this.#queueDeadline(job);
+      job.queueDeadline = setTimeout(() => this.#queueDeadline(job), Math.ceil(leftMs) + 1);
+    }
     // A job now waits on any pending replacement: it must keep the process alive until then.
     for (const timer of this.#respawns) timer.ref();
     this.#pump();
@@ -143,15 +149,31 @@ export class Supervisor {
   cancel(job: Job): void {
     if (job.place === 'queued') {
       this.#settle(job, this.#pipeline.withoutRun('cancelled', job, cancelledError()));
-      // Entries of answered jobs past as many again as those still waiting (and 64) are dropped at
-      // once: a caller that submits and cancels without end holds no more than twice maxQueued.
-      if (this.#queue.length + this.#quarantine.length > 2 * this.#queued + 64) {
-        this.#queue.compact();
-        this.#quarantine.compact();
-      }
+      this.#dropAnswered();
     } else if (job.place === 'executor' && !job.cancelRequested) {
       job.cancelRequested = true;
       job.executor?.process.send({ type: 'cancel', id: job.key });
+    }
+  }
+
+  /** The job's queueTimeoutMs passed: answered `timeout` (limit queue) if it still waits for an executor. */
+  #queueDeadline(job: Job): void {
+    job.queueDeadline = undefined;
+    if (job.place !== 'queued' || job.queueTimeoutMs === undefined) return;
+    const result = this.#pipeline.withoutRun('timeout', job, queueTimeoutError(0, job.queueTimeoutMs));
+    result.error = queueTimeoutError(Math.round(result.metrics.queueWaitMs), job.queueTimeoutMs);
+    this.#settle(job, result);
+    this.#dropAnswered();
+  }
+
+  /**
+   * Entries of jobs answered while they waited, past as many again as those still waiting (and 64),
+   * are dropped at once: a caller that submits and cancels without end holds no more than twice maxQueued.
+   */
+  #dropAnswered(): void {
+    if (this.#queue.length + this.#quarantine.length > 2 * this.#queued + 64) {
+      this.#queue.compact();
+      this.#quarantine.compact();
     }
   }
 
@@ -235,6 +257,7 @@ export class Supervisor {
   }
 
   #dispatch(executor: Executor, job: Job): void {
+    clearTimeout(job.queueDeadline);
     this.#queued--;
     this.#inFlight++;
     job.place = 'executor';
@@ -281,6 +304,7 @@ export class Supervisor {
 
   #settle(job: Job, result: Result): void {
     if (job.place === 'done') return;
+    clearTimeout(job.queueDeadline);
     if (job.place === 'queued') this.#queued--;
     job.place = 'done';
     if (job.onAbort !== undefined) job.signal?.removeEventListener('abort', job.onAbort);
@@ -599,10 +623,12 @@ export class Supervisor {
     this.#answerWaitingJobs('internal_error', closedError());
     const executors = [...this.#executors, ...this.#retiring, ...this.#standby];
     this.#standby = [];
+    const now = Date.now();
     for (const executor of executors) {
       for (const job of [...executor.jobs.values()]) {
+        const ran = job.runningSince === 0 ? {} : { wallTimeMs: now - job.runningSince };
         this.#detach(job);
-        this.#settle(job, this.#pipeline.withoutRun('internal_error', job, closedError(), { pid: executor.process.pid }));
+        this.#settle(job, this.#pipeline.withoutRun('internal_error', job, closedError(), { pid: executor.process.pid, ...ran }));
       }
     }
     clearInterval(this.#sampler);

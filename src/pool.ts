@@ -213,7 +213,7 @@ class EmbeddedPool implements Pool {
       });
     }
     if (!preparation.ok) return preparation.result;
-    const { task, limits, warnings, labels } = preparation.job;
+    const { task, limits, warnings, labels, queueTimeoutMs } = preparation.job;
     // Accepted before close(): runs, unless close() has stopped waiting for it.
     if (this.#stopped) return this.#pipeline.withoutRun('internal_error', { id, limits, warnings, labels, acceptedAt, attempt }, closedError());
     const signal = options.signal;
@@ -239,6 +239,8 @@ class EmbeddedPool implements Pool {
         runningSince: 0,
         stalledMs: 0,
         cancelRequested: false,
+        queueTimeoutMs,
+        queueDeadline: undefined,
         signal,
         onAbort: undefined,
         resolve,

@@ -8,7 +8,7 @@ import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis';
 import { compileLimits, type Limits } from './limits.ts';
 import { TENANT_ID_PATTERN, validationReasons, type RequestIssue } from './request.ts';
-import { resultWithoutRun, type Metrics, type Result } from './result.ts';
+import { queueTimeoutError, resultWithoutRun, type Metrics, type Result } from './result.ts';
 
 /** A Redis URL (`redis://`, `rediss://` for TLS, user and password for AUTH/ACL) or ioredis options. */
 export type Connection = string | RedisOptions;
@@ -219,13 +219,7 @@ export function cancelledResult(limits: Readonly<Limits>, worker = thisWorker())
 }
 
 export function queueTimeoutResult(limits: Readonly<Limits>, waitedMs: number, queueTimeoutMs: number, worker = thisWorker()): Result {
-  const result = resultWithoutRun('timeout', limits, worker, {
-    error: {
-      name: 'TimeoutError',
-      message: `the job waited ${waitedMs} ms in the queue, more than its queueTimeoutMs of ${queueTimeoutMs} ms`,
-      limit: 'queue',
-    },
-  });
+  const result = resultWithoutRun('timeout', limits, worker, { error: queueTimeoutError(waitedMs, queueTimeoutMs) });
   result.metrics.queueWaitMs = waitedMs;
   return result;
 }

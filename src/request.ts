@@ -66,7 +66,7 @@ export const RequestSchema = z
     tenantId: z.string().regex(TENANT_ID_PATTERN).default('default'),
     idempotencyKey: z.string().min(1).max(256),
     labels: LabelsSchema,
-    queueTimeoutMs: positiveInt(MAX_QUEUE_TIMEOUT_MS).describe('Queue mode: a job not started within this is a timeout'),
+    queueTimeoutMs: positiveInt(MAX_QUEUE_TIMEOUT_MS).describe('A job not handed to an executor within this many ms of its submit ends as a timeout (limit queue)'),
     prescreen: PrescreenRequestSchema,
   })
   .partial({

@@ -116,6 +116,15 @@ export function emptyMetrics(worker: Metrics['worker'], attempt = 1): Metrics {
   };
 }
 
+/** The error of a job not started within its request's `queueTimeoutMs`. */
+export function queueTimeoutError(waitedMs: number, queueTimeoutMs: number): ResultError {
+  return {
+    name: 'TimeoutError',
+    message: `the job waited ${waitedMs} ms in the queue, more than its queueTimeoutMs of ${queueTimeoutMs} ms`,
+    limit: 'queue',
+  };
+}
+
 /** A Result for a job that never ran (rejected, cancelled before start, failed infrastructure). */
 export function resultWithoutRun(
   status: Exclude<Status, 'ok'>,

@@ -69,10 +69,28 @@ describe('cancellation', () => {
     const controller = new AbortController();
     const waiting = pool.execute({ code: 'echo' }, { signal: controller.signal });
     expect(pool.stats().queued).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
     controller.abort();
-    expect((await waiting).status).toBe('cancelled');
+    const cancelled = await waiting;
+    expect(cancelled.status).toBe('cancelled');
+    // The time it waited is its queue wait, though it never ran.
+    expect(cancelled.metrics.queueWaitMs).toBeGreaterThanOrEqual(99);
+    expect(cancelled.metrics.wallTimeMs).toBe(0);
     expect(pool.stats().queued).toBe(0);
     expect((await Promise.all(sleepers)).map((result) => result.status)).toEqual(['ok', 'ok']);
+  });
+
+  it('ends a job not handed to an executor within its queueTimeoutMs as timeout, limit queue; one in time runs', async () => {
+    const sleepers = [pool.execute({ code: 'sleep 300' }), pool.execute({ code: 'sleep 300' })];
+    const late = pool.execute({ code: 'echo', queueTimeoutMs: 50 });
+    const inTime = pool.execute({ code: 'echo', queueTimeoutMs: 5_000 });
+    const result = await late;
+    expect(result).toMatchObject({ status: 'timeout', error: { name: 'TimeoutError', limit: 'queue' } });
+    expect(result.error?.message).toMatch(/^the job waited \d+ ms in the queue, more than its queueTimeoutMs of 50 ms$/);
+    expect(result.metrics.queueWaitMs).toBeGreaterThanOrEqual(50);
+    expect(pool.stats().queued).toBe(1);
+    expect((await inTime).status).toBe('ok');
+    expect((await Promise.all(sleepers)).map((sleeper) => sleeper.status)).toEqual(['ok', 'ok']);
   });
 
   it('cancels a running job through the cancel board; the thread answers', async () => {
@@ -666,10 +684,15 @@ describe('throughput and closing', () => {
     const queued = pool.execute({ code: 'sleep 20000' });
     const behind = pool.execute({ code: 'echo' });
     const executorPid = await pid();
+    await new Promise((resolve) => setTimeout(resolve, 100));
     await pool.close({ deadlineMs: 50 });
-    for (const result of await Promise.all([long, queued, behind])) {
+    const results = await Promise.all([long, queued, behind]);
+    for (const result of results) {
       expect(result).toMatchObject({ status: 'internal_error', error: { code: 'POOL_CLOSED' } });
     }
+    // The running one reports the time it ran; the one behind it, the time it waited.
+    expect(results[0]!.metrics.wallTimeMs).toBeGreaterThanOrEqual(100);
+    expect(results[2]!.metrics.queueWaitMs).toBeGreaterThanOrEqual(100);
     expect(isAlive(executorPid)).toBe(false);
   });
 });
