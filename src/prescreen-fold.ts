@@ -118,7 +118,14 @@ function foldNode(node: AnyNode, ctx: FoldContext, depth: number, resolving: Set
     case 'ArrayExpression': {
       const items: string[] = [];
       for (const element of node.elements) {
-        if (element === null || element.type === 'SpreadElement') return undefined;
+        if (element === null) return undefined;
+        if (element.type === 'SpreadElement') {
+          // [...'abc'] is its characters, [...[a, b]] its items.
+          const spread = sub(element.argument);
+          if (spread === undefined || typeof spread.value === 'number') return undefined;
+          items.push(...(typeof spread.value === 'string' ? Array.from(spread.value) : spread.value));
+          continue;
+        }
         const part = sub(element);
         if (part === undefined || Array.isArray(part.value)) return undefined;
         items.push(String(part.value));
@@ -151,7 +158,13 @@ function foldCall(
 ): Folded | undefined {
   const args: FoldedValue[] = [];
   for (const arg of node.arguments) {
-    if (arg.type === 'SpreadElement') return undefined;
+    if (arg.type === 'SpreadElement') {
+      // f(...[99, 111]): the items, numbers again where they were written as numbers.
+      const spread = sub(arg.argument);
+      if (spread === undefined || typeof spread.value !== 'object') return undefined;
+      for (const item of spread.value) args.push(item !== '' && String(Number(item)) === item ? Number(item) : item);
+      continue;
+    }
     const part = sub(arg);
     if (part === undefined) return undefined;
     args.push(part.value);
@@ -182,6 +195,19 @@ function foldCall(
   if (target === undefined) return undefined;
   const value = applyMethod(target.value, method, args, room(ctx));
   return value === undefined ? undefined : { value, built: true };
+}
+
+/** Calls foldConstant can evaluate: the decoders, String.fromCharCode/fromCodePoint, and string and array methods. */
+const FOLDABLE_GLOBALS = new Set(['atob', 'decodeURIComponent', 'decodeURI', 'unescape', 'String']);
+const FOLDABLE_METHODS = new Set([
+  'fromCharCode', 'fromCodePoint', 'split', 'toLowerCase', 'toUpperCase', 'trim', 'toString', 'slice', 'substring', 'substr',
+  'charAt', 'concat', 'replace', 'replaceAll', 'join', 'reverse',
+]);
+
+export function mayFoldCall(node: Extract<AnyNode, { type: 'CallExpression' }>): boolean {
+  const callee = node.callee;
+  if (callee.type === 'Identifier') return FOLDABLE_GLOBALS.has(callee.name);
+  return callee.type === 'MemberExpression' && !callee.computed && callee.property.type === 'Identifier' && FOLDABLE_METHODS.has(callee.property.name);
 }
 
 function decodeGlobal(name: string, text: string): string | undefined {

@@ -24,8 +24,8 @@ export const RULES = Object.freeze([
     kind: 'syntax',
     severity: 'block',
     title:
-      'Reaching the Function constructor through `.constructor`: `x.constructor.constructor`, the constructor of a function, arrow, async or generator literal, or `x.constructor("code")`',
-    why: 'The classic sandbox-escape opening: it turns a string into code from any object, without naming `Function`. Ordinary code reads `.constructor` to compare classes, never to build functions.',
+      'Reaching the Function constructor through `.constructor`: `x.constructor.constructor` (read or destructured), the constructor of a function, arrow, async or generator literal or builtin method, or `x.constructor("code")`',
+    why: 'The classic sandbox-escape opening: it turns a string into code from any object, without naming `Function`. Ordinary code reads `.constructor` to compare classes, not to build functions; `new err.constructor(message)` cannot be told from it, so write the class (`new TypeError(message)`).',
   },
   {
     id: 'obfuscated_name',
@@ -33,7 +33,7 @@ export const RULES = Object.freeze([
     severity: 'block',
     title:
       'A sensitive name (`constructor`, `__proto__`, `prepareStackTrace`, `eval`, `process`, ...) assembled at run time: concatenation, `String.fromCharCode`, escapes, `split/reverse/join`, `atob`',
-    why: 'Constant parts are folded as a reader would, so a name hidden from a text search is still seen. Ordinary code writes such names plainly or not at all.',
+    why: 'Constant parts are folded as a reader would, so a name hidden from a text search is still seen where it is assembled, whatever it is then given to. Ordinary code writes such names plainly or not at all. Names made from values the code computes (a loop, a function, input) are not seen: the screen is a filter.',
   },
   {
     id: 'escaped_identifier',
@@ -46,7 +46,8 @@ export const RULES = Object.freeze([
     id: 'stack_trace_tampering',
     kind: 'syntax',
     severity: 'block',
-    title: 'Installing a V8 stack-trace hook: assigning or defining `Error.prepareStackTrace`',
+    title:
+      'Installing a V8 stack-trace hook: writing `Error.prepareStackTrace` by any road (assignment, destructuring, a for-of target, an object literal key, `defineProperty`, `Reflect.set`, `__defineGetter__`)',
     why: 'The hook hands out raw call-site objects (receivers and functions of every frame), the second step of most isolate escapes. Snippets have no reason to format stack traces themselves.',
   },
   {

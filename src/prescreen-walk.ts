@@ -1,7 +1,7 @@
 // The pre-screen's syntax rules: one pass over the flattened acorn tree (src/prescreen-tree.ts),
 // reporting findings to a sink. Pure; called by src/prescreen.ts.
 import type { AnyNode, Program } from 'acorn';
-import { foldConstant, type FoldContext, type Folded } from './prescreen-fold.ts';
+import { foldConstant, mayFoldCall, type FoldContext, type Folded } from './prescreen-fold.ts';
 import type { RuleId } from './prescreen-rules.ts';
 import { collectBindings, flatten, isReference, type Entry } from './prescreen-tree.ts';
 
@@ -111,15 +111,21 @@ export function screenProgram(
         // Function.prototype; the __proto__ of a function is a Function.prototype.
         if (name === 'prototype') return isGlobalRef(node.object, 'Function');
         if (name === '__proto__') return isFunctionish(node.object, depth + 1);
-        // A builtin method (`[].map`, `Math.max`, `''.at`) is a function like any other.
+        // A builtin method (`[].map`, `Math.max`, `''.at`) is a function like any other; a builtin's
+        // data (`Number.MAX_SAFE_INTEGER`, `''.length`) is not. An object literal's may be anything.
         const object = node.object;
-        return (
-          object.type === 'ArrayExpression' ||
-          object.type === 'ObjectExpression' ||
-          object.type === 'Literal' ||
-          object.type === 'TemplateLiteral' ||
-          (object.type === 'Identifier' && BUILTINS.has(object.name) && isFree(object.name))
-        );
+        if (object.type === 'ObjectExpression') return true;
+        const sample =
+          object.type === 'ArrayExpression'
+            ? Array.prototype
+            : object.type === 'TemplateLiteral'
+              ? String.prototype
+              : object.type === 'Literal'
+                ? literalPrototype(object.value)
+                : object.type === 'Identifier' && BUILTINS.has(object.name) && isFree(object.name)
+                  ? builtinSample(object.name)
+                  : undefined;
+        return sample !== undefined && (name === undefined || holdsFunction(sample, name));
       }
       default:
         return false;
@@ -140,19 +146,52 @@ export function screenProgram(
     isFree(node.object.name);
   const isAssigned = (entry: Entry): boolean =>
     entry.parent !== undefined && entry.parent.type === 'AssignmentExpression' && entry.key === 'left';
-  const checkBuiltString = (node: AnyNode, at: number): void => {
+  /** Written by any road: assigned, updated, a for-in/of target, or a target inside a destructuring pattern. */
+  const isWritten = (entry: Entry): boolean => {
+    let current: Entry | undefined = entry;
+    while (current?.parent !== undefined) {
+      const { parent, key } = current;
+      switch (parent.type) {
+        case 'AssignmentExpression':
+        case 'ForOfStatement':
+        case 'ForInStatement':
+          return key === 'left';
+        case 'UpdateExpression':
+          return true;
+        case 'ArrayPattern':
+        case 'ObjectPattern':
+        case 'RestElement':
+          break;
+        case 'AssignmentPattern':
+          if (key !== 'left') return false;
+          break;
+        case 'Property':
+          if (key !== 'value' || current.up?.parent?.type !== 'ObjectPattern') return false;
+          break;
+        default:
+          return false;
+      }
+      current = current.up;
+    }
+    return false;
+  };
+  /** Reports a sensitive name assembled at run time; returns what `node` folds to, if it may be a sensitive name. */
+  const checkBuiltString = (node: AnyNode, at: number): Folded | undefined => {
     // Cheap exits first: this runs on every call argument.
     if (node.type === 'Literal') {
-      if (typeof node.value !== 'string' || !SENSITIVE_NAMES.has(node.value)) return;
+      if (typeof node.value !== 'string' || !SENSITIVE_NAMES.has(node.value)) return undefined;
     } else if (node.type === 'Identifier') {
-      if (!constants.get(node.name)) return;
-    } else if (node.type !== 'BinaryExpression' && node.type !== 'CallExpression' && node.type !== 'TemplateLiteral') {
-      return;
+      if (!constants.get(node.name)) return undefined;
+    } else if (node.type === 'CallExpression') {
+      if (!mayFoldCall(node)) return undefined;
+    } else if (node.type !== 'BinaryExpression' && node.type !== 'TemplateLiteral') {
+      return undefined;
     }
     const folded = foldConstant(node, fold);
     if (folded?.built === true && typeof folded.value === 'string' && SENSITIVE_NAMES.has(folded.value)) {
       sink.add('obfuscated_name', `the name '${folded.value}' is assembled at run time, hiding it from readers`, at);
     }
+    return folded;
   };
   const screenCodeArgument = (arg: AnyNode | undefined, what: string, at: number, rule: RuleId): void => {
     if (arg === undefined || arg.type === 'SpreadElement') return;
@@ -216,7 +255,8 @@ export function screenProgram(
           if (objectName === 'caller' || (objectName === 'callee' && object.type === 'MemberExpression' && isArguments(object.object))) {
             sink.add('caller_chain', 'walks the call stack through .caller to reach the functions that called this code', node.property.start);
           }
-        } else if (name === 'prepareStackTrace' && isAssigned(entry)) {
+        } else if (name === 'prepareStackTrace' && isWritten(entry)) {
+          // Assigned, updated, destructured into or a for-of target: any write installs the hook.
           sink.add('stack_trace_tampering', 'installs a stack-trace hook (prepareStackTrace), which exposes call-site objects', node.start);
         } else if (name === '__proto__' && isAssigned(entry)) {
           sink.add('builtin_prototype_write', 'assigns __proto__; it affects only this job\'s isolate', node.start);
@@ -236,7 +276,16 @@ export function screenProgram(
       case 'NewExpression': {
         // `(0, eval)(code)` calls the same eval, indirectly.
         const callee = node.callee.type === 'SequenceExpression' ? (node.callee.expressions.at(-1) ?? node.callee) : node.callee;
-        for (const arg of node.arguments) checkBuiltString(arg, arg.start);
+        // A call that assembles a name (String.fromCharCode, ...join('')) is seen where it is made,
+        // unless it is part of a larger expression, seen with it.
+        const partOf = parent?.type === 'BinaryExpression' || parent?.type === 'TemplateLiteral' || parent?.type === 'MemberExpression';
+        if (node.type === 'CallExpression' && !partOf && !(entry.key === 'arguments')) checkBuiltString(node, node.start);
+        for (const arg of node.arguments) {
+          // Reflect.set(Error, 'prepareStackTrace', f), Error.__defineGetter__('prepareStackTrace', g), defineProperty...
+          if (checkBuiltString(arg, arg.start)?.value === 'prepareStackTrace') {
+            sink.add('stack_trace_tampering', 'names the stack-trace hook (prepareStackTrace) to a call, the way it is set by reflection', arg.start);
+          }
+        }
         if (callee.type === 'Super') break;
         const calleeName = callee.type === 'Identifier' ? callee.name : nameOf(callee);
         if (calleeName === undefined) break;
@@ -282,20 +331,32 @@ export function screenProgram(
           (method === 'defineProperty' || method === 'defineProperties' || method === 'setPrototypeOf' || method === 'assign') &&
           first !== undefined
         ) {
-          const key = second !== undefined && method === 'defineProperty' ? foldConstant(second, fold) : undefined;
-          if (key?.value === 'prepareStackTrace') {
-            sink.add('stack_trace_tampering', 'defines a stack-trace hook (prepareStackTrace), which exposes call-site objects', node.start);
-          } else if (isBuiltinPrototype(first)) {
+          // A 'prepareStackTrace' argument was reported above.
+          if (isBuiltinPrototype(first)) {
             sink.add('builtin_prototype_write', `${method} on a built-in prototype; it affects only this job's isolate`, node.start);
           }
         }
         break;
       }
       case 'Property': {
+        if (parent?.type === 'ObjectPattern') {
+          // `{ constructor: { constructor: F } } = anything`: the constructor of any object is a
+          // function, and its constructor is the Function constructor.
+          const inner = node.value.type === 'AssignmentPattern' ? node.value.left : node.value;
+          if (keyName(node.key, node.computed, fold) === 'constructor' && inner.type === 'ObjectPattern') {
+            const chained = inner.properties.some(
+              (property) => property.type === 'Property' && keyName(property.key, property.computed, fold) === 'constructor',
+            );
+            if (chained) {
+              sink.add('function_constructor_chain', 'destructures the constructor of a constructor, which is the Function constructor', node.start);
+            }
+          }
+          break;
+        }
         if (parent?.type !== 'ObjectExpression') break;
-        if (node.computed) {
-          checkBuiltString(node.key, node.key.start);
-        } else if (node.key.type === 'Identifier' && node.key.name === 'prepareStackTrace') {
+        // `{ '\x63onstructor': C }` spells a sensitive key as [k] would, without brackets.
+        if (node.computed || node.key.type === 'Literal') checkBuiltString(node.key, node.key.start);
+        if (keyName(node.key, node.computed, fold) === 'prepareStackTrace') {
           sink.add('stack_trace_tampering', 'sets a stack-trace hook (prepareStackTrace), which exposes call-site objects', node.start);
         }
         break;
@@ -310,6 +371,16 @@ export function screenProgram(
             sink.add('function_constructor_chain', 'destructures the constructor of a function, which is the Function constructor', property.start);
           }
         }
+        break;
+      }
+      case 'BinaryExpression':
+      case 'TemplateLiteral': {
+        // A name assembled where it is made, whatever it is then given to: a variable assigned again,
+        // an array, a function's return. The parts of a larger expression are seen with it; a
+        // property's name is reported as one (MemberExpression, Property).
+        if (parent?.type === 'BinaryExpression' || parent?.type === 'TemplateLiteral') break;
+        if ((parent?.type === 'MemberExpression' && entry.key === 'property') || (parent?.type === 'Property' && entry.key === 'key')) break;
+        checkBuiltString(node, node.start);
         break;
       }
       case 'ImportExpression':
@@ -362,6 +433,30 @@ function isStringish(node: AnyNode, depth = 0): boolean {
   if (node.type === 'TemplateLiteral') return true;
   if (node.type === 'BinaryExpression' && node.operator === '+' && depth < MAX_SHAPE_DEPTH) {
     return isStringish(node.left, depth + 1) || isStringish(node.right, depth + 1);
+  }
+  return false;
+}
+
+/** The prototype a literal's properties are read from; null for null. */
+function literalPrototype(value: unknown): object | undefined {
+  if (value === null) return undefined;
+  return Object.getPrototypeOf(Object(value)) as object;
+}
+
+/** A builtin as this process has it (the isolate's are the same language's); an unknown one counts as holding functions. */
+function builtinSample(name: string): object {
+  const value: unknown = (globalThis as Record<string, unknown>)[name];
+  return (typeof value === 'object' && value !== null) || typeof value === 'function' ? value : { [name]: () => undefined };
+}
+
+/**
+ * Whether `name` on `sample` (or its prototypes) is a function, or an accessor (not read here, so
+ * counted as one); a property it does not have is not.
+ */
+function holdsFunction(sample: object, name: string): boolean {
+  for (let at: object | null = sample; at !== null; at = Object.getPrototypeOf(at) as object | null) {
+    const descriptor = Object.getOwnPropertyDescriptor(at, name);
+    if (descriptor !== undefined) return typeof descriptor.value === 'function' || descriptor.get !== undefined;
   }
   return false;
 }

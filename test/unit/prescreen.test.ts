@@ -94,6 +94,11 @@ describe('function_constructor_chain', () => {
     expect(hits('Reflect.get(() => 1, "constructor")').blocked).toEqual(['function_constructor_chain@1:1']);
     expectClean('Reflect.get(obj, "constructor")');
     expect(hits('obj.constructor("return this")').blocked).toEqual(['function_constructor_chain@1:1']);
+    // The constructor of whatever is destructured, destructured again: Function, from any object.
+    expect(hits('const { constructor: { constructor: F } } = {}').blocked).toEqual(['function_constructor_chain@1:9']);
+    expect(hits('(({ constructor: { constructor: F } }) => F)({})').blocked).toEqual(['function_constructor_chain@1:5']);
+    expect(hits("const { '\\x63onstructor': { 'constructor': F } } = {}").blocked).toContain('function_constructor_chain@1:9');
+    expectClean('const { constructor: { name } } = value');
   });
 
   it('does not flag ordinary uses of .constructor', () => {
@@ -103,17 +108,34 @@ describe('function_constructor_chain', () => {
     expectClean('Child.prototype = Object.create(Parent.prototype); Child.prototype.constructor = Child');
     expectClean('const name = err.constructor.name');
     expectClean('const C = x.constructor; new C(1)');
+    // A builtin's data is no function: its constructor is Number's, String's.
+    expectClean('const kind = Number.MAX_SAFE_INTEGER.constructor.name');
+    expectClean("const kind = ''.length.constructor.name");
+    // Its methods are: their constructor is Function.
+    expect(hits('Math.max.constructor').blocked).toEqual(['function_constructor_chain@1:10']);
+    expect(hits("''.at.constructor").blocked).toEqual(['function_constructor_chain@1:7']);
+    expect(hits('Math[k].constructor').blocked).toEqual(['function_constructor_chain@1:9']);
   });
 });
 
 describe('obfuscated_name', () => {
+  it('blocks a sensitive key spelt with escapes in an object literal, brackets or not', () => {
+    expect(hits("const o = { '\\x63onstructor': C }").blocked).toEqual(['obfuscated_name@1:13']);
+    expectClean("const o = { 'constructor': C }");
+  });
+
   it('blocks sensitive names assembled from pieces, char codes, escapes, base64 and reversals', () => {
     expect(hits('f["constr" + "uctor"]').blocked).toEqual(['obfuscated_name@1:3']);
     expect(hits('f[String.fromCharCode(95,95,112,114,111,116,111,95,95)] = 1').blocked).toEqual(['obfuscated_name@1:3']);
     expect(hits('f["\\x63onstructor"]').blocked).toEqual(['obfuscated_name@1:3']);
     expect(hits('f[atob("Y29uc3RydWN0b3I=")]').blocked).toEqual(['obfuscated_name@1:3']);
     expect(hits('f["rotcurtsnoc".split("").reverse().join("")]').blocked).toEqual(['obfuscated_name@1:3']);
-    expect(hits('const k = `con${"struct"}or`;\nf[k]').blocked).toEqual(['obfuscated_name@2:3']);
+    expect(hits('const k = `con${"struct"}or`;\nf[k]').blocked).toEqual(['obfuscated_name@1:11', 'obfuscated_name@2:3']);
+    // Seen where it is made, though the variable is assigned again or the parts are spread.
+    expect(hits("let k = 'con' + 'structor'; k = k;\n({})[k][k]('return 1')()").blocked).toEqual(['obfuscated_name@1:9']);
+    expect(hits('const k = String.fromCharCode(...[99, 111, 110, 115, 116, 114, 117, 99, 116, 111, 114])').blocked).toEqual(['obfuscated_name@1:11']);
+    expect(hits("const k = [...'rotcurtsnoc'].reverse().join('')").blocked).toEqual(['obfuscated_name@1:11']);
+    expectClean("const greeting = 'hello, ' + 'world'");
     expect(hits('globalThis["pro" + "cess"]').blocked).toEqual(['obfuscated_name@1:12']);
     expect(hits('Reflect.get(f, "con" + "structor")').blocked).toEqual(['obfuscated_name@1:16']);
   });
@@ -139,13 +161,28 @@ describe('stack_trace_tampering and capture_stack_trace', () => {
   it('blocks installing prepareStackTrace, by assignment, defineProperty or object literal', () => {
     expect(hits('Error.prepareStackTrace = (e, s) => s').blocked).toEqual(['stack_trace_tampering@1:1']);
     expect(hits('Object.defineProperty(Error, "prepareStackTrace", { value: f })').blocked).toEqual([
-      'stack_trace_tampering@1:1',
+      'stack_trace_tampering@1:30',
     ]);
     expect(hits('Object.assign(Error, { prepareStackTrace: f })').blocked).toEqual(['stack_trace_tampering@1:24']);
   });
 
+  it.each([
+    ['a destructuring assignment', '[Error.prepareStackTrace] = [f]'],
+    ['an object pattern', '({ a: Error.prepareStackTrace } = { a: f })'],
+    ['a for-of target', 'for (Error.prepareStackTrace of [f]);'],
+    ['a quoted key', "Object.assign(Error, { 'prepareStackTrace': f })"],
+    ['a computed key', "Object.assign(Error, { ['prepareStackTrace']: f })"],
+    ['defineProperties', "Object.defineProperties(Error, { 'prepareStackTrace': { value: f } })"],
+    ['Reflect.set', "Reflect.set(Error, 'prepareStackTrace', f)"],
+    ['__defineGetter__', "Error.__defineGetter__('prepareStackTrace', () => f)"],
+    ['a constant name', "const k = 'prepareStackTrace'; Reflect.set(Error, k, f)"],
+  ])('blocks installing prepareStackTrace through %s', (_, code) => {
+    expect(hits(code).blocked.filter((finding) => finding.startsWith('stack_trace_tampering'))).toHaveLength(1);
+  });
+
   it('does not flag reading prepareStackTrace', () => {
     expectClean('const previous = Error.prepareStackTrace');
+    expectClean('const { prepareStackTrace } = Error');
   });
 
   it('warns on captureStackTrace onto anything but this', () => {
