@@ -463,6 +463,8 @@ class SandpoolClient implements Client {
     if (state === 'completed' || state === 'failed') return false;
     const limits = limitsOf(job.data);
     const result = cancelledResult(limits);
+    // A job that never ran waited all its time (the producer's add is BullMQ's timestamp).
+    if (Number.isFinite(job.timestamp)) result.metrics.queueWaitMs = Math.max(0, Date.now() - job.timestamp);
     // The mark first: a worker that takes the job from now on ends it as cancelled. Then the
     // broadcast, for the worker already running it.
     await this.#redis

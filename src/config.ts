@@ -292,7 +292,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
   const ceilings = mergeLimits(DEFAULT_CEILINGS, policy?.ceilings);
   const tools = base.toolsFile === undefined ? undefined : readToolsFile(base.toolsFile);
   try {
-    tools?.checkLimits?.(ceilings);
+    // Under ceilingMode 'reject' every call would be rejected; under 'clamp' the tool runs at the ceiling.
+    if (policy?.ceilingMode === 'reject') tools?.checkLimits?.(ceilings);
   } catch (cause) {
     const against = base.policyFile === undefined ? 'the built-in ceilings' : `the ceilings of SANDPOOL_POLICY_FILE=${JSON.stringify(base.policyFile)}`;
     throw new ConfigError(`SANDPOOL_TOOLS_FILE=${JSON.stringify(base.toolsFile)}: ${(cause as Error).message} (${against})`, { cause });

@@ -185,7 +185,7 @@ function limitsWith(name: string, base: Readonly<Limits>, given: unknown): Reado
   return Object.freeze(limits);
 }
 
-function checkedTools(tools: unknown, ceilings: Readonly<Limits>): ToolRegistry | undefined {
+function checkedTools(tools: unknown, rejectAbove: Readonly<Limits> | undefined): ToolRegistry | undefined {
   if (tools === undefined) return undefined;
   let registry: ToolRegistry;
   if (Array.isArray(tools)) registry = createToolRegistry(tools as readonly ToolDefinitionInput[]);
@@ -193,9 +193,9 @@ function checkedTools(tools: unknown, ceilings: Readonly<Limits>): ToolRegistry 
     throw new RangeError('options.tools: expected tool definitions (an array) or a registry from createToolRegistry()');
   } else registry = tools as ToolRegistry;
   try {
-    registry.checkLimits?.(ceilings);
+    if (rejectAbove !== undefined) registry.checkLimits?.(rejectAbove);
   } catch (cause) {
-    throw new RangeError(`options.tools: ${(cause as Error).message} (options.ceilings, or its default)`, { cause });
+    throw new RangeError(`options.tools: ${(cause as Error).message} (options.ceilings, or its default, with ceilingMode 'reject')`, { cause });
   }
   return registry;
 }
@@ -266,7 +266,8 @@ export function compilePoolOptions(options: PoolOptions = {}): Readonly<Compiled
     hostName: String(options.hostName ?? hostname()),
     // The methods the pool calls.
     logger: loggerOption<Logger>(options.logger, ['debug', 'info', 'warn', 'error'], RangeError),
-    tools: checkedTools(options.tools, ceilings),
+    // Under `clamp` a tool's limit above a ceiling runs at the ceiling, as a request's does.
+    tools: checkedTools(options.tools, ceilingMode === 'reject' ? ceilings : undefined),
     prescreen,
     prescreenBase,
     executorGraceMs: EXECUTOR_GRACE_MS,

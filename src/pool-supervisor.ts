@@ -342,17 +342,18 @@ export class Supervisor {
       case 'failed': {
         const job = executor.jobs.get(message.id);
         if (job === undefined) return;
+        const worker = { pid: executor.process.pid, ...(job.runningSince === 0 ? {} : { wallTimeMs: Date.now() - job.runningSince }) };
         this.#detach(job);
         this.#reapRetired(executor);
         if (message.reason.startsWith('ERR_WORKER_OUT_OF_MEMORY')) {
           // The thread's own heap gave out while it ran only this job.
-          this.#settle(job, this.#pipeline.withoutRun('memory_limit', job, memoryError('the thread running it ran out of memory'), { pid: executor.process.pid }));
+          this.#settle(job, this.#pipeline.withoutRun('memory_limit', job, memoryError('the thread running it ran out of memory'), worker));
         } else {
           this.#retryOrFail(job, { quarantine: true }, {
             name: 'InternalError',
             message: `the executor could not run the job: ${message.reason}`,
             code: POOL_ERROR_CODES.EXECUTOR_FAILED,
-          }, executor.process.pid);
+          }, worker);
         }
         this.#pump();
         return;
@@ -365,13 +366,14 @@ export class Supervisor {
     }
   }
 
-  #retryOrFail(job: Job, how: { quarantine: boolean }, lastError: ResultError, pid: number): void {
+  /** `worker`: the executor's pid and, when the job had a thread there, the time it ran. */
+  #retryOrFail(job: Job, how: { quarantine: boolean }, lastError: ResultError, worker: { pid: number; wallTimeMs?: number }): void {
     if (job.cancelRequested) {
-      this.#settle(job, this.#pipeline.withoutRun('cancelled', job, cancelledError(), { pid }));
+      this.#settle(job, this.#pipeline.withoutRun('cancelled', job, cancelledError(), worker));
       return;
     }
     if (job.runs >= this.#options.maxAttempts || this.#stopping) {
-      this.#settle(job, this.#pipeline.withoutRun('internal_error', job, lastError, { pid }));
+      this.#settle(job, this.#pipeline.withoutRun('internal_error', job, lastError, worker));
       return;
     }
     job.runs++;
@@ -565,7 +567,7 @@ export class Supervisor {
           name: 'InternalError',
           message: `the executor running the job died (${describeDeath(death)})`,
           code: POOL_ERROR_CODES.EXECUTOR_DIED,
-        }, pid);
+        }, { pid, wallTimeMs });
       }
     }
     if (this.#startFailures >= START_FAILURES_BEFORE_GIVING_UP && !this.#executors.some((each) => each.state === 'ready')) {

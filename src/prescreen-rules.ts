@@ -33,7 +33,7 @@ export const RULES = Object.freeze([
     severity: 'block',
     title:
       'A sensitive name (`constructor`, `__proto__`, `prepareStackTrace`, `eval`, `process`, ...) assembled at run time: concatenation, `String.fromCharCode`, escapes, `split/reverse/join`, `atob`',
-    why: 'Constant parts are folded as a reader would, so a name hidden from a text search is still seen where it is assembled, whatever it is then given to. Ordinary code writes such names plainly or not at all. Names made from values the code computes (a loop, a function, input) are not seen: the screen is a filter.',
+    why: 'Constant parts are folded as a reader would, so a name hidden from a text search is still seen where it is used as one (a property, a key, a call\'s argument), through constants never assigned again. Ordinary code writes such names plainly or not at all. Names made from values that change or that the code computes (a loop, a function, input) are not seen: the screen is a filter.',
   },
   {
     id: 'escaped_identifier',
@@ -47,8 +47,8 @@ export const RULES = Object.freeze([
     kind: 'syntax',
     severity: 'block',
     title:
-      'Installing a V8 stack-trace hook: writing `Error.prepareStackTrace` by any road (assignment, destructuring, a for-of target, an object literal key, `defineProperty`, `Reflect.set`, `__defineGetter__`)',
-    why: 'The hook hands out raw call-site objects (receivers and functions of every frame), the second step of most isolate escapes. Snippets have no reason to format stack traces themselves.',
+      'Installing a V8 stack-trace hook: writing `Error.prepareStackTrace` by assignment, destructuring or a for-of target; as an object literal key, an entry (`[name, value]`) or a static class member; or through `defineProperty`, `Reflect.set` or `__defineGetter__`',
+    why: 'The hook hands out raw call-site objects (receivers and functions of every frame), the second step of most isolate escapes. Snippets have no reason to format stack traces themselves. Reading it is not flagged; a name computed at run time is not followed.',
   },
   {
     id: 'caller_chain',

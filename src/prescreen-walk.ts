@@ -63,7 +63,8 @@ export function screenProgram(
     }
     if (node.property.type === 'PrivateIdentifier') return undefined;
     const folded = foldConstant(node.property, fold);
-    return folded && typeof folded.value !== 'object' ? { value: String(folded.value), built: folded.built } : undefined;
+    const key = propertyKey(folded);
+    return folded === undefined || key === undefined ? undefined : { value: key, built: folded.built || typeof folded.value === 'object' };
   };
   const nameOf = (node: AnyNode): string | undefined => {
     const folded = memberName(node);
@@ -276,14 +277,12 @@ export function screenProgram(
       case 'NewExpression': {
         // `(0, eval)(code)` calls the same eval, indirectly.
         const callee = node.callee.type === 'SequenceExpression' ? (node.callee.expressions.at(-1) ?? node.callee) : node.callee;
-        // A call that assembles a name (String.fromCharCode, ...join('')) is seen where it is made,
-        // unless it is part of a larger expression, seen with it.
-        const partOf = parent?.type === 'BinaryExpression' || parent?.type === 'TemplateLiteral' || parent?.type === 'MemberExpression';
-        if (node.type === 'CallExpression' && !partOf && !(entry.key === 'arguments')) checkBuiltString(node, node.start);
+        const writes = callee.type === 'MemberExpression' && PROPERTY_WRITERS.has(nameOf(callee) ?? '');
         for (const arg of node.arguments) {
+          checkBuiltString(arg, arg.start);
           // Reflect.set(Error, 'prepareStackTrace', f), Error.__defineGetter__('prepareStackTrace', g), defineProperty...
-          if (checkBuiltString(arg, arg.start)?.value === 'prepareStackTrace') {
-            sink.add('stack_trace_tampering', 'names the stack-trace hook (prepareStackTrace) to a call, the way it is set by reflection', arg.start);
+          if (writes && arg.type !== 'SpreadElement' && propertyKey(foldConstant(arg, fold)) === 'prepareStackTrace') {
+            sink.add('stack_trace_tampering', 'sets the stack-trace hook (prepareStackTrace) by reflection, which exposes call-site objects', arg.start);
           }
         }
         if (callee.type === 'Super') break;
@@ -373,16 +372,21 @@ export function screenProgram(
         }
         break;
       }
-      case 'BinaryExpression':
-      case 'TemplateLiteral': {
-        // A name assembled where it is made, whatever it is then given to: a variable assigned again,
-        // an array, a function's return. The parts of a larger expression are seen with it; a
-        // property's name is reported as one (MemberExpression, Property).
-        if (parent?.type === 'BinaryExpression' || parent?.type === 'TemplateLiteral') break;
-        if ((parent?.type === 'MemberExpression' && entry.key === 'property') || (parent?.type === 'Property' && entry.key === 'key')) break;
-        checkBuiltString(node, node.start);
+      case 'ArrayExpression': {
+        // [['prepareStackTrace', f]]: an entry as Object.fromEntries and Map take it.
+        const [first] = node.elements;
+        if (node.elements.length === 2 && first && first.type !== 'SpreadElement' && foldConstant(first, fold)?.value === 'prepareStackTrace') {
+          sink.add('stack_trace_tampering', 'pairs the stack-trace hook (prepareStackTrace) with a value, as an entry to set it from', node.start);
+        }
         break;
       }
+      case 'MethodDefinition':
+      case 'PropertyDefinition':
+        // A class whose static prepareStackTrace becomes Error's through setPrototypeOf.
+        if (node.static && keyName(node.key, node.computed, fold) === 'prepareStackTrace') {
+          sink.add('stack_trace_tampering', 'defines a static prepareStackTrace, which becomes the stack-trace hook of a class it is made the prototype of', node.start);
+        }
+        break;
       case 'ImportExpression':
         sink.add('dynamic_import', 'dynamic import() is not available: modules are not available in the sandbox', node.start);
         break;
@@ -460,6 +464,15 @@ function holdsFunction(sample: object, name: string): boolean {
   }
   return false;
 }
+
+/** The property key a folded value makes, as V8 converts it: an array is its items joined with commas (o[['k']] is o.k). */
+function propertyKey(folded: Folded | undefined): string | undefined {
+  if (folded === undefined) return undefined;
+  return typeof folded.value === 'object' ? folded.value.join(',') : String(folded.value);
+}
+
+/** Methods that write a property named by an argument: Reflect.set, (Object|Reflect).defineProperty, __defineGetter__... */
+const PROPERTY_WRITERS = new Set(['set', 'defineProperty', '__defineGetter__', '__defineSetter__']);
 
 function keyName(key: AnyNode, computed: boolean, fold: FoldContext): string | undefined {
   if (!computed) return key.type === 'Identifier' ? key.name : key.type === 'Literal' ? String(key.value) : undefined;

@@ -45,11 +45,12 @@ const SCHEMA_MAP_KEYWORDS = ['$defs', 'definitions', 'dependencies', 'dependentS
 /** Schemas nested in schemas, at most: far more than any tool's input needs. */
 const MAX_SCHEMA_DEPTH = 64;
 /**
- * The most schemas checking one input value may apply, each `$ref` counted as the schema it points
- * to, as often as it is used: a chain of definitions each using the next twice doubles per level
- * (1.9 KB of schema, 28 levels deep, took 0.85 s to check a 2-item array).
+ * The most schemas `$ref`s may add to what checking one input value applies, each use counting the
+ * schema it points to: a chain of definitions each using the next twice doubles per level (1.9 KB
+ * of schema, 28 levels deep, took 0.85 s to check a 2-item array). Schemas written out in full are
+ * not counted: they cost what their text does.
  */
-const MAX_EXPANDED_SCHEMAS = 10_000;
+const MAX_SCHEMAS_ADDED_BY_REFS = 10_000;
 const SCALAR_TYPES = new Set(['boolean', 'integer', 'null', 'number', 'string']);
 
 type SchemaObject = Record<string, unknown>;
@@ -171,9 +172,10 @@ export function superLinearReason(schema: unknown): string | undefined {
     sizes.set(node, size);
     return size;
   };
-  const size = expanded(root);
-  if (size > MAX_EXPANDED_SCHEMAS) {
-    return `inputSchema: its $refs expand to ${size > 1e15 ? 'more than 10^15' : size} schemas, more than the ${MAX_EXPANDED_SCHEMAS} one value may be checked against (each use of a $ref counts)`;
+  // done: every schema object met once, as written.
+  const added = expanded(root) - done.size;
+  if (added > MAX_SCHEMAS_ADDED_BY_REFS) {
+    return `inputSchema: its $refs add ${added > 1e15 ? 'more than 10^15' : added} schemas to check per value (each use counting the schema it points to), more than the ${MAX_SCHEMAS_ADDED_BY_REFS} allowed`;
   }
   return undefined;
 }

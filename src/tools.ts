@@ -78,8 +78,8 @@ export interface ToolRegistry {
   specs(): ToolSpec[];
   has(name: string): boolean;
   /**
-   * Throws, naming the tool and the limit, when a tool's own limit is above `ceilings`: no call
-   * could run with it (refused, as a pool default above its ceiling is). createPool calls it.
+   * Throws, naming the tool and the limit, when a tool's own limit is above `ceilings`: under
+   * ceilingMode 'reject' every call would be rejected. createPool calls it in that mode.
    */
   checkLimits?(ceilings: Readonly<Limits>): void;
 }
@@ -136,7 +136,7 @@ export function createToolRegistry(definitions: readonly ToolDefinitionInput[] =
         for (const key of LIMIT_KEYS) {
           const value = definition.limits?.[key];
           if (value !== undefined && value > ceilings[key]) {
-            throw new Error(`tool '${definition.name}': limits.${key}: ${value} is above the ceiling of ${ceilings[key]}: no call could run with it`);
+            throw new Error(`tool '${definition.name}': limits.${key}: ${value} is above the ceiling of ${ceilings[key]}: every call would be rejected`);
           }
         }
       }

@@ -240,6 +240,23 @@ describe('dying executors', () => {
     expect(await job).toMatchObject({ status: 'ok', metrics: { attempt: 1, worker: { pid: executorPid } } });
   });
 
+  it('a job whose executor died under it reports the time it ran as such, not as queue wait', async () => {
+    const single = await scriptedPool({ maxAttempts: 1 });
+    try {
+      const { pidFile, pid } = pidProbe();
+      const job = single.execute({ code: 'sleep 5000', input: { pidFile } });
+      const executorPid = await pid();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      process.kill(executorPid, 'SIGKILL');
+      const result = await job;
+      expect(result).toMatchObject({ status: 'internal_error', error: { code: 'EXECUTOR_DIED' } });
+      expect(result.metrics.wallTimeMs).toBeGreaterThanOrEqual(250);
+      expect(result.metrics.queueWaitMs).toBeLessThan(result.metrics.wallTimeMs);
+    } finally {
+      await single.close();
+    }
+  });
+
   it('a job that crashes its executor every time ends internal_error after maxAttempts, no loop', async () => {
     const restartsBefore = pool.stats().restarts;
     const result = await pool.execute({ code: 'abort' });

@@ -704,8 +704,12 @@ describe('tenants, idempotency, backpressure, deadlines', () => {
     const id = await c.submit(request);
     // Paused: it waits, and the cancel removes it; its mark stays (for getResult), and the worker
     // heard the cancel on its channel and remembers the id.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await c.cancel(id)).toBe(true);
-    expect((await c.getResult(id))?.status).toBe('cancelled');
+    const cancelled = await c.getResult(id);
+    expect(cancelled?.status).toBe('cancelled');
+    // Never run: all its time was queue wait.
+    expect(cancelled?.metrics.queueWaitMs).toBeGreaterThanOrEqual(100);
     await raw.resume();
     // Neither the mark nor the worker's memory of that cancel stops the new job under the same id.
     const again = await c.execute(request);

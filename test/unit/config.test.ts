@@ -279,12 +279,13 @@ describe('the tools file', () => {
     expect(configError({ SANDPOOL_TOOLS_FILE: join(dir, 'missing.json') }).message).toMatch(/SANDPOOL_TOOLS_FILE=.*ENOENT/);
   });
 
-  it("refuses a tool whose own limit is above the policy file's ceiling, naming both files", () => {
+  it("refuses, under the policy's ceilingMode reject, a tool whose own limit is above its ceiling, naming both files", () => {
     const slow = file('slow.json', JSON.stringify([{ ...add, limits: { timeoutMs: 30_000 } }]));
-    const policy = file('policy.json', JSON.stringify({ ceilings: { timeoutMs: 2_000 } }));
-    expect(loadConfig({ SANDPOOL_TOOLS_FILE: slow }).tools?.has('add')).toBe(true);
-    expect(configError({ SANDPOOL_TOOLS_FILE: slow, SANDPOOL_POLICY_FILE: policy }).message).toMatch(
-      /SANDPOOL_TOOLS_FILE=".*slow\.json": tool 'add': limits\.timeoutMs: 30000 is above the ceiling of 2000: no call could run with it \(the ceilings of SANDPOOL_POLICY_FILE=".*policy\.json"\)/,
+    const clamp = file('clamp.json', JSON.stringify({ ceilings: { timeoutMs: 2_000 } }));
+    const reject = file('reject.json', JSON.stringify({ ceilings: { timeoutMs: 2_000 }, ceilingMode: 'reject' }));
+    expect(loadConfig({ SANDPOOL_TOOLS_FILE: slow, SANDPOOL_POLICY_FILE: clamp }).tools?.has('add')).toBe(true);
+    expect(configError({ SANDPOOL_TOOLS_FILE: slow, SANDPOOL_POLICY_FILE: reject }).message).toMatch(
+      /SANDPOOL_TOOLS_FILE=".*slow\.json": tool 'add': limits\.timeoutMs: 30000 is above the ceiling of 2000: every call would be rejected \(the ceilings of SANDPOOL_POLICY_FILE=".*reject\.json"\)/,
     );
   });
 

@@ -48,15 +48,15 @@ describe('tool registry', () => {
     );
   });
 
-  it('refuses a tool whose own limit is above the pool ceiling: no call could run with it', () => {
+  it('refuses, under ceilingMode reject, a tool whose own limit is above the ceiling: every call would be rejected', () => {
     const slow = { ...add, limits: { timeoutMs: 30_000 } };
-    for (const ceilingMode of ['clamp', 'reject'] as const) {
-      expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, ceilingMode, tools: [slow] })).toThrow(
-        "options.tools: tool 'add': limits.timeoutMs: 30000 is above the ceiling of 2000: no call could run with it (options.ceilings, or its default)",
-      );
-      expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, ceilingMode, tools: createToolRegistry([slow]) })).toThrow(/limits\.timeoutMs: 30000/);
-    }
-    expect(() => compilePoolOptions({ ceilings: { timeoutMs: 30_000 }, tools: [slow] })).not.toThrow();
+    expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, ceilingMode: 'reject', tools: [slow] })).toThrow(
+      "options.tools: tool 'add': limits.timeoutMs: 30000 is above the ceiling of 2000: every call would be rejected (options.ceilings, or its default, with ceilingMode 'reject')",
+    );
+    expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, ceilingMode: 'reject', tools: createToolRegistry([slow]) })).toThrow(/limits\.timeoutMs: 30000/);
+    // Under clamp its calls run at the ceiling, as a request's would.
+    expect(() => compilePoolOptions({ ceilings: { timeoutMs: 2_000 }, tools: [slow] })).not.toThrow();
+    expect(() => compilePoolOptions({ ceilings: { timeoutMs: 30_000 }, ceilingMode: 'reject', tools: [slow] })).not.toThrow();
   });
 
   it('lists execute_code first, then registered tools, in both API shapes', () => {
@@ -110,8 +110,11 @@ describe('tool registry', () => {
       };
       expect(createToolRegistry([tool('shallow', chain(8))]).resolve({ tool: 'shallow', input: ['a'] }).ok).toBe(true);
       expect(() => createToolRegistry([tool('deep', chain(28))])).toThrow(
-        /^tool 'deep': tools\[0\]\.inputSchema: its \$refs expand to \d+ schemas, more than the 10000 one value may be checked against/,
+        /^tool 'deep': tools\[0\]\.inputSchema: its \$refs add \d+ schemas to check per value \(each use counting the schema it points to\), more than the 10000 allowed$/,
       );
+      // Written out in full, a schema costs what its text does: 2,500 properties, no $ref.
+      const properties = Object.fromEntries(Array.from({ length: 2_500 }, (_, i) => [`p${i}`, { type: 'object', properties: { v: { type: 'string' } } }]));
+      expect(createToolRegistry([tool('wide', { type: 'object', properties })]).has('wide')).toBe(true);
     });
 
     it('names the tool and the field of a $ref whose escape is malformed', () => {
