@@ -176,23 +176,21 @@ export function screenProgram(
     }
     return false;
   };
-  /** Reports a sensitive name assembled at run time; returns what `node` folds to, if it may be a sensitive name. */
-  const checkBuiltString = (node: AnyNode, at: number): Folded | undefined => {
+  const checkBuiltString = (node: AnyNode, at: number): void => {
     // Cheap exits first: this runs on every call argument.
     if (node.type === 'Literal') {
-      if (typeof node.value !== 'string' || !SENSITIVE_NAMES.has(node.value)) return undefined;
+      if (typeof node.value !== 'string' || !SENSITIVE_NAMES.has(node.value)) return;
     } else if (node.type === 'Identifier') {
-      if (!constants.get(node.name)) return undefined;
+      if (!constants.get(node.name)) return;
     } else if (node.type === 'CallExpression') {
-      if (!mayFoldCall(node)) return undefined;
+      if (!mayFoldCall(node)) return;
     } else if (node.type !== 'BinaryExpression' && node.type !== 'TemplateLiteral') {
-      return undefined;
+      return;
     }
     const folded = foldConstant(node, fold);
     if (folded?.built === true && typeof folded.value === 'string' && SENSITIVE_NAMES.has(folded.value)) {
       sink.add('obfuscated_name', `the name '${folded.value}' is assembled at run time, hiding it from readers`, at);
     }
-    return folded;
   };
   const screenCodeArgument = (arg: AnyNode | undefined, what: string, at: number, rule: RuleId): void => {
     if (arg === undefined || arg.type === 'SpreadElement') return;
