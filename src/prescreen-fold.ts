@@ -1,7 +1,7 @@
 // Constant folding for the pre-screen: evaluates the string expressions a reader can evaluate in
 // their head ('con' + 'structor', String.fromCharCode(99, ...), 'a,b'.split(',').reverse().join(''),
 // atob('...')) so names assembled at run time are seen. Pure; bounded in depth and in total work.
-import type { AnyNode, Expression } from 'acorn';
+import type { AnyNode, Expression, Identifier } from 'acorn';
 
 export type FoldedValue = string | number | readonly string[];
 
@@ -14,8 +14,8 @@ export interface Folded {
 export interface FoldContext {
   /** `const|let|var NAME = <expr>` bindings never assigned again; null when the name is not one. */
   readonly constants: ReadonlyMap<string, Expression | null>;
-  /** Names declared anywhere in the program: such a `String`, `atob`... is not the builtin. */
-  readonly declared: ReadonlySet<string>;
+  /** Whether this use of a name is the global one: a `String`, `atob`... bound around it is not the builtin. */
+  readonly isFree: (node: Identifier) => boolean;
   /** Source of the program, to tell escaped literals from plain ones. */
   readonly code: string;
   /** Longest string or array a fold may produce. */
@@ -170,9 +170,7 @@ function foldCall(
     args.push(part.value);
   }
   const callee = node.callee;
-  const builtin = (name: string): boolean => !ctx.declared.has(name);
-
-  if (callee.type === 'Identifier' && builtin(callee.name)) {
+  if (callee.type === 'Identifier' && ctx.isFree(callee)) {
     const [first] = args;
     if (typeof first !== 'string') return undefined;
     const decoded = decodeGlobal(callee.name, first);
@@ -182,7 +180,7 @@ function foldCall(
     return undefined;
   }
   const method = callee.property.name;
-  if (callee.object.type === 'Identifier' && callee.object.name === 'String' && builtin('String')) {
+  if (callee.object.type === 'Identifier' && callee.object.name === 'String' && ctx.isFree(callee.object)) {
     if (!args.every((arg): arg is number => typeof arg === 'number')) return undefined;
     if (method === 'fromCharCode') return { value: String.fromCharCode(...args), built: true };
     if (method === 'fromCodePoint' && args.every((arg) => Number.isInteger(arg) && arg >= 0 && arg <= 0x10ffff)) {

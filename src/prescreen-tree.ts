@@ -70,18 +70,15 @@ function isNode(value: unknown): value is Node {
 }
 
 export function collectBindings(entries: readonly Entry[]): {
-  declared: Set<string>;
   constants: Map<string, Expression | null>;
   functionNames: Set<string>;
 } {
-  const declared = new Set<string>();
   const constants = new Map<string, Expression | null>();
   const functionNames = new Set<string>();
   const bindingCount = new Map<string, number>();
   const reassigned = new Set<string>();
   const declare = (pattern: Pattern | null | undefined): void => {
     for (const name of patternNames(pattern)) {
-      declared.add(name);
       bindingCount.set(name, (bindingCount.get(name) ?? 0) + 1);
     }
   };
@@ -141,7 +138,7 @@ export function collectBindings(entries: readonly Entry[]): {
       functionNames.delete(name);
     }
   }
-  return { declared, constants, functionNames };
+  return { constants, functionNames };
 }
 
 function patternNames(root: Pattern | null | undefined): string[] {

@@ -1,6 +1,7 @@
 // The pre-screen's syntax rules: one pass over the flattened acorn tree (src/prescreen-tree.ts),
 // reporting findings to a sink. Pure; called by src/prescreen.ts.
-import type { AnyNode, Program } from 'acorn';
+import type { AnyNode, Identifier, Program } from 'acorn';
+import { analyze } from 'eslint-scope';
 import { foldConstant, mayFoldCall, type FoldContext, type Folded } from './prescreen-fold.ts';
 import type { RuleId } from './prescreen-rules.ts';
 import { collectBindings, flatten, isReference, type Entry } from './prescreen-tree.ts';
@@ -52,9 +53,11 @@ export function screenProgram(
   budget: { chars: number },
 ): void {
   const entries = flatten(program);
-  const { declared, constants, functionNames } = collectBindings(entries);
-  const fold: FoldContext = { constants, declared, code, maxLength: 64 * 1024, budget };
-  const isFree = (name: string): boolean => !declared.has(name);
+  const { constants, functionNames } = collectBindings(entries);
+  const free = freeReferences(program);
+  /** Whether this use of a name is the global of that name: bound in none of the scopes around it. */
+  const isFree = (node: Identifier): boolean => free === undefined || free.has(node);
+  const fold: FoldContext = { constants, isFree, code, maxLength: 64 * 1024, budget };
 
   const memberName = (node: AnyNode): Folded | undefined => {
     if (node.type !== 'MemberExpression') return undefined;
@@ -71,10 +74,10 @@ export function screenProgram(
     return folded === undefined ? undefined : String(folded.value);
   };
   const isGlobalRef = (node: AnyNode, name: string): boolean => {
-    if (node.type === 'Identifier') return node.name === name && isFree(name);
+    if (node.type === 'Identifier') return node.name === name && isFree(node);
     if (node.type !== 'MemberExpression' || nameOf(node) !== name) return false;
     const object = node.object;
-    return object.type === 'Identifier' && GLOBAL_OBJECTS.has(object.name) && isFree(object.name);
+    return object.type === 'Identifier' && GLOBAL_OBJECTS.has(object.name) && isFree(object);
   };
   const isFunctionish = (node: AnyNode, depth = 0): boolean => {
     if (depth > MAX_SHAPE_DEPTH) return false;
@@ -84,7 +87,7 @@ export function screenProgram(
       case 'ClassExpression':
         return true;
       case 'Identifier': {
-        if ((node.name === 'Function' && isFree('Function')) || functionNames.has(node.name)) return true;
+        if ((node.name === 'Function' && isFree(node)) || functionNames.has(node.name)) return true;
         const bound = constants.get(node.name);
         return (
           bound?.type === 'FunctionExpression' || bound?.type === 'ArrowFunctionExpression' || bound?.type === 'ClassExpression'
@@ -123,7 +126,7 @@ export function screenProgram(
               ? String.prototype
               : object.type === 'Literal'
                 ? literalPrototype(object.value)
-                : object.type === 'Identifier' && BUILTINS.has(object.name) && isFree(object.name)
+                : object.type === 'Identifier' && BUILTINS.has(object.name) && isFree(object)
                   ? builtinSample(object.name)
                   : undefined;
         return sample !== undefined && (name === undefined || holdsFunction(sample, name));
@@ -144,7 +147,7 @@ export function screenProgram(
     nameOf(node) === 'prototype' &&
     node.object.type === 'Identifier' &&
     BUILTINS.has(node.object.name) &&
-    isFree(node.object.name);
+    isFree(node.object);
   const isAssigned = (entry: Entry): boolean =>
     entry.parent !== undefined && entry.parent.type === 'AssignmentExpression' && entry.key === 'left';
   /** Written by any road: assigned, updated, a for-in/of target, or a target inside a destructuring pattern. */
@@ -222,7 +225,7 @@ export function screenProgram(
         if (node.end - node.start !== node.name.length && hasEscapedAscii(code.slice(node.start, node.end))) {
           sink.add('escaped_identifier', `the name '${node.name}' is written with \\u escapes`, node.start);
         }
-        if (!isReference(entry) || !isFree(node.name)) break;
+        if (!isReference(entry) || !isFree(node)) break;
         const inTypeof = parent?.type === 'UnaryExpression' && parent.operator === 'typeof';
         if (inTypeof) break;
         const hostMessage = Object.hasOwn(HOST_ONLY, node.name) ? HOST_ONLY[node.name] : undefined;
@@ -461,6 +464,21 @@ function holdsFunction(sample: object, name: string): boolean {
     if (descriptor !== undefined) return typeof descriptor.value === 'function' || descriptor.get !== undefined;
   }
   return false;
+}
+
+/**
+ * The identifiers of `program` that name a global: references no scope around them binds
+ * (eslint-scope's analysis). A name a snippet binds in one function is still the global elsewhere:
+ * `function f(eval) {}` leaves every other `eval` the global one. Undefined when the analysis
+ * fails: every reference is then taken for a global, the stricter reading.
+ */
+function freeReferences(program: Program): ReadonlySet<AnyNode> | undefined {
+  try {
+    const manager = analyze(program as never, { ecmaVersion: 2025, sourceType: program.sourceType, fallback: 'iteration' });
+    return new Set(manager.globalScope?.through.map((reference) => reference.identifier as unknown as AnyNode) ?? []);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The property key a folded value makes, as V8 converts it: an array is its items joined with commas (o[['k']] is o.k). */

@@ -111,7 +111,8 @@ type ParseOutcome =
   | { kind: 'syntax_error' }
   | { kind: 'too_deep'; offset?: number };
 
-const BASE_OPTIONS = { ecmaVersion: 'latest', allowHashBang: true } as const satisfies Partial<Options>;
+// ranges: the scope analysis (eslint-scope, prescreen-walk.ts) reads node ranges.
+const BASE_OPTIONS = { ecmaVersion: 'latest', allowHashBang: true, ranges: true } as const satisfies Partial<Options>;
 const GOALS: Readonly<Record<'script' | 'loose' | 'module', Options>> = {
   script: { ...BASE_OPTIONS, sourceType: 'script' },
   // The engine may wrap a script (top-level await and return); screen what it could run.

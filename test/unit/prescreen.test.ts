@@ -275,6 +275,18 @@ describe('host_only_name', () => {
     expectClean('if (typeof globalThis.process === "object") {}');
     expectClean('try {} catch (Buffer) { Buffer }');
   });
+
+  it('follows scopes: a name bound in one function is still the global everywhere else', () => {
+    expect(hits('function run(process) { return process.x }\nprocess.env.HOME').warnings).toEqual(['host_only_name@2:1']);
+    expect(hits('function unused(Reflect) {}\nReflect.get(() => 0, "constructor")').blocked).toEqual(['function_constructor_chain@2:1']);
+    expect(hits('{ let Function; }\nFunction("return " + input.code)()').warnings).toContain('function_from_string@2:1');
+    expect(hits('function unused(eval) {}\neval(input.code)').warnings).toContain('eval_usage@2:1');
+    expect(hits('function unused(String) {}\nf[String.fromCharCode(99, 111, 110, 115, 116, 114, 117, 99, 116, 111, 114)]').blocked).toEqual([
+      'obfuscated_name@2:3',
+    ]);
+    // Where the binding does reach, the name is the snippet's own.
+    expectClean('function f(Reflect) { return Reflect.get(() => 0, "constructor") }');
+  });
 });
 
 describe('limit_defeating_global', () => {
