@@ -94,6 +94,11 @@ interface PreparedTool {
   form: CodeForm;
 }
 
+/** Milliseconds since the job was accepted (acceptedAt is epoch ms, read with sub-millisecond precision). */
+export function msSinceAccepted(job: Pick<JobContext, 'acceptedAt'>): number {
+  return performance.timeOrigin + performance.now() - job.acceptedAt;
+}
+
 /** The error of a job cancelled by its caller's signal. */
 export function cancelledError(): ResultError {
   return { name: 'CancelledError', message: 'The job was cancelled' };
@@ -314,7 +319,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
     // startedAt is read on the executor's thread, acceptedAt here: each process's time origin is
     // its own (they differed by ~0.35 ms here once), so the wait is kept within what this process
     // saw pass besides the run itself.
-    const sinceAccepted = performance.timeOrigin + performance.now() - job.acceptedAt;
+    const sinceAccepted = msSinceAccepted(job);
     const waited = Math.min(outcome.startedAt - job.acceptedAt, sinceAccepted - outcome.wallTimeMs);
     const stdout = outputReport(outcome.stdout, outcome.stdoutTotalBytes);
     const stderr = outputReport(outcome.stderr, outcome.stderrTotalBytes);
@@ -363,8 +368,7 @@ export function createJobPipeline(options: Readonly<CompiledPoolOptions>, dropWo
       result.metrics.cpuTimeMs = worker.wallTimeMs;
     }
     // The rest of its time since it was accepted it waited (for an executor, or for its retry).
-    const sinceAccepted = performance.timeOrigin + performance.now() - job.acceptedAt;
-    result.metrics.queueWaitMs = Math.max(0, Math.round((sinceAccepted - (worker?.wallTimeMs ?? 0)) * 1000) / 1000);
+    result.metrics.queueWaitMs = Math.max(0, Math.round((msSinceAccepted(job) - (worker?.wallTimeMs ?? 0)) * 1000) / 1000);
     if (job.labels) result.labels = job.labels;
     return result;
   }

@@ -22,7 +22,7 @@
 import { EXECUTOR_EXIT_UNUSABLE, ExecutorProcess, type ExecutorExit } from './pool-executor.ts';
 import { describeDeath, judgeExecutor, SAMPLE_MS, STALL_TOLERANCE_MS, type Death, type Deferred, type Executor } from './pool-health.ts';
 import { JobQueue, type Job } from './pool-queue.ts';
-import { cancelledError, type JobPipeline } from './pool-job.ts';
+import { cancelledError, msSinceAccepted, type JobPipeline } from './pool-job.ts';
 import type { CompiledPoolOptions } from './pool-options.ts';
 import { queueTimeoutError, type Result, type ResultError } from './result.ts';
 import type { ExecutorConfig, FromExecutor, ThreadOutcome } from '../workers/protocol.ts';
@@ -135,7 +135,7 @@ export class Supervisor {
     this.#queued++;
     this.#queue.push(job);
     if (job.queueTimeoutMs !== undefined) {
-      const leftMs = job.queueTimeoutMs - (performance.timeOrigin + performance.now() - job.acceptedAt);
+      const leftMs = job.queueTimeoutMs - msSinceAccepted(job);
       // Past it already (accepted long before, as a queue worker's job is): answered, not run.
       if (leftMs < 0) return this.#queueDeadline(job);
       job.queueDeadline = setTimeout(() => this.#queueDeadline(job), Math.ceil(leftMs) + 1);
@@ -160,9 +160,7 @@ export class Supervisor {
   #queueDeadline(job: Job): void {
     job.queueDeadline = undefined;
     if (job.place !== 'queued' || job.queueTimeoutMs === undefined) return;
-    const result = this.#pipeline.withoutRun('timeout', job, queueTimeoutError(0, job.queueTimeoutMs));
-    result.error = queueTimeoutError(Math.round(result.metrics.queueWaitMs), job.queueTimeoutMs);
-    this.#settle(job, result);
+    this.#settle(job, this.#pipeline.withoutRun('timeout', job, queueTimeoutError(Math.round(msSinceAccepted(job)), job.queueTimeoutMs)));
     this.#dropAnswered();
   }
 

@@ -619,26 +619,27 @@ class SandpoolWorker extends Worker {
     return job;
   }
 
+  /** BullMQ's job, with `data` standing in for the stored data it was not (or not yet) parsed from. */
+  #standIn(data: JobJson, jobId: string, stand: unknown): Job {
+    const job = super.createJob({ ...data, data: '{}' }, jobId);
+    job.data = stand;
+    return job;
+  }
+
   #createJob(data: JobJson, jobId: string): Job {
     const chars = typeof data.data === 'string' ? data.data.length : 0;
     // Too long to parse: answered `rejected`, its length said (see WorkerOptions.maxDataChars).
     if (chars > this.#maxDataChars) {
-      const job = super.createJob({ ...data, data: '{}' }, jobId);
-      job.data = new UnreadData(`the job's data is ${chars} characters of JSON, more than the ${this.#maxDataChars} this worker reads`);
-      return job;
+      return this.#standIn(data, jobId, new UnreadData(`the job's data is ${chars} characters of JSON, more than the ${this.#maxDataChars} this worker reads`));
     }
     // Longer than a valid job's data without escapes: parsed on a thread before its run.
     if (chars > this.#unescapedChars) {
-      const job = super.createJob({ ...data, data: '{}' }, jobId);
-      job.data = new DeferredData(data.data, this.#unescapedChars);
-      return job;
+      return this.#standIn(data, jobId, new DeferredData(data.data, this.#unescapedChars));
     }
     try {
       return super.createJob(data, jobId);
     } catch {
-      const job = super.createJob({ ...data, data: '{}' }, jobId);
-      job.data = UNREADABLE_DATA;
-      return job;
+      return this.#standIn(data, jobId, UNREADABLE_DATA);
     }
   }
 }
